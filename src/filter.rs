@@ -1,0 +1,233 @@
+//! LDAP search filters as text: parsing and a plain evaluator over attribute values.
+//!
+//! The connector's `filter` is checked here when the configuration loads, and LDIF sources
+//! apply it here so a `file:` connector selects exactly what an LDAP upstream would. Values
+//! are compared case-insensitively, like slapd's caseIgnoreMatch.
+//!
+//! Text is parsed by ldap3's RFC 4515 parser — the one that sends the filter upstream, so
+//! what passes here is what the upstream receives — and its BER form is read into
+//! ldap3_proto's [`LdapFilter`], the type the LDAP endpoint evaluates. (ldap3_proto's own text
+//! parser rejects values with spaces, such as `(memberOf=CN=Phone Book,…)`.)
+
+use ldap3::asn1::{StructureTag, PL};
+pub use ldap3_proto::proto::{LdapFilter, LdapMatchingRuleAssertion, LdapSubstringFilter};
+
+/// Parses an RFC 4515 filter string.
+pub fn parse(text: &str) -> Result<LdapFilter, String> {
+    let bad = || format!("invalid LDAP filter \"{text}\"");
+    let tag = ldap3::parse_filter(text.trim()).map_err(|()| bad())?;
+    from_ber(ldap3::asn1::ASNTag::into_structure(tag)).ok_or_else(bad)
+}
+
+/// The filter CHOICE of RFC 4511 §4.5.1, from its context-tagged BER structure.
+fn from_ber(tag: StructureTag) -> Option<LdapFilter> {
+    let text = |t: StructureTag| match t.payload {
+        PL::P(bytes) => Some(String::from_utf8_lossy(&bytes).into_owned()),
+        PL::C(_) => None,
+    };
+    let pair = |parts: Vec<StructureTag>| -> Option<(String, String)> {
+        let mut it = parts.into_iter();
+        Some((text(it.next()?)?, text(it.next()?)?))
+    };
+    let all = |fs: Vec<StructureTag>| fs.into_iter().map(from_ber).collect::<Option<Vec<_>>>();
+    match (tag.id, tag.payload) {
+        (0, PL::C(fs)) => Some(LdapFilter::And(all(fs)?)),
+        (1, PL::C(fs)) => Some(LdapFilter::Or(all(fs)?)),
+        (2, PL::C(fs)) => Some(LdapFilter::Not(Box::new(from_ber(fs.into_iter().next()?)?))),
+        (3, PL::C(p)) => pair(p).map(|(a, v)| LdapFilter::Equality(a, v)),
+        (5, PL::C(p)) => pair(p).map(|(a, v)| LdapFilter::GreaterOrEqual(a, v)),
+        (6, PL::C(p)) => pair(p).map(|(a, v)| LdapFilter::LessOrEqual(a, v)),
+        (8, PL::C(p)) => pair(p).map(|(a, v)| LdapFilter::Approx(a, v)),
+        (7, PL::P(attr)) => Some(LdapFilter::Present(
+            String::from_utf8_lossy(&attr).into_owned(),
+        )),
+        (4, PL::C(parts)) => {
+            let mut it = parts.into_iter();
+            let attr = text(it.next()?)?;
+            let PL::C(pieces) = it.next()?.payload else {
+                return None;
+            };
+            let mut sub = LdapSubstringFilter {
+                initial: None,
+                any: Vec::new(),
+                final_: None,
+            };
+            for piece in pieces {
+                let id = piece.id;
+                let value = text(piece)?;
+                match id {
+                    0 => sub.initial = Some(value),
+                    1 => sub.any.push(value),
+                    _ => sub.final_ = Some(value),
+                }
+            }
+            Some(LdapFilter::Substring(attr, sub))
+        }
+        // Extensible matches are common in AD filters (`userAccountControl:1.2.840.113556.1.4.803:=2`):
+        // they must pass validation, though an LDIF source cannot evaluate them.
+        (9, PL::C(parts)) => {
+            let mut rule = LdapMatchingRuleAssertion {
+                matching_rule: None,
+                type_: None,
+                match_value: String::new(),
+                dn_attributes: false,
+            };
+            for part in parts {
+                match part.id {
+                    1 => rule.matching_rule = text(part),
+                    2 => rule.type_ = text(part),
+                    3 => rule.match_value = text(part)?,
+                    _ => {
+                        rule.dn_attributes = matches!(part.payload, PL::P(ref b) if b.first().is_some_and(|b| *b != 0))
+                    }
+                }
+            }
+            Some(LdapFilter::Extensible(rule))
+        }
+        _ => None,
+    }
+}
+
+/// Whether an entry whose attribute values `values` returns (by lower-cased name) matches.
+pub fn matches<'a>(filter: &LdapFilter, values: &dyn Fn(&str) -> &'a [String]) -> bool {
+    let lower = |s: &str| s.to_lowercase();
+    let any = |attr: &str, pred: &dyn Fn(&str) -> bool| {
+        values(&attr.to_ascii_lowercase())
+            .iter()
+            .any(|v| pred(&lower(v)))
+    };
+    match filter {
+        LdapFilter::And(fs) => fs.iter().all(|f| matches(f, values)),
+        LdapFilter::Or(fs) => fs.iter().any(|f| matches(f, values)),
+        LdapFilter::Not(f) => !matches(f, values),
+        LdapFilter::Present(attr) => !values(&attr.to_ascii_lowercase()).is_empty(),
+        LdapFilter::Equality(attr, want) | LdapFilter::Approx(attr, want) => {
+            let want = lower(want);
+            any(attr, &|v| v == want)
+        }
+        LdapFilter::GreaterOrEqual(attr, bound) => {
+            let bound = lower(bound);
+            any(attr, &|v| v >= bound.as_str())
+        }
+        LdapFilter::LessOrEqual(attr, bound) => {
+            let bound = lower(bound);
+            any(attr, &|v| v <= bound.as_str())
+        }
+        LdapFilter::Substring(attr, sub) => {
+            let initial = sub.initial.as_deref().map(lower);
+            let middle: Vec<String> = sub.any.iter().map(|s| lower(s)).collect();
+            let last = sub.final_.as_deref().map(lower);
+            any(attr, &|v| {
+                substring_matches(v, initial.as_deref(), &middle, last.as_deref())
+            })
+        }
+        // Extensible matching rules are not something a phone book upstream filter needs.
+        LdapFilter::Extensible(_) => false,
+    }
+}
+
+/// RFC 4511 substring semantics: the pieces occur in order, without overlapping.
+pub fn substring_matches(
+    value: &str,
+    initial: Option<&str>,
+    any: &[String],
+    last: Option<&str>,
+) -> bool {
+    let mut rest = value;
+    if let Some(i) = initial {
+        match rest.strip_prefix(i) {
+            Some(r) => rest = r,
+            None => return false,
+        }
+    }
+    for piece in any {
+        match rest.find(piece.as_str()) {
+            Some(at) => rest = &rest[at + piece.len()..],
+            None => return false,
+        }
+    }
+    last.is_none_or(|l| rest.ends_with(l))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(filter: &str, attrs: &[(&str, &[&str])]) -> bool {
+        let owned: Vec<(String, Vec<String>)> = attrs
+            .iter()
+            .map(|(n, vs)| {
+                (
+                    n.to_ascii_lowercase(),
+                    vs.iter().map(|v| v.to_string()).collect(),
+                )
+            })
+            .collect();
+        let get = |name: &str| -> &[String] {
+            owned
+                .iter()
+                .find(|(n, _)| n == name)
+                .map_or(&[], |(_, v)| v.as_slice())
+        };
+        matches(&parse(filter).unwrap(), &get)
+    }
+
+    #[test]
+    fn equality_and_presence_ignore_case() {
+        let person = [
+            ("objectClass", &["top", "inetOrgPerson"][..]),
+            ("cn", &["Jürgen Müller"][..]),
+        ];
+        assert!(check("(objectClass=inetorgperson)", &person));
+        assert!(check("(CN=jürgen MÜLLER)", &person));
+        assert!(check("(cn=*)", &person));
+        assert!(!check("(mail=*)", &person));
+        assert!(check("(&(objectClass=*)(!(mail=*)))", &person));
+        assert!(check("(|(mail=x)(cn=*müll*))", &person));
+    }
+
+    #[test]
+    fn substrings_match_in_order_without_overlap() {
+        assert!(substring_matches(
+            "abcabc",
+            Some("ab"),
+            &["ca".into()],
+            Some("bc")
+        ));
+        assert!(!substring_matches("abc", Some("ab"), &[], Some("bc")));
+        assert!(substring_matches("abc", None, &[], None));
+    }
+
+    #[test]
+    fn bad_filters_are_rejected() {
+        assert!(parse("(cn=a").is_err());
+        assert!(parse("cn=a)").is_err());
+        assert!(parse("(objectClass=inetOrgPerson)").is_ok());
+        let ad =
+            parse("(&(objectCategory=person)(!(userAccountControl:1.2.840.113556.1.4.803:=2)))");
+        assert!(ad.is_ok(), "{ad:?}");
+    }
+
+    #[test]
+    fn values_with_spaces_and_escapes_parse() {
+        assert_eq!(
+            parse("(memberOf=CN=Phone Book,OU=Groups,DC=corp)").unwrap(),
+            LdapFilter::Equality("memberOf".into(), "CN=Phone Book,OU=Groups,DC=corp".into())
+        );
+        assert_eq!(
+            parse("(cn=a\\2ab)").unwrap(),
+            LdapFilter::Equality("cn".into(), "a*b".into())
+        );
+        let LdapFilter::Substring(_, sub) = parse("(cn=Jü*ll*er)").unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            (
+                sub.initial.as_deref(),
+                sub.any.as_slice(),
+                sub.final_.as_deref()
+            ),
+            (Some("Jü"), &["ll".to_string()][..], Some("er"))
+        );
+    }
+}

@@ -1,0 +1,349 @@
+//! The `phonebook-proxy` command line: parses arguments, runs one command of the library, and
+//! turns its outcome into output and an exit code (0 success, 1 run-time failure, 2 bad usage
+//! or configuration). The only place that prints for humans.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::Serialize;
+use serde_json::json;
+
+use phonebook_proxy::config::{Config, ConnectorConfig, DEFAULT_PATH};
+use phonebook_proxy::export;
+use phonebook_proxy::store::Store;
+use phonebook_proxy::sync::{self, SyncOptions, SyncReport};
+
+#[derive(Parser)]
+#[command(
+    name = "phonebook-proxy",
+    version,
+    about = "Keeps a company phone book in sync with upstream LDAP directories and serves it"
+)]
+struct Cli {
+    /// The configuration file.
+    #[arg(long, global = true, env = "PHONEBOOK_CONFIG", default_value = DEFAULT_PATH)]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// One-off import of every (or the named) connector.
+    Sync {
+        /// Only this connector (repeat for several).
+        #[arg(long = "connector", value_name = "NAME")]
+        connectors: Vec<String>,
+        /// Change nothing; list what would be created, updated and removed.
+        #[arg(long)]
+        dry_run: bool,
+        /// Apply even what the deletion guard holds back.
+        #[arg(long)]
+        force: bool,
+        /// One JSON object per connector on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Validate the configuration: every problem with its key path.
+    CheckConfig,
+    /// Write the stored phone book to stdout.
+    Export {
+        #[arg(long, value_enum, default_value_t = Format::Json)]
+        format: Format,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Json,
+    Ldif,
+    Csv,
+}
+
+/// A failure with the exit code it maps to.
+struct Failure {
+    code: u8,
+    message: String,
+}
+
+fn runtime(message: impl ToString) -> Failure {
+    Failure {
+        code: 1,
+        message: message.to_string(),
+    }
+}
+
+fn usage(message: impl ToString) -> Failure {
+    Failure {
+        code: 2,
+        message: message.to_string(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
+    match run(cli) {
+        Ok(code) => code,
+        Err(f) => {
+            if !f.message.is_empty() {
+                eprintln!("{}", f.message);
+            }
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode, Failure> {
+    let config = Config::load(&cli.config).map_err(usage)?;
+    match cli.command {
+        Command::CheckConfig => {
+            let names: Vec<_> = config.connectors.iter().map(|c| c.name.as_str()).collect();
+            println!(
+                "{}: ok ({} connector(s): {})",
+                cli.config.display(),
+                names.len(),
+                names.join(", ")
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Export { format } => {
+            let store = Store::open(&config.store.path).map_err(runtime)?;
+            let mut entries = store.all_entries().map_err(runtime)?;
+            export::sort_entries(&mut entries);
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            let written = match format {
+                Format::Json => {
+                    export::json(&mut out, store.generation().map_err(runtime)?, &entries)
+                }
+                Format::Ldif => export::ldif(&mut out, &config.ldap.base_dn, &entries),
+                Format::Csv => export::csv(&mut out, &entries),
+            };
+            match written.and_then(|()| out.flush()) {
+                // `export | head` is a normal way to look at the start of a phone book.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+                other => other.map_err(|e| runtime(format!("cannot write the export ({e})")))?,
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Sync {
+            connectors,
+            dry_run,
+            force,
+            json,
+        } => {
+            let selected = select(&config, &connectors)?;
+            let store = Store::open(&config.store.path).map_err(runtime)?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| runtime(format!("cannot start the runtime ({e})")))?;
+            let options = SyncOptions { dry_run, force };
+            let mut ok = true;
+            for connector in selected {
+                ok &= rt.block_on(sync_one(&config, connector, &store, options, json));
+            }
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+    }
+}
+
+fn select<'c>(config: &'c Config, names: &[String]) -> Result<Vec<&'c ConnectorConfig>, Failure> {
+    if names.is_empty() {
+        if config.connectors.is_empty() {
+            return Err(usage(
+                "the configuration has no [[connector]]; nothing to sync",
+            ));
+        }
+        return Ok(config.connectors.iter().collect());
+    }
+    names
+        .iter()
+        .map(|n| {
+            config.connector(n).ok_or_else(|| {
+                let known: Vec<_> = config.connectors.iter().map(|c| c.name.as_str()).collect();
+                usage(format!(
+                    "no connector named \"{n}\" (known: {})",
+                    known.join(", ")
+                ))
+            })
+        })
+        .collect()
+}
+
+/// Runs one connector and prints its outcome; true when it succeeded and was not held back.
+async fn sync_one(
+    config: &Config,
+    connector: &ConnectorConfig,
+    store: &Store,
+    options: SyncOptions,
+    json: bool,
+) -> bool {
+    let bar = progress_bar(&connector.name);
+    let result = sync::run(connector, &config.numbers, store, options, &|n| {
+        bar.set_message(format!("{}: {n} entries pulled", connector.name));
+        bar.tick();
+    })
+    .await;
+    bar.finish_and_clear();
+    let name = &connector.name;
+    match result {
+        Ok(report) => {
+            for invalid in &report.invalid {
+                eprintln!(
+                    "connector \"{name}\": skipped {}: {}",
+                    invalid.dn, invalid.reason
+                );
+            }
+            if json {
+                println!("{}", report_json(&report));
+            } else {
+                print_report(&report);
+            }
+            if report.held_back {
+                eprintln!(
+                    "connector \"{name}\": {}",
+                    sync::held_back_message(
+                        connector,
+                        report.counts.removed,
+                        report.counts.removed + report.counts.unchanged + report.counts.updated
+                    )
+                );
+            }
+            !report.held_back
+        }
+        Err(e) => {
+            if json {
+                println!(
+                    "{}",
+                    json!({"connector": name, "dry_run": options.dry_run, "error": e.to_string()})
+                );
+            }
+            eprintln!("connector \"{name}\": {e}");
+            false
+        }
+    }
+}
+
+fn progress_bar(name: &str) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} ({elapsed})") {
+        bar.set_style(style);
+    }
+    bar.set_message(format!("{name}: connecting"));
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    bar
+}
+
+/// The `sync --json` object of SPEC, fields in SPEC's order.
+#[derive(Serialize)]
+struct ReportJson<'a> {
+    connector: &'a str,
+    dry_run: bool,
+    fetched: usize,
+    filtered_out: usize,
+    invalid: usize,
+    created: usize,
+    updated: usize,
+    removed: usize,
+    unchanged: usize,
+    held_back: bool,
+    duration_ms: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    changes: Option<Vec<ChangeJson<'a>>>,
+}
+
+#[derive(Serialize)]
+struct ChangeJson<'a> {
+    action: &'static str,
+    id: &'a str,
+    display_name: &'a str,
+}
+
+fn report_json(r: &SyncReport) -> String {
+    let c = r.counts;
+    let report = ReportJson {
+        connector: &r.connector,
+        dry_run: r.dry_run,
+        fetched: c.fetched,
+        filtered_out: c.filtered_out,
+        invalid: c.invalid,
+        created: c.created,
+        updated: c.updated,
+        removed: c.removed,
+        unchanged: c.unchanged,
+        held_back: r.held_back,
+        duration_ms: r.duration_ms,
+        changes: r.dry_run.then(|| {
+            r.changes
+                .iter()
+                .map(|ch| ChangeJson {
+                    action: ch.action.as_str(),
+                    id: &ch.entry.id,
+                    display_name: &ch.entry.display_name,
+                })
+                .collect()
+        }),
+    };
+    serde_json::to_string(&report).unwrap_or_default()
+}
+
+fn print_report(r: &SyncReport) {
+    let c = r.counts;
+    if r.dry_run && !r.changes.is_empty() {
+        let width = r
+            .changes
+            .iter()
+            .map(|ch| ch.entry.display_name.chars().count())
+            .max()
+            .unwrap_or(0)
+            .clamp(12, 40);
+        println!("{:<7}  {:<width$}  NUMBERS", "ACTION", "NAME");
+        for ch in &r.changes {
+            let numbers: Vec<_> = ch
+                .entry
+                .all_phones()
+                .map(|(_, p)| p.written.as_str())
+                .collect();
+            let name: String = ch.entry.display_name.chars().take(width).collect();
+            println!(
+                "{:<7}  {:<width$}  {}",
+                ch.action.as_str(),
+                name,
+                numbers.join(", ")
+            );
+        }
+    }
+    let verb = if r.dry_run { "would be " } else { "" };
+    println!(
+        "{}{}: fetched {}, filtered out {}, invalid {}; {verb}created {}, {verb}updated {}, {verb}removed {}, unchanged {}{} ({} ms)",
+        r.connector,
+        if r.dry_run { " (dry run)" } else { "" },
+        c.fetched,
+        c.filtered_out,
+        c.invalid,
+        c.created,
+        c.updated,
+        c.removed,
+        c.unchanged,
+        if r.held_back { "; HELD BACK" } else { "" },
+        r.duration_ms
+    );
+}

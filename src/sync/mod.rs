@@ -1,0 +1,269 @@
+//! Sync: one connector's run from upstream to store.
+//!
+//! source → pre-filter → mapping → plan → deletion guard → store. The pure middle
+//! ([`transform`], [`plan::plan`]) is separate from the I/O at both ends so it can be tested
+//! and benchmarked on its own, and so a dry run is the same run minus the final write.
+
+pub mod ldif;
+pub mod mapping;
+pub mod plan;
+pub mod prefilter;
+pub mod source;
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use crate::config::ConnectorConfig;
+use crate::model::Entry;
+use crate::numbers::NumberPlan;
+use crate::store::{Counts, Outcome, RunRecord, Store, StoreError};
+use mapping::InvalidEntry;
+use plan::ChangeSet;
+use source::{RawEntry, SourceError};
+
+/// How a run should behave.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SyncOptions {
+    /// Compute and report the changes, write nothing.
+    pub dry_run: bool,
+    /// Apply even what the deletion guard would hold back, or an empty upstream answer.
+    pub force: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Create,
+    Update,
+    Remove,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Remove => "remove",
+        }
+    }
+}
+
+/// One line of a preview.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub action: Action,
+    pub entry: Entry,
+}
+
+/// What a run did (or, dry, would do).
+#[derive(Debug, Clone)]
+pub struct SyncReport {
+    pub connector: String,
+    pub dry_run: bool,
+    pub counts: Counts,
+    pub held_back: bool,
+    pub duration_ms: u64,
+    /// The change list; filled for dry runs.
+    pub changes: Vec<Change>,
+    /// Upstream entries that could not be mapped, with the reason.
+    pub invalid: Vec<InvalidEntry>,
+    /// The store's generation after the run.
+    pub generation: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the upstream returned no entries; nothing was changed (an empty answer is treated as a failure, never as everyone leaving; --force accepts it)")]
+    EmptyUpstream,
+}
+
+/// The attributes a connector must request: what the mapping, the pre-filter and the id
+/// read, and nothing else (operational attributes such as `memberOf` come only when named).
+pub fn requested_attributes(connector: &ConnectorConfig) -> Vec<String> {
+    let mut names: BTreeSet<&str> = connector.fields.attributes().collect();
+    names.extend(connector.prefilter.attributes());
+    names.extend(connector.id_attribute.as_deref());
+    names.into_iter().map(str::to_owned).collect()
+}
+
+/// The outcome of pre-filter and mapping over a pull.
+#[derive(Debug, Clone, Default)]
+pub struct Transformed {
+    pub entries: Vec<Entry>,
+    pub filtered_out: usize,
+    pub invalid: Vec<InvalidEntry>,
+}
+
+/// Pre-filter and map raw entries; ids are unique in the result (a repeated id is invalid).
+pub fn transform(
+    connector: &ConnectorConfig,
+    numbers: &NumberPlan,
+    raws: &[RawEntry],
+) -> Transformed {
+    let mut out = Transformed::default();
+    let mut seen: HashMap<String, usize> = HashMap::with_capacity(raws.len());
+    for raw in raws {
+        if !connector.prefilter.admits(raw) {
+            out.filtered_out += 1;
+            continue;
+        }
+        let id = match &connector.id_attribute {
+            Some(attr) => match raw
+                .values(attr)
+                .and_then(|vs| vs.iter().map(|v| v.trim()).find(|v| !v.is_empty()))
+            {
+                Some(v) => v.to_owned(),
+                None => {
+                    out.invalid.push(InvalidEntry {
+                        dn: raw.dn.clone(),
+                        reason: format!("no {attr} (the id_attribute)"),
+                    });
+                    continue;
+                }
+            },
+            None => ldif::normalise_dn(&raw.dn),
+        };
+        if let Some(&first) = seen.get(&id) {
+            let reason = format!(
+                "duplicate id {id} (also {})",
+                out.entries[first].display_name
+            );
+            out.invalid.push(InvalidEntry {
+                dn: raw.dn.clone(),
+                reason,
+            });
+            continue;
+        }
+        match connector.fields.map(raw, &connector.name, &id, numbers) {
+            Ok(entry) => {
+                seen.insert(id, out.entries.len());
+                out.entries.push(entry);
+            }
+            Err(invalid) => out.invalid.push(invalid),
+        }
+    }
+    out
+}
+
+/// Runs one connector: pull, transform, plan, guard, and (unless dry) apply.
+///
+/// A failed pull changes nothing but the run record; a dry run writes nothing at all.
+pub async fn run(
+    connector: &ConnectorConfig,
+    numbers: &NumberPlan,
+    store: &Store,
+    options: SyncOptions,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Result<SyncReport, SyncError> {
+    let started = Instant::now();
+    let result = run_inner(connector, numbers, store, options, progress, started).await;
+    if let (Err(e), false) = (&result, options.dry_run) {
+        let record = RunRecord {
+            finished_at: unix_now(),
+            duration_ms: elapsed_ms(started),
+            outcome: Outcome::Failed,
+            counts: Counts::default(),
+            error: Some(e.to_string()),
+        };
+        // The failure itself is what the caller must hear about; a second failure to record
+        // it would only hide the first.
+        let _ = store.record_run(&connector.name, &record);
+    }
+    result
+}
+
+async fn run_inner(
+    connector: &ConnectorConfig,
+    numbers: &NumberPlan,
+    store: &Store,
+    options: SyncOptions,
+    progress: &(dyn Fn(usize) + Sync),
+    started: Instant,
+) -> Result<SyncReport, SyncError> {
+    let raws = source::pull(connector, &requested_attributes(connector), progress).await?;
+    if raws.is_empty() && !options.force {
+        return Err(SyncError::EmptyUpstream);
+    }
+    let transformed = transform(connector, numbers, &raws);
+    let stored = store.entries_of(&connector.name)?;
+    let stored_count = stored.len();
+    let changes = plan::plan(stored, transformed.entries, connector.mode);
+    let counts = Counts {
+        fetched: raws.len(),
+        filtered_out: transformed.filtered_out,
+        invalid: transformed.invalid.len(),
+        created: changes.create.len(),
+        updated: changes.update.len(),
+        removed: changes.remove.len(),
+        unchanged: changes.unchanged,
+    };
+    let held_back = !options.force
+        && !connector
+            .max_removals
+            .allows(changes.remove.len(), stored_count);
+    let mut report = SyncReport {
+        connector: connector.name.clone(),
+        dry_run: options.dry_run,
+        counts,
+        held_back,
+        duration_ms: 0,
+        changes: Vec::new(),
+        invalid: transformed.invalid,
+        generation: store.generation()?,
+    };
+    if options.dry_run {
+        report.changes = preview(changes);
+    } else {
+        let outcome = match (held_back, changes.is_empty()) {
+            (true, _) => Outcome::HeldBack,
+            (false, true) => Outcome::Unchanged,
+            (false, false) => Outcome::Applied,
+        };
+        let record = RunRecord {
+            finished_at: unix_now(),
+            duration_ms: elapsed_ms(started),
+            outcome,
+            counts,
+            error: held_back.then(|| held_back_message(connector, counts.removed, stored_count)),
+        };
+        if held_back {
+            store.record_run(&connector.name, &record)?;
+        } else {
+            report.generation = store.apply(&connector.name, &changes, &record)?;
+        }
+    }
+    report.duration_ms = elapsed_ms(started);
+    Ok(report)
+}
+
+/// The explanation status and the CLI give for a held-back sync.
+pub fn held_back_message(connector: &ConnectorConfig, removals: usize, stored: usize) -> String {
+    format!(
+        "held back by the deletion guard: it would remove {removals} of {stored} entries, more than max_removals = {}; check the upstream, then apply with --force",
+        connector.max_removals
+    )
+}
+
+fn preview(changes: ChangeSet) -> Vec<Change> {
+    let tag = |action| move |entry| Change { action, entry };
+    changes
+        .create
+        .into_iter()
+        .map(tag(Action::Create))
+        .chain(changes.update.into_iter().map(tag(Action::Update)))
+        .chain(changes.remove.into_iter().map(tag(Action::Remove)))
+        .collect()
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn elapsed_ms(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
+}

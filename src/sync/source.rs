@@ -1,0 +1,294 @@
+//! Sources: where a connector's raw entries come from — an LDAP directory (ldap3: bind, paged
+//! search, TLS) or an LDIF file.
+//!
+//! Both hand back the same [`RawEntry`] list, so pre-filter, mapping and plan cannot tell them
+//! apart. A source either returns every entry the upstream holds or fails as a whole: a
+//! partial pull must never look like people leaving.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ldap3::adapters::{EntriesOnly, PagedResults};
+use ldap3::{LdapConnAsync, LdapConnSettings, LdapError, Scope, SearchEntry};
+
+use crate::config::{ConnectorConfig, SourceUri};
+
+/// An upstream entry: its DN and its attribute values, names lower-cased (LDAP attribute
+/// names are case-insensitive and servers answer in their own spelling).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawEntry {
+    pub dn: String,
+    attrs: HashMap<String, Vec<String>>,
+}
+
+impl RawEntry {
+    pub fn new(dn: &str) -> Self {
+        RawEntry {
+            dn: dn.to_owned(),
+            attrs: HashMap::new(),
+        }
+    }
+
+    /// Adds a value to the attribute `name` (any case).
+    pub fn push(&mut self, name: &str, value: String) {
+        self.attrs
+            .entry(name.to_ascii_lowercase())
+            .or_default()
+            .push(value);
+    }
+
+    /// The values of a lower-cased attribute name.
+    pub fn values(&self, lower_name: &str) -> Option<&[String]> {
+        self.attrs.get(lower_name).map(Vec::as_slice)
+    }
+}
+
+/// Why a pull failed. Messages name the cause and, where there is one, the remedy; they never
+/// carry a password.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("cannot reach {uri} ({cause})")]
+    Unreachable { uri: String, cause: String },
+    #[error("{uri} refused the bind as {dn}: wrong bind_dn or password")]
+    BadCredentials { uri: String, dn: String },
+    #[error(
+        "{uri} did not answer within {timeout:?} while {step}; check the server or raise timeout"
+    )]
+    Timeout {
+        uri: String,
+        step: &'static str,
+        timeout: Duration,
+    },
+    #[error("{uri}: {step} failed ({cause})")]
+    Ldap {
+        uri: String,
+        step: &'static str,
+        cause: String,
+    },
+    #[error("cannot read {path} ({cause})")]
+    File { path: String, cause: String },
+    #[error("{path} line {line}: {message}")]
+    Ldif {
+        path: String,
+        line: usize,
+        message: String,
+    },
+}
+
+/// Pulls every entry of the connector's search, requesting exactly `attributes` (plus what
+/// `id_attribute` needs). `progress` is told the running count.
+pub async fn pull(
+    connector: &ConnectorConfig,
+    attributes: &[String],
+    progress: &(dyn Fn(usize) + Sync),
+) -> Result<Vec<RawEntry>, SourceError> {
+    match &connector.source {
+        SourceUri::Ldap(url) => pull_ldap(connector, url, attributes, progress).await,
+        SourceUri::Ldif(path) => {
+            let shown = path.display().to_string();
+            let text = tokio::fs::read_to_string(path)
+                .await
+                .map_err(|e| SourceError::File {
+                    path: shown.clone(),
+                    cause: e.to_string(),
+                })?;
+            let entries = crate::sync::ldif::parse(&text).map_err(|e| SourceError::Ldif {
+                path: shown,
+                line: e.line,
+                message: e.message,
+            })?;
+            let selected =
+                crate::sync::ldif::select(entries, &connector.base_dn, &connector.filter);
+            progress(selected.len());
+            Ok(selected)
+        }
+    }
+}
+
+async fn pull_ldap(
+    connector: &ConnectorConfig,
+    url: &str,
+    attributes: &[String],
+    progress: &(dyn Fn(usize) + Sync),
+) -> Result<Vec<RawEntry>, SourceError> {
+    let timeout = connector.timeout;
+    let uri = url.to_owned();
+    let classify = |step: &'static str, e: LdapError| match e {
+        LdapError::Timeout { .. } => SourceError::Timeout {
+            uri: uri.clone(),
+            step,
+            timeout,
+        },
+        LdapError::Io { source } => SourceError::Unreachable {
+            uri: uri.clone(),
+            cause: io_cause(&source),
+        },
+        other => SourceError::Ldap {
+            uri: uri.clone(),
+            step,
+            cause: one_line(&other.to_string()),
+        },
+    };
+    let settings = settings(connector).map_err(|cause| SourceError::Ldap {
+        uri: uri.clone(),
+        step: "setting up TLS",
+        cause,
+    })?;
+    // The whole connect (TCP, TLS, StartTLS) is bounded: an upstream that accepts and then
+    // says nothing must not hang the sync.
+    let (conn, mut ldap) =
+        tokio::time::timeout(timeout, LdapConnAsync::with_settings(settings, url))
+            .await
+            .map_err(|_| SourceError::Timeout {
+                uri: uri.clone(),
+                step: "connecting",
+                timeout,
+            })?
+            .map_err(|e| classify("connecting", e))?;
+    ldap3::drive!(conn);
+
+    if let Some(bind) = &connector.bind {
+        let result = ldap
+            .with_timeout(timeout)
+            .simple_bind(&bind.dn, bind.password.expose())
+            .await
+            .map_err(|e| classify("binding", e))?;
+        match result.rc {
+            0 => {}
+            49 => {
+                return Err(SourceError::BadCredentials {
+                    uri: uri.clone(),
+                    dn: bind.dn.clone(),
+                })
+            }
+            rc => {
+                return Err(SourceError::Ldap {
+                    uri: uri.clone(),
+                    step: "binding",
+                    cause: format!("result code {rc} {}", result.text),
+                })
+            }
+        }
+    }
+
+    let mut requested: Vec<&str> = attributes.iter().map(String::as_str).collect();
+    if requested.is_empty() {
+        requested.push("1.1");
+    }
+    let mut adapters: Vec<Box<dyn ldap3::adapters::Adapter<_, _>>> =
+        vec![Box::new(EntriesOnly::new())];
+    if connector.page_size > 0 {
+        adapters.push(Box::new(PagedResults::new(connector.page_size as i32)));
+    }
+    let mut stream = ldap
+        .with_timeout(timeout)
+        .streaming_search_with(
+            adapters,
+            &connector.base_dn,
+            Scope::Subtree,
+            &connector.filter,
+            requested,
+        )
+        .await
+        .map_err(|e| classify("searching", e))?;
+    let mut entries = Vec::new();
+    loop {
+        match stream.next().await {
+            Ok(Some(entry)) => {
+                entries.push(raw_from_search(SearchEntry::construct(entry)));
+                if entries.len() % 500 == 0 {
+                    progress(entries.len());
+                }
+            }
+            Ok(None) => break,
+            Err(e) => return Err(classify("reading a page", e)),
+        }
+    }
+    let result = stream.finish().await;
+    if result.rc != 0 {
+        let cause = match result.rc {
+            4 => "result code 4 sizeLimitExceeded: the server caps this account; set page_size (paged results) or raise the limit".to_owned(),
+            11 => "result code 11 adminLimitExceeded: lower page_size".to_owned(),
+            32 => format!("result code 32 noSuchObject: base_dn {} does not exist", connector.base_dn),
+            rc => format!("result code {rc} {}", result.text),
+        };
+        return Err(SourceError::Ldap {
+            uri: uri.clone(),
+            step: "searching",
+            cause,
+        });
+    }
+    let _ = ldap.unbind().await;
+    progress(entries.len());
+    Ok(entries)
+}
+
+fn settings(connector: &ConnectorConfig) -> Result<LdapConnSettings, String> {
+    let mut settings = LdapConnSettings::new()
+        .set_conn_timeout(connector.timeout)
+        .set_starttls(connector.starttls)
+        .set_no_tls_verify(connector.tls_insecure);
+    if let Some(ca_file) = &connector.ca_file {
+        if !connector.tls_insecure {
+            settings = settings.set_config(Arc::new(tls_config(ca_file)?));
+        }
+    }
+    Ok(settings)
+}
+
+/// A rustls client configuration trusting exactly the certificates of `ca_file`.
+fn tls_config(ca_file: &std::path::Path) -> Result<rustls::ClientConfig, String> {
+    use rustls::pki_types::{pem::PemObject, CertificateDer};
+    let mut roots = rustls::RootCertStore::empty();
+    let certs = CertificateDer::pem_file_iter(ca_file)
+        .map_err(|e| format!("cannot read ca_file {} ({e})", ca_file.display()))?;
+    for cert in certs {
+        let cert = cert.map_err(|e| format!("ca_file {} is not PEM ({e})", ca_file.display()))?;
+        roots
+            .add(cert)
+            .map_err(|e| format!("ca_file {}: {e}", ca_file.display()))?;
+    }
+    if roots.is_empty() {
+        return Err(format!(
+            "ca_file {} holds no certificate",
+            ca_file.display()
+        ));
+    }
+    Ok(rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
+fn raw_from_search(entry: SearchEntry) -> RawEntry {
+    let mut raw = RawEntry::new(&entry.dn);
+    for (name, values) in entry.attrs {
+        for v in values {
+            raw.push(&name, v);
+        }
+    }
+    // Binary values: objectGUID is AD's stable id, kept as its canonical UUID string; other
+    // non-UTF-8 values (photos, SIDs) have no place in a phone book.
+    for (name, values) in entry.bin_attrs {
+        if name.eq_ignore_ascii_case("objectGUID") {
+            for v in values {
+                if let Ok(bytes) = <[u8; 16]>::try_from(v.as_slice()) {
+                    raw.push(&name, uuid::Uuid::from_bytes_le(bytes).to_string());
+                }
+            }
+        }
+    }
+    raw
+}
+
+fn io_cause(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::ConnectionRefused => "connection refused".into(),
+        std::io::ErrorKind::TimedOut => "connection timed out".into(),
+        _ => one_line(&e.to_string()),
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
