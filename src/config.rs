@@ -855,6 +855,12 @@ fn parse_connector(mut s: Section, errs: &mut Errors) -> Option<ConnectorConfig>
         .unwrap_or(MaxRemovals::Percent(10.0));
     let ca_file = s.existing_file("ca_file", errs);
     let tls_insecure = s.boolean("tls_insecure", errs).unwrap_or(false);
+    if tls_insecure && ca_file.is_some() {
+        errs.push(
+            s.key("tls_insecure"),
+            "give either ca_file or tls_insecure, not both",
+        );
+    }
     let starttls = s.boolean("starttls", errs).unwrap_or(false);
     if let Some(SourceUri::Ldap(url)) = &source {
         if starttls && url.starts_with("ldaps:") {

@@ -85,7 +85,6 @@ pub fn ldap_attributes(entry: &Entry) -> Vec<(&'static str, Vec<String>)> {
 }
 
 pub fn ldif(out: &mut dyn Write, base_dn: &str, entries: &[Entry]) -> io::Result<()> {
-    writeln!(out, "version: 1")?;
     for entry in entries {
         writeln!(out)?;
         ldif_line(out, "dn", &format!("uid={},{base_dn}", entry.uid()))?;
