@@ -10,8 +10,10 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod config;
+pub mod directory;
 pub mod export;
 pub mod filter;
+pub mod ldap;
 pub mod model;
 pub mod numbers;
 pub mod store;

@@ -143,6 +143,19 @@ impl Entry {
     }
 }
 
+/// A DN in the form used to compare DNs: lower-cased, without the spaces RFC 4514 allows
+/// around `,` and `=`.
+pub fn normalise_dn(dn: &str) -> String {
+    dn.split(',')
+        .map(|rdn| match rdn.split_once('=') {
+            Some((a, v)) => format!("{}={}", a.trim(), v.trim()),
+            None => rdn.trim().to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+        .to_lowercase()
+}
+
 /// FNV-1a: stable across Rust versions and platforms, unlike `std`'s hashers.
 fn fnv1a64(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {

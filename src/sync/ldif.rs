@@ -5,6 +5,7 @@
 //! skipped, except `objectGUID`, which becomes its UUID string as with an LDAP source.
 
 use crate::filter;
+use crate::model::normalise_dn;
 use crate::sync::source::RawEntry;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,18 +85,6 @@ pub fn select(entries: Vec<RawEntry>, base_dn: &str, filter_text: &str) -> Vec<R
         })
         .filter(|e| filter::matches(&filter, &|name| e.values(name).unwrap_or(&[])))
         .collect()
-}
-
-/// Lower-cased, without the spaces RFC 4514 allows around separators.
-pub fn normalise_dn(dn: &str) -> String {
-    dn.split(',')
-        .map(|rdn| match rdn.split_once('=') {
-            Some((a, v)) => format!("{}={}", a.trim(), v.trim()),
-            None => rdn.trim().to_owned(),
-        })
-        .collect::<Vec<_>>()
-        .join(",")
-        .to_lowercase()
 }
 
 enum Value {

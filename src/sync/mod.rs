@@ -124,7 +124,7 @@ pub fn transform(
                     continue;
                 }
             },
-            None => ldif::normalise_dn(&raw.dn),
+            None => crate::model::normalise_dn(&raw.dn),
         };
         if let Some(&first) = seen.get(&id) {
             let reason = format!(

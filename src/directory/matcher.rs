@@ -1,0 +1,490 @@
+//! Filter evaluation: an `LdapFilter` compiled once per search into a [`Node`] tree whose
+//! assertion values are already folded, then evaluated against entries.
+//!
+//! Semantics are RFC 4511's three-valued logic (an unknown attribute is Undefined, and
+//! `!(Undefined)` stays Undefined), with caseIgnore names (accent-folded when configured) and
+//! phone numbers compared on their digits and E.164 form — so a phone typing `089 1234-567`
+//! finds `+49 (89) 1234-567`.
+
+use crate::config::Accents;
+use crate::directory::fold::fold;
+use crate::directory::schema::{resolve, Attr, Resolved, Text, OBJECT_CLASSES};
+use crate::filter::{substring_matches, LdapFilter};
+use crate::model::PhoneKind;
+use crate::numbers::{digits, NumberPlan};
+
+/// How deep and how large a filter may be; phones send a handful of nodes.
+pub const MAX_DEPTH: usize = 32;
+pub const MAX_NODES: usize = 512;
+
+/// RFC 4511 filter truth values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tri {
+    True,
+    False,
+    Undefined,
+}
+
+impl Tri {
+    fn from_bool(b: bool) -> Tri {
+        if b {
+            Tri::True
+        } else {
+            Tri::False
+        }
+    }
+}
+
+/// The comparable keys of one stored number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PhoneKeys {
+    /// Digits of the written form.
+    pub digits: String,
+    /// Digits of the E.164 form (without `+`).
+    pub e164: Option<String>,
+    /// The national form (`0891234567`) when the number is in the home country.
+    pub national: Option<String>,
+    /// The written form, case-folded, for assertions that are not numbers at all.
+    pub folded: String,
+}
+
+impl PhoneKeys {
+    pub fn new(written: &str, e164: Option<&str>, plan: &NumberPlan) -> Self {
+        let e164 = e164.map(|e| e.trim_start_matches('+').to_owned());
+        let national = e164
+            .as_deref()
+            .and_then(|e| e.strip_prefix(plan.country_code.as_str()))
+            .map(|rest| format!("{}{rest}", plan.national_prefix));
+        PhoneKeys {
+            digits: digits(written),
+            e164,
+            national,
+            folded: fold(written, Accents::Exact),
+        }
+    }
+
+    /// Every digit key, for substring matching and indexing.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.digits.as_str())
+            .chain(self.e164.as_deref())
+            .chain(self.national.as_deref())
+    }
+}
+
+/// What a filter is evaluated against: a served entry, or the base container.
+pub trait Subject {
+    fn has_object_class(&self, lower: &str) -> bool;
+    /// The folded value of a text attribute.
+    fn text(&self, attr: Text) -> Option<&str>;
+    fn phones(&self, kind: PhoneKind) -> &[PhoneKeys];
+}
+
+/// Substring pieces, folded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pieces {
+    pub initial: Option<String>,
+    pub any: Vec<String>,
+    pub last: Option<String>,
+}
+
+impl Pieces {
+    fn matches(&self, value: &str) -> bool {
+        substring_matches(
+            value,
+            self.initial.as_deref(),
+            &self.any,
+            self.last.as_deref(),
+        )
+    }
+
+    /// The longest piece, the most selective for an index.
+    pub fn longest(&self) -> Option<&str> {
+        self.initial
+            .iter()
+            .chain(&self.any)
+            .chain(&self.last)
+            .map(String::as_str)
+            .max_by_key(|p| p.chars().count())
+    }
+}
+
+/// A phone assertion in its comparable forms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PhoneValue {
+    pub e164: Option<String>,
+    pub digits: String,
+    pub folded: String,
+}
+
+/// A compiled filter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Node {
+    And(Vec<Node>),
+    Or(Vec<Node>),
+    Not(Box<Node>),
+    Const(Tri),
+    ObjectClass(String),
+    Present(Attr),
+    TextEq(Text, String),
+    TextSub(Text, Pieces),
+    TextGe(Text, String),
+    TextLe(Text, String),
+    PhoneEq(PhoneKind, PhoneValue),
+    /// Substrings over the digit keys of numbers.
+    PhoneDigits(PhoneKind, Pieces),
+    /// Substrings over the written form (an assertion with no digits at all).
+    PhoneText(PhoneKind, Pieces),
+    PhoneGe(PhoneKind, String),
+    PhoneLe(PhoneKind, String),
+}
+
+/// Why a filter was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct FilterError(pub String);
+
+/// Compiles `filter` for evaluation with the given folding and number plan.
+pub fn compile(
+    filter: &LdapFilter,
+    accents: Accents,
+    plan: &NumberPlan,
+) -> Result<Node, FilterError> {
+    let mut nodes = 0;
+    Compiler {
+        accents,
+        plan,
+        nodes: &mut nodes,
+    }
+    .node(filter, 0)
+}
+
+struct Compiler<'a> {
+    accents: Accents,
+    plan: &'a NumberPlan,
+    nodes: &'a mut usize,
+}
+
+impl Compiler<'_> {
+    fn node(&mut self, filter: &LdapFilter, depth: usize) -> Result<Node, FilterError> {
+        *self.nodes += 1;
+        if depth > MAX_DEPTH {
+            return Err(FilterError(format!(
+                "filter nested deeper than {MAX_DEPTH} levels"
+            )));
+        }
+        if *self.nodes > MAX_NODES {
+            return Err(FilterError(format!(
+                "filter has more than {MAX_NODES} parts"
+            )));
+        }
+        let fold = |s: &str| fold(s, self.accents);
+        Ok(match filter {
+            LdapFilter::And(fs) => Node::And(
+                fs.iter()
+                    .map(|f| self.node(f, depth + 1))
+                    .collect::<Result<_, _>>()?,
+            ),
+            LdapFilter::Or(fs) => Node::Or(
+                fs.iter()
+                    .map(|f| self.node(f, depth + 1))
+                    .collect::<Result<_, _>>()?,
+            ),
+            LdapFilter::Not(f) => Node::Not(Box::new(self.node(f, depth + 1)?)),
+            LdapFilter::Present(attr) => match resolve(attr) {
+                Resolved::Served(a) => Node::Present(a),
+                Resolved::Absent => Node::Const(Tri::False),
+                Resolved::Unknown => Node::Const(Tri::Undefined),
+            },
+            LdapFilter::Equality(attr, value) | LdapFilter::Approx(attr, value) => {
+                match resolve(attr) {
+                    Resolved::Served(Attr::ObjectClass) => Node::ObjectClass(value.to_lowercase()),
+                    Resolved::Served(Attr::Text(t)) => Node::TextEq(t, fold(value)),
+                    Resolved::Served(Attr::Phone(k)) => Node::PhoneEq(k, self.phone_value(value)),
+                    Resolved::Absent => Node::Const(Tri::False),
+                    Resolved::Unknown => Node::Const(Tri::Undefined),
+                }
+            }
+            LdapFilter::Substring(attr, sub) => {
+                let pieces = |f: &dyn Fn(&str) -> String| Pieces {
+                    initial: sub.initial.as_deref().map(f).filter(|s| !s.is_empty()),
+                    any: sub
+                        .any
+                        .iter()
+                        .map(|s| f(s))
+                        .filter(|s| !s.is_empty())
+                        .collect(),
+                    last: sub.final_.as_deref().map(f).filter(|s| !s.is_empty()),
+                };
+                match resolve(attr) {
+                    Resolved::Served(Attr::ObjectClass) => {
+                        let p = pieces(&|s: &str| s.to_lowercase());
+                        Node::Const(Tri::from_bool(
+                            OBJECT_CLASSES.iter().any(|c| p.matches(&c.to_lowercase())),
+                        ))
+                    }
+                    Resolved::Served(Attr::Text(t)) => Node::TextSub(t, pieces(&fold)),
+                    Resolved::Served(Attr::Phone(k)) => {
+                        let raw = [sub.initial.as_deref(), sub.final_.as_deref()]
+                            .into_iter()
+                            .flatten()
+                            .chain(sub.any.iter().map(String::as_str));
+                        if raw.clone().any(|p| !digits(p).is_empty()) {
+                            Node::PhoneDigits(k, pieces(&|s: &str| digits(s)))
+                        } else {
+                            Node::PhoneText(
+                                k,
+                                pieces(&|s: &str| crate::directory::fold::fold(s, Accents::Exact)),
+                            )
+                        }
+                    }
+                    Resolved::Absent => Node::Const(Tri::False),
+                    Resolved::Unknown => Node::Const(Tri::Undefined),
+                }
+            }
+            LdapFilter::GreaterOrEqual(attr, value) | LdapFilter::LessOrEqual(attr, value) => {
+                let ge = matches!(filter, LdapFilter::GreaterOrEqual(..));
+                match resolve(attr) {
+                    Resolved::Served(Attr::Text(t)) if ge => Node::TextGe(t, fold(value)),
+                    Resolved::Served(Attr::Text(t)) => Node::TextLe(t, fold(value)),
+                    Resolved::Served(Attr::Phone(k)) if ge => Node::PhoneGe(k, digits(value)),
+                    Resolved::Served(Attr::Phone(k)) => Node::PhoneLe(k, digits(value)),
+                    // objectClass has no ordering rule.
+                    Resolved::Served(Attr::ObjectClass) | Resolved::Unknown => {
+                        Node::Const(Tri::Undefined)
+                    }
+                    Resolved::Absent => Node::Const(Tri::False),
+                }
+            }
+            LdapFilter::Extensible(_) => Node::Const(Tri::Undefined),
+        })
+    }
+
+    fn phone_value(&self, value: &str) -> PhoneValue {
+        PhoneValue {
+            e164: self
+                .plan
+                .to_e164(value)
+                .map(|e| e.trim_start_matches('+').to_owned()),
+            digits: digits(value),
+            folded: fold(value, Accents::Exact),
+        }
+    }
+}
+
+impl Node {
+    /// Evaluates the filter for one subject.
+    pub fn eval(&self, s: &dyn Subject) -> Tri {
+        match self {
+            Node::And(nodes) => {
+                let mut result = Tri::True;
+                for n in nodes {
+                    match n.eval(s) {
+                        Tri::False => return Tri::False,
+                        Tri::Undefined => result = Tri::Undefined,
+                        Tri::True => {}
+                    }
+                }
+                result
+            }
+            Node::Or(nodes) => {
+                let mut result = Tri::False;
+                for n in nodes {
+                    match n.eval(s) {
+                        Tri::True => return Tri::True,
+                        Tri::Undefined => result = Tri::Undefined,
+                        Tri::False => {}
+                    }
+                }
+                result
+            }
+            Node::Not(n) => match n.eval(s) {
+                Tri::True => Tri::False,
+                Tri::False => Tri::True,
+                Tri::Undefined => Tri::Undefined,
+            },
+            Node::Const(t) => *t,
+            Node::ObjectClass(class) => Tri::from_bool(s.has_object_class(class)),
+            Node::Present(Attr::ObjectClass) => Tri::True,
+            Node::Present(Attr::Text(t)) => Tri::from_bool(s.text(*t).is_some()),
+            Node::Present(Attr::Phone(k)) => Tri::from_bool(!s.phones(*k).is_empty()),
+            Node::TextEq(t, v) => Tri::from_bool(s.text(*t) == Some(v.as_str())),
+            Node::TextSub(t, p) => Tri::from_bool(s.text(*t).is_some_and(|v| p.matches(v))),
+            Node::TextGe(t, v) => Tri::from_bool(s.text(*t).is_some_and(|x| x >= v.as_str())),
+            Node::TextLe(t, v) => Tri::from_bool(s.text(*t).is_some_and(|x| x <= v.as_str())),
+            Node::PhoneEq(k, v) => Tri::from_bool(s.phones(*k).iter().any(|p| phone_equal(p, v))),
+            Node::PhoneDigits(k, p) => Tri::from_bool(
+                s.phones(*k)
+                    .iter()
+                    .any(|n| n.keys().any(|key| p.matches(key))),
+            ),
+            Node::PhoneText(k, p) => {
+                Tri::from_bool(s.phones(*k).iter().any(|n| p.matches(&n.folded)))
+            }
+            Node::PhoneGe(k, v) => {
+                Tri::from_bool(s.phones(*k).iter().any(|n| n.digits.as_str() >= v.as_str()))
+            }
+            Node::PhoneLe(k, v) => {
+                Tri::from_bool(s.phones(*k).iter().any(|n| n.digits.as_str() <= v.as_str()))
+            }
+        }
+    }
+}
+
+fn phone_equal(n: &PhoneKeys, v: &PhoneValue) -> bool {
+    if let (Some(a), Some(b)) = (&v.e164, &n.e164) {
+        if a == b {
+            return true;
+        }
+    }
+    if !v.digits.is_empty() && n.keys().any(|k| k == v.digits) {
+        return true;
+    }
+    v.folded == n.folded
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Person {
+        texts: Vec<(Text, String)>,
+        phones: Vec<(PhoneKind, PhoneKeys)>,
+        all: Vec<PhoneKeys>,
+    }
+
+    impl Person {
+        fn new(texts: &[(Text, &str)], phones: &[(PhoneKind, &str)]) -> Self {
+            let plan = NumberPlan::default();
+            let phones: Vec<_> = phones
+                .iter()
+                .map(|(k, w)| (*k, PhoneKeys::new(w, plan.to_e164(w).as_deref(), &plan)))
+                .collect();
+            Person {
+                texts: texts
+                    .iter()
+                    .map(|(t, v)| (*t, fold(v, Accents::Fold)))
+                    .collect(),
+                all: phones.iter().map(|(_, p)| p.clone()).collect(),
+                phones,
+            }
+        }
+    }
+
+    impl Subject for Person {
+        fn has_object_class(&self, lower: &str) -> bool {
+            OBJECT_CLASSES.iter().any(|c| c.eq_ignore_ascii_case(lower))
+        }
+        fn text(&self, attr: Text) -> Option<&str> {
+            self.texts
+                .iter()
+                .find(|(t, _)| *t == attr)
+                .map(|(_, v)| v.as_str())
+        }
+        fn phones(&self, kind: PhoneKind) -> &[PhoneKeys] {
+            let start = self
+                .phones
+                .iter()
+                .position(|(k, _)| *k == kind)
+                .unwrap_or(self.phones.len());
+            let len = self.phones[start..]
+                .iter()
+                .take_while(|(k, _)| *k == kind)
+                .count();
+            &self.all[start..start + len]
+        }
+    }
+
+    fn check(filter: &str, p: &Person) -> Tri {
+        let f = crate::filter::parse(filter).unwrap();
+        compile(&f, Accents::Fold, &NumberPlan::default())
+            .unwrap()
+            .eval(p)
+    }
+
+    fn mueller() -> Person {
+        Person::new(
+            &[
+                (Text::Cn, "Jürgen Müller"),
+                (Text::Sn, "Müller"),
+                (Text::GivenName, "Jürgen"),
+            ],
+            &[
+                (PhoneKind::Business, "+49 (89) 1234-567"),
+                (PhoneKind::Mobile, "0170 1234567"),
+            ],
+        )
+    }
+
+    #[test]
+    fn names_match_case_and_accent_insensitively() {
+        let p = mueller();
+        assert_eq!(check("(sn=muller)", &p), Tri::True);
+        assert_eq!(check("(cn=JÜRGEN*)", &p), Tri::True);
+        assert_eq!(check("(cn=*rgen mu*)", &p), Tri::True);
+        assert_eq!(check("(|(cn=Mül*)(sn=Mül*))", &p), Tri::True);
+        assert_eq!(check("(sn=Meier)", &p), Tri::False);
+        assert_eq!(
+            check("(&(objectClass=*)(sn>=A)(sn<=zz)(sn=M*))", &p),
+            Tri::True
+        );
+        assert_eq!(check("(sn>=N)", &p), Tri::False);
+    }
+
+    #[test]
+    fn numbers_match_on_digits_and_e164() {
+        let p = mueller();
+        for filter in [
+            "(telephoneNumber=*0891234567*)",
+            "(telephoneNumber=+49891234567)",
+            "(telephoneNumber=089 1234-567)",
+            "(telephoneNumber=0049891234567)",
+            "(telephoneNumber=*1234567)",
+            "(|(telephoneNumber=*891234567)(mobile=*891234567))",
+            "(mobile=+491701234567)",
+            "(telephoneNumber=+49*)",
+        ] {
+            assert_eq!(check(filter, &p), Tri::True, "{filter}");
+        }
+        assert_eq!(
+            check("(mobile=089 1234-567)", &p),
+            Tri::False,
+            "kinds are kept apart"
+        );
+        assert_eq!(check("(telephoneNumber=*999*)", &p), Tri::False);
+    }
+
+    #[test]
+    fn unknown_attributes_are_undefined_even_under_not() {
+        let p = mueller();
+        assert_eq!(check("(shoeSize=42)", &p), Tri::Undefined);
+        assert_eq!(check("(!(shoeSize=42))", &p), Tri::Undefined);
+        assert_eq!(
+            check("(!(pager=42))", &p),
+            Tri::True,
+            "a known attribute that is absent is false"
+        );
+        assert_eq!(check("(|(shoeSize=42)(sn=muller))", &p), Tri::True);
+        assert_eq!(check("(&(shoeSize=42)(sn=muller))", &p), Tri::Undefined);
+        assert_eq!(check("(&(shoeSize=42)(sn=x))", &p), Tri::False);
+    }
+
+    #[test]
+    fn object_classes_and_presence() {
+        let p = mueller();
+        assert_eq!(check("(objectClass=inetOrgPerson)", &p), Tri::True);
+        assert_eq!(check("(objectclass=PERSON)", &p), Tri::True);
+        assert_eq!(check("(objectClass=groupOfNames)", &p), Tri::False);
+        assert_eq!(check("(mail=*)", &p), Tri::False);
+        assert_eq!(check("(mobile=*)", &p), Tri::True);
+    }
+
+    #[test]
+    fn deep_or_large_filters_are_refused() {
+        let deep = format!("{}(cn=a){}", "(!".repeat(40), ")".repeat(40));
+        let f = crate::filter::parse(&deep).unwrap();
+        assert!(compile(&f, Accents::Fold, &NumberPlan::default()).is_err());
+        let wide = format!("(|{})", "(cn=a)".repeat(600));
+        let f = crate::filter::parse(&wide).unwrap();
+        assert!(compile(&f, Accents::Fold, &NumberPlan::default()).is_err());
+    }
+}
