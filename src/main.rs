@@ -144,6 +144,9 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         } => {
             let selected = select(&config, &connectors)?;
             let store = Store::open(&config.store.path).map_err(runtime)?;
+            // One thread: slapd-sized upstreams answer about as fast as one core maps entries,
+            // and a second worker only contends with the upstream for the CPU (measured:
+            // 1.3 s vs 1.9 s for a 100k pull on two cores).
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()

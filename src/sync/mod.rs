@@ -103,12 +103,34 @@ pub fn transform(
     numbers: &NumberPlan,
     raws: &[RawEntry],
 ) -> Transformed {
-    let mut out = Transformed::default();
-    let mut seen: HashMap<String, usize> = HashMap::with_capacity(raws.len());
-    for raw in raws {
+    let mut t = Transformer::new(connector, numbers);
+    raws.iter().for_each(|raw| t.push(raw));
+    t.out
+}
+
+/// [`transform`] one entry at a time, so it can run while the pull is still arriving.
+pub struct Transformer<'a> {
+    connector: &'a ConnectorConfig,
+    numbers: &'a NumberPlan,
+    seen: HashMap<String, usize>,
+    out: Transformed,
+}
+
+impl<'a> Transformer<'a> {
+    pub fn new(connector: &'a ConnectorConfig, numbers: &'a NumberPlan) -> Self {
+        Transformer {
+            connector,
+            numbers,
+            seen: HashMap::new(),
+            out: Transformed::default(),
+        }
+    }
+
+    pub fn push(&mut self, raw: &RawEntry) {
+        let (connector, out) = (self.connector, &mut self.out);
         if !connector.prefilter.admits(raw) {
             out.filtered_out += 1;
-            continue;
+            return;
         }
         let id = match &connector.id_attribute {
             Some(attr) => match raw
@@ -121,12 +143,12 @@ pub fn transform(
                         dn: raw.dn.clone(),
                         reason: format!("no {attr} (the id_attribute)"),
                     });
-                    continue;
+                    return;
                 }
             },
             None => crate::model::normalise_dn(&raw.dn),
         };
-        if let Some(&first) = seen.get(&id) {
+        if let Some(&first) = self.seen.get(&id) {
             let reason = format!(
                 "duplicate id {id} (also {})",
                 out.entries[first].display_name
@@ -135,17 +157,23 @@ pub fn transform(
                 dn: raw.dn.clone(),
                 reason,
             });
-            continue;
+            return;
         }
-        match connector.fields.map(raw, &connector.name, &id, numbers) {
+        match connector
+            .fields
+            .map(raw, &connector.name, &id, self.numbers)
+        {
             Ok(entry) => {
-                seen.insert(id, out.entries.len());
+                self.seen.insert(id, out.entries.len());
                 out.entries.push(entry);
             }
             Err(invalid) => out.invalid.push(invalid),
         }
     }
-    out
+
+    pub fn finish(self) -> Transformed {
+        self.out
+    }
 }
 
 /// Runs one connector: pull, transform, plan, guard, and (unless dry) apply.
@@ -183,16 +211,35 @@ async fn run_inner(
     progress: &(dyn Fn(usize) + Sync),
     started: Instant,
 ) -> Result<SyncReport, SyncError> {
-    let raws = source::pull(connector, &requested_attributes(connector), progress).await?;
-    if raws.is_empty() && !options.force {
+    // The stored side is read on a blocking thread while the upstream sends.
+    let reader = store.clone();
+    let name = connector.name.clone();
+    let stored = tokio::task::spawn_blocking(move || reader.entries_of(&name));
+    let mut transformer = Transformer::new(connector, numbers);
+    let mut fetched = 0;
+    let mut sink = |raw: RawEntry| {
+        transformer.push(&raw);
+        fetched += 1;
+        if fetched % 1000 == 0 {
+            progress(fetched);
+        }
+    };
+    source::pull(connector, &requested_attributes(connector), &mut sink).await?;
+    progress(fetched);
+    tracing::debug!(connector = %connector.name, entries = fetched, ms = elapsed_ms(started), "pulled and transformed");
+    if fetched == 0 && !options.force {
         return Err(SyncError::EmptyUpstream);
     }
-    let transformed = transform(connector, numbers, &raws);
-    let stored = store.entries_of(&connector.name)?;
+    let transformed = transformer.finish();
+    let stored = stored.await.map_err(|e| StoreError::Io {
+        path: String::new(),
+        cause: e.to_string(),
+    })??;
     let stored_count = stored.len();
     let changes = plan::plan(stored, transformed.entries, connector.mode);
+    tracing::debug!(connector = %connector.name, stored = stored_count, ms = elapsed_ms(started), "planned");
     let counts = Counts {
-        fetched: raws.len(),
+        fetched,
         filtered_out: transformed.filtered_out,
         invalid: transformed.invalid.len(),
         created: changes.create.len(),
@@ -233,6 +280,7 @@ async fn run_inner(
             store.record_run(&connector.name, &record)?;
         } else {
             report.generation = store.apply(&connector.name, &changes, &record)?;
+            tracing::debug!(connector = %connector.name, ms = elapsed_ms(started), "applied");
         }
     }
     report.duration_ms = elapsed_ms(started);
@@ -247,15 +295,24 @@ pub fn held_back_message(connector: &ConnectorConfig, removals: usize, stored: u
     )
 }
 
+/// The change list in the order a person reads it: by action, then display name.
 fn preview(changes: ChangeSet) -> Vec<Change> {
     let tag = |action| move |entry| Change { action, entry };
-    changes
+    let mut list: Vec<Change> = changes
         .create
         .into_iter()
         .map(tag(Action::Create))
         .chain(changes.update.into_iter().map(tag(Action::Update)))
         .chain(changes.remove.into_iter().map(tag(Action::Remove)))
-        .collect()
+        .collect();
+    list.sort_by_cached_key(|c| {
+        (
+            c.action as u8,
+            c.entry.display_name.to_lowercase(),
+            c.entry.id.clone(),
+        )
+    });
+    list
 }
 
 fn unix_now() -> u64 {

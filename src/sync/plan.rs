@@ -16,13 +16,22 @@ pub struct ChangeSet {
     pub update: Vec<Entry>,
     /// The stored entries that would go, as they are stored (for the preview).
     pub remove: Vec<Entry>,
+    /// Upstream entries identical to what is stored.
     pub unchanged: usize,
+    /// Stored entries that stay as they are: the unchanged ones, and in merge mode those the
+    /// upstream no longer sends.
+    pub kept: Vec<Entry>,
 }
 
 impl ChangeSet {
     /// True when applying the set would not change the store.
     pub fn is_empty(&self) -> bool {
         self.create.is_empty() && self.update.is_empty() && self.remove.is_empty()
+    }
+
+    /// The connector's entries once the set is applied.
+    pub fn resulting_entries(&self) -> impl Iterator<Item = &Entry> {
+        self.kept.iter().chain(&self.create).chain(&self.update)
     }
 }
 
@@ -33,21 +42,17 @@ pub fn plan(mut stored: HashMap<String, Entry>, incoming: Vec<Entry>, mode: Mode
     for entry in incoming {
         match stored.remove(&entry.id) {
             None => set.create.push(entry),
-            Some(old) if old == entry => set.unchanged += 1,
+            Some(old) if old == entry => {
+                set.unchanged += 1;
+                set.kept.push(old);
+            }
             Some(_) => set.update.push(entry),
         }
     }
-    if mode == Mode::Mirror {
-        set.remove = stored.into_values().collect();
+    match mode {
+        Mode::Mirror => set.remove = stored.into_values().collect(),
+        Mode::Merge => set.kept.extend(stored.into_values()),
     }
-    let by_name = |a: &Entry, b: &Entry| {
-        a.display_name
-            .cmp(&b.display_name)
-            .then_with(|| a.id.cmp(&b.id))
-    };
-    set.create.sort_by(by_name);
-    set.update.sort_by(by_name);
-    set.remove.sort_by(by_name);
     set
 }
 
@@ -64,7 +69,9 @@ mod tests {
     }
 
     fn ids(entries: &[Entry]) -> Vec<&str> {
-        entries.iter().map(|e| e.id.as_str()).collect()
+        let mut ids: Vec<&str> = entries.iter().map(|e| e.id.as_str()).collect();
+        ids.sort_unstable();
+        ids
     }
 
     #[test]
@@ -81,6 +88,9 @@ mod tests {
             "removals carry the stored entry"
         );
         assert_eq!(set.unchanged, 1);
+        let mut result: Vec<&str> = set.resulting_entries().map(|e| e.id.as_str()).collect();
+        result.sort();
+        assert_eq!(result, ["1", "2", "4"]);
     }
 
     #[test]
@@ -90,6 +100,11 @@ mod tests {
         assert!(set.remove.is_empty());
         assert!(set.is_empty());
         assert_eq!(set.unchanged, 1);
+        assert_eq!(
+            set.resulting_entries().count(),
+            2,
+            "the unseen entry is kept"
+        );
     }
 
     #[test]

@@ -38,6 +38,16 @@ impl RawEntry {
             .push(value);
     }
 
+    /// Adds values to the attribute `name` (any case).
+    pub fn extend(&mut self, name: &str, values: Vec<String>) {
+        match self.attrs.get_mut(&name.to_ascii_lowercase()) {
+            Some(existing) => existing.extend(values),
+            None => {
+                self.attrs.insert(name.to_ascii_lowercase(), values);
+            }
+        }
+    }
+
     /// The values of a lower-cased attribute name.
     pub fn values(&self, lower_name: &str) -> Option<&[String]> {
         self.attrs.get(lower_name).map(Vec::as_slice)
@@ -76,15 +86,16 @@ pub enum SourceError {
     },
 }
 
-/// Pulls every entry of the connector's search, requesting exactly `attributes` (plus what
-/// `id_attribute` needs). `progress` is told the running count.
+/// Pulls every entry of the connector's search, requesting exactly `attributes`, handing each
+/// to `sink` as it arrives (so the caller can work while the upstream is still sending).
+/// Returns the number of entries. An error means the pull as a whole is void.
 pub async fn pull(
     connector: &ConnectorConfig,
     attributes: &[String],
-    progress: &(dyn Fn(usize) + Sync),
-) -> Result<Vec<RawEntry>, SourceError> {
+    sink: &mut (dyn FnMut(RawEntry) + Send),
+) -> Result<usize, SourceError> {
     match &connector.source {
-        SourceUri::Ldap(url) => pull_ldap(connector, url, attributes, progress).await,
+        SourceUri::Ldap(url) => pull_ldap(connector, url, attributes, sink).await,
         SourceUri::Ldif(path) => {
             let shown = path.display().to_string();
             let text = tokio::fs::read_to_string(path)
@@ -100,8 +111,9 @@ pub async fn pull(
             })?;
             let selected =
                 crate::sync::ldif::select(entries, &connector.base_dn, &connector.filter);
-            progress(selected.len());
-            Ok(selected)
+            let count = selected.len();
+            selected.into_iter().for_each(sink);
+            Ok(count)
         }
     }
 }
@@ -110,8 +122,8 @@ async fn pull_ldap(
     connector: &ConnectorConfig,
     url: &str,
     attributes: &[String],
-    progress: &(dyn Fn(usize) + Sync),
-) -> Result<Vec<RawEntry>, SourceError> {
+    sink: &mut (dyn FnMut(RawEntry) + Send),
+) -> Result<usize, SourceError> {
     let timeout = connector.timeout;
     let uri = url.to_owned();
     let classify = |step: &'static str, e: LdapError| match e {
@@ -192,14 +204,12 @@ async fn pull_ldap(
         )
         .await
         .map_err(|e| classify("searching", e))?;
-    let mut entries = Vec::new();
+    let mut count = 0;
     loop {
         match stream.next().await {
             Ok(Some(entry)) => {
-                entries.push(raw_from_search(SearchEntry::construct(entry)));
-                if entries.len() % 500 == 0 {
-                    progress(entries.len());
-                }
+                sink(raw_from_search(SearchEntry::construct(entry)));
+                count += 1;
             }
             Ok(None) => break,
             Err(e) => return Err(classify("reading a page", e)),
@@ -220,8 +230,7 @@ async fn pull_ldap(
         });
     }
     let _ = ldap.unbind().await;
-    progress(entries.len());
-    Ok(entries)
+    Ok(count)
 }
 
 fn settings(connector: &ConnectorConfig) -> Result<LdapConnSettings, String> {
@@ -263,9 +272,7 @@ fn tls_config(ca_file: &std::path::Path) -> Result<rustls::ClientConfig, String>
 fn raw_from_search(entry: SearchEntry) -> RawEntry {
     let mut raw = RawEntry::new(&entry.dn);
     for (name, values) in entry.attrs {
-        for v in values {
-            raw.push(&name, v);
-        }
+        raw.extend(&name, values);
     }
     // Binary values: objectGUID is AD's stable id, kept as its canonical UUID string; other
     // non-UTF-8 values (photos, SIDs) have no place in a phone book.
