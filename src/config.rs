@@ -57,6 +57,12 @@ pub struct LdapConfig {
     pub size_limit: usize,
     pub accents: Accents,
     pub users: Vec<LdapUser>,
+    /// Open connections at most; more are refused until one closes.
+    pub max_connections: usize,
+    /// A connection with no request for this long is closed.
+    pub idle_timeout: Duration,
+    /// The largest request accepted; a larger one closes its connection.
+    pub max_pdu_size: usize,
 }
 
 /// A DN that phones may bind as.
@@ -679,6 +685,18 @@ fn parse_ldap(mut s: Section, errs: &mut Errors) -> Option<LdapConfig> {
             Accents::Fold
         }
     };
+    let max_connections = s
+        .integer("max_connections", 1..=1_000_000, errs)
+        .unwrap_or(4096) as usize;
+    let idle_timeout = s
+        .duration("idle_timeout", errs)
+        .unwrap_or(Duration::from_secs(300));
+    if idle_timeout.is_zero() {
+        errs.push(s.key("idle_timeout"), "must be more than 0s");
+    }
+    let max_pdu_size = s
+        .integer("max_pdu_size", 1024..=64 * 1024 * 1024, errs)
+        .unwrap_or(128 * 1024) as usize;
     let users = s
         .tables("users", errs)
         .into_iter()
@@ -714,6 +732,9 @@ fn parse_ldap(mut s: Section, errs: &mut Errors) -> Option<LdapConfig> {
         size_limit,
         accents,
         users,
+        max_connections,
+        idle_timeout,
+        max_pdu_size,
     })
 }
 

@@ -16,5 +16,7 @@ pub mod filter;
 pub mod ldap;
 pub mod model;
 pub mod numbers;
+pub mod schedule;
+pub mod serve;
 pub mod store;
 pub mod sync;

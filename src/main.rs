@@ -14,6 +14,7 @@ use serde_json::json;
 
 use phonebook_proxy::config::{Config, ConnectorConfig, DEFAULT_PATH};
 use phonebook_proxy::export;
+use phonebook_proxy::serve::{self, ServeError};
 use phonebook_proxy::store::Store;
 use phonebook_proxy::sync::{self, SyncOptions, SyncReport};
 
@@ -33,6 +34,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Serve the phone book to phones over LDAP and run the scheduled syncs, until SIGINT/SIGTERM.
+    Serve,
     /// One-off import of every (or the named) connector.
     Sync {
         /// Only this connector (repeat for several).
@@ -106,6 +109,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<ExitCode, Failure> {
     let config = Config::load(&cli.config).map_err(usage)?;
     match cli.command {
+        Command::Serve => serve(config),
         Command::CheckConfig => {
             let names: Vec<_> = config.connectors.iter().map(|c| c.name.as_str()).collect();
             println!(
@@ -161,6 +165,50 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             } else {
                 ExitCode::from(1)
             })
+        }
+    }
+}
+
+fn serve(config: Config) -> Result<ExitCode, Failure> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| runtime(format!("cannot start the runtime ({e})")))?;
+    rt.block_on(async {
+        let (stop, shutdown) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("shutting down: finishing open requests");
+            let _ = stop.send(true);
+        });
+        serve::run(config, shutdown, |bound| {
+            let ldaps = bound
+                .ldaps
+                .map(|a| format!(" and ldaps://{a}"))
+                .unwrap_or_default();
+            println!("phonebook-proxy: serving on ldap://{}{ldaps}", bound.ldap);
+        })
+        .await
+    })
+    .map_err(|e| match e {
+        ServeError::Config(message) => usage(message),
+        other => runtime(other),
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
         }
     }
 }

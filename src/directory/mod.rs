@@ -406,6 +406,19 @@ impl Directory {
     pub fn publish(&self, snapshot: Snapshot) {
         self.current.store(Arc::new(snapshot));
     }
+
+    /// Publishes `snapshot` unless the one served is already as new: two connectors finishing
+    /// together must not put an older book back.
+    pub fn publish_if_newer(&self, snapshot: Snapshot) {
+        let snapshot = Arc::new(snapshot);
+        self.current.rcu(|current| {
+            if snapshot.generation > current.generation {
+                snapshot.clone()
+            } else {
+                current.clone()
+            }
+        });
+    }
 }
 
 #[cfg(test)]

@@ -1,4 +1,6 @@
 //! The LDAP endpoint for phones: [`session`] holds the protocol semantics (no socket),
-//! [`server`] the listeners, TLS, framing and limits.
+//! [`server`] the listeners, framing, limits and TLS upgrade, [`tls`] the certificate loading.
 
+pub mod server;
 pub mod session;
+pub mod tls;

@@ -1,0 +1,197 @@
+//! The LDAP listeners: accept connections (plain and LDAPS), frame them with ldap3_proto's
+//! codec, run one [`Session`] per connection, and upgrade to TLS on StartTLS.
+//!
+//! Every connection is its own task: a malformed or oversized PDU, an idle phone or a panic
+//! ends that one connection and nothing else. Connections are bounded by a semaphore; on
+//! shutdown, listeners stop accepting and each connection closes between two requests.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use ldap3_proto::LdapCodec;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::codec::Framed;
+
+use crate::directory::Directory;
+use crate::ldap::session::{Action, Policy, Session};
+
+/// Limits that keep one client from hurting the others.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_connections: usize,
+    pub idle_timeout: Duration,
+    pub max_pdu_size: usize,
+}
+
+/// Everything a connection needs, shared by all of them.
+pub struct Endpoint {
+    pub directory: Arc<Directory>,
+    pub policy: Arc<Policy>,
+    pub limits: Limits,
+    /// Present when LDAPS or StartTLS is configured.
+    pub tls: Option<TlsAcceptor>,
+    /// Connections currently open (for metrics and tests).
+    pub open: AtomicU64,
+}
+
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// Bound listeners; binding happens before serving so a taken port is a start-up error.
+pub struct Listeners {
+    pub plain: TcpListener,
+    pub ldaps: Option<TcpListener>,
+}
+
+impl Listeners {
+    pub async fn bind(plain: SocketAddr, ldaps: Option<SocketAddr>) -> std::io::Result<Self> {
+        let plain = TcpListener::bind(plain).await?;
+        let ldaps = match ldaps {
+            Some(addr) => Some(TcpListener::bind(addr).await?),
+            None => None,
+        };
+        Ok(Listeners { plain, ldaps })
+    }
+}
+
+/// Serves until `shutdown` turns true, then waits for open connections to finish.
+pub async fn serve(listeners: Listeners, endpoint: Arc<Endpoint>, shutdown: watch::Receiver<bool>) {
+    let permits = Arc::new(Semaphore::new(endpoint.limits.max_connections));
+    let mut tasks = JoinSet::new();
+    tasks.spawn(accept_loop(
+        listeners.plain,
+        false,
+        endpoint.clone(),
+        permits.clone(),
+        shutdown.clone(),
+    ));
+    if let Some(ldaps) = listeners.ldaps {
+        tasks.spawn(accept_loop(ldaps, true, endpoint, permits, shutdown));
+    }
+    while tasks.join_next().await.is_some() {}
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    ldaps: bool,
+    endpoint: Arc<Endpoint>,
+    permits: Arc<Semaphore>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut connections = JoinSet::new();
+    loop {
+        let accepted = tokio::select! {
+            _ = shutdown.wait_for(|stop| *stop) => break,
+            accepted = listener.accept() => accepted,
+            // Reap finished connection tasks so the set does not grow without bound.
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+        };
+        let (stream, peer) = match accepted {
+            Ok(pair) => pair,
+            Err(e) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                tracing::warn!(error = %e, "ldap: accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, limit = endpoint.limits.max_connections, "ldap: connection limit reached; refusing a connection");
+            continue;
+        };
+        let endpoint = endpoint.clone();
+        let shutdown = shutdown.clone();
+        connections.spawn(async move {
+            endpoint.open.fetch_add(1, Ordering::Relaxed);
+            connection(stream, peer, ldaps, &endpoint, shutdown).await;
+            endpoint.open.fetch_sub(1, Ordering::Relaxed);
+            drop(permit);
+        });
+    }
+    // Drain: every connection sees the same shutdown signal and closes between requests.
+    while connections.join_next().await.is_some() {}
+}
+
+async fn connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    ldaps: bool,
+    endpoint: &Endpoint,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    let io: Box<dyn Io> = if ldaps {
+        match handshake(Box::new(stream), endpoint).await {
+            Some(tls) => tls,
+            None => return,
+        }
+    } else {
+        Box::new(stream)
+    };
+    let codec = || LdapCodec::new(Some(endpoint.limits.max_pdu_size), None);
+    let mut framed = Framed::new(io, codec());
+    let mut session = Session::new(endpoint.directory.clone(), endpoint.policy.clone(), ldaps);
+    loop {
+        let next = tokio::select! {
+            _ = shutdown.wait_for(|stop| *stop) => return,
+            next = tokio::time::timeout(endpoint.limits.idle_timeout, framed.next()) => next,
+        };
+        let msg = match next {
+            Err(_) => {
+                tracing::debug!(%peer, "ldap: idle connection closed");
+                return;
+            }
+            Ok(None) => return,
+            Ok(Some(Err(e))) => {
+                tracing::warn!(%peer, error = %e, "ldap: malformed or oversized message; closing this connection");
+                return;
+            }
+            Ok(Some(Ok(msg))) => msg,
+        };
+        let reply = session.handle(msg);
+        for msg in reply.msgs {
+            if framed.feed(msg).await.is_err() {
+                return;
+            }
+        }
+        if framed.flush().await.is_err() {
+            return;
+        }
+        match reply.action {
+            Action::Continue => {}
+            Action::Close => return,
+            Action::StartTls => {
+                let parts = framed.into_parts();
+                if !parts.read_buf.is_empty() {
+                    tracing::warn!(%peer, "ldap: data sent before the StartTLS handshake; closing");
+                    return;
+                }
+                let Some(tls) = handshake(parts.io, endpoint).await else {
+                    return;
+                };
+                framed = Framed::new(tls, codec());
+                session.tls_started();
+            }
+        }
+    }
+}
+
+/// Performs a TLS handshake, bounded by the idle timeout.
+async fn handshake(io: Box<dyn Io>, endpoint: &Endpoint) -> Option<Box<dyn Io>> {
+    let acceptor = endpoint.tls.as_ref()?;
+    match tokio::time::timeout(endpoint.limits.idle_timeout, acceptor.accept(io)).await {
+        Ok(Ok(tls)) => Some(Box::new(tls)),
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "ldap: TLS handshake failed");
+            None
+        }
+        Err(_) => None,
+    }
+}
