@@ -14,6 +14,7 @@ pub mod directory;
 pub mod export;
 pub mod filter;
 pub mod ldap;
+pub mod metrics;
 pub mod model;
 pub mod numbers;
 pub mod schedule;

@@ -2,7 +2,6 @@
 //! phone book current with the scheduled syncs — until the shutdown signal.
 
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use tokio::sync::watch;
@@ -83,7 +82,7 @@ pub async fn run(
             max_pdu_size: config.ldap.max_pdu_size,
         },
         tls,
-        open: AtomicU64::new(0),
+        metrics: Arc::new(crate::metrics::Metrics::default()),
     });
     tracing::info!(entries, generation, ldap = %bound.ldap, ldaps = ?bound.ldaps, "serving the phone book");
     on_bound(bound);

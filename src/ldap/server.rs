@@ -6,11 +6,12 @@
 //! shutdown, listeners stop accepting and each connection closes between two requests.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
+use ldap3_proto::proto::{LdapMsg, LdapOp, LdapResultCode};
 use ldap3_proto::LdapCodec;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
@@ -21,6 +22,7 @@ use tokio_util::codec::Framed;
 
 use crate::directory::Directory;
 use crate::ldap::session::{Action, Policy, Session};
+use crate::metrics::Metrics;
 
 /// Limits that keep one client from hurting the others.
 #[derive(Debug, Clone)]
@@ -37,8 +39,7 @@ pub struct Endpoint {
     pub limits: Limits,
     /// Present when LDAPS or StartTLS is configured.
     pub tls: Option<TlsAcceptor>,
-    /// Connections currently open (for metrics and tests).
-    pub open: AtomicU64,
+    pub metrics: Arc<Metrics>,
 }
 
 trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -109,9 +110,15 @@ async fn accept_loop(
         let endpoint = endpoint.clone();
         let shutdown = shutdown.clone();
         connections.spawn(async move {
-            endpoint.open.fetch_add(1, Ordering::Relaxed);
+            endpoint
+                .metrics
+                .ldap_open_connections
+                .fetch_add(1, Ordering::Relaxed);
             connection(stream, peer, ldaps, &endpoint, shutdown).await;
-            endpoint.open.fetch_sub(1, Ordering::Relaxed);
+            endpoint
+                .metrics
+                .ldap_open_connections
+                .fetch_sub(1, Ordering::Relaxed);
             drop(permit);
         });
     }
@@ -155,7 +162,10 @@ async fn connection(
             }
             Ok(Some(Ok(msg))) => msg,
         };
+        let op = op_name(&msg.op);
+        let started = Instant::now();
         let reply = session.handle(msg);
+        record(&endpoint.metrics, op, &reply.msgs, started);
         for msg in reply.msgs {
             if framed.feed(msg).await.is_err() {
                 return;
@@ -193,5 +203,47 @@ async fn handshake(io: Box<dyn Io>, endpoint: &Endpoint) -> Option<Box<dyn Io>> 
             None
         }
         Err(_) => None,
+    }
+}
+
+fn op_name(op: &LdapOp) -> &'static str {
+    match op {
+        LdapOp::BindRequest(_) => "bind",
+        LdapOp::SearchRequest(_) => "search",
+        LdapOp::UnbindRequest => "unbind",
+        LdapOp::AbandonRequest(_) => "abandon",
+        LdapOp::ExtendedRequest(_) => "extended",
+        LdapOp::CompareRequest(_) => "compare",
+        LdapOp::ModifyRequest(_)
+        | LdapOp::AddRequest(_)
+        | LdapOp::DelRequest(_)
+        | LdapOp::ModifyDNRequest(_) => "write",
+        _ => "other",
+    }
+}
+
+/// Counts an answered operation by kind and result code; times searches.
+fn record(metrics: &Metrics, op: &'static str, replies: &[LdapMsg], started: Instant) {
+    let code = replies.last().and_then(|m| match &m.op {
+        LdapOp::BindResponse(r) => Some(&r.res.code),
+        LdapOp::SearchResultDone(r)
+        | LdapOp::ModifyResponse(r)
+        | LdapOp::AddResponse(r)
+        | LdapOp::DelResponse(r)
+        | LdapOp::ModifyDNResponse(r)
+        | LdapOp::CompareResult(r) => Some(&r.code),
+        LdapOp::ExtendedResponse(r) => Some(&r.res.code),
+        _ => None,
+    });
+    let result = match code {
+        Some(LdapResultCode::Success) => "success".to_owned(),
+        Some(code) => format!("{code:?}"),
+        None => "none".to_owned(),
+    };
+    metrics
+        .ldap_requests
+        .inc(&[("op", op), ("result", &result)]);
+    if op == "search" {
+        metrics.ldap_search_seconds.observe(started.elapsed());
     }
 }
