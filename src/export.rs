@@ -18,16 +18,10 @@ struct Feed<'a> {
     entries: &'a [Entry],
 }
 
-/// Sorts entries the way every output lists them: by display name (case-insensitive), then
-/// connector and id, so output is stable.
+/// Sorts entries the way every output lists them (the directory's display order), so the
+/// export, the HTTP feed and LDAP answers agree.
 pub fn sort_entries(entries: &mut [Entry]) {
-    entries.sort_by_cached_key(|e| {
-        (
-            e.display_name.to_lowercase(),
-            e.connector.clone(),
-            e.id.clone(),
-        )
-    });
+    crate::directory::display_order(entries);
 }
 
 pub fn json(out: &mut dyn Write, generation: u64, entries: &[Entry]) -> io::Result<()> {

@@ -9,11 +9,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use serde::Serialize;
 use serde_json::json;
 
 use phonebook_proxy::config::{Config, ConnectorConfig, DEFAULT_PATH};
 use phonebook_proxy::export;
+use phonebook_proxy::report::ReportJson;
 use phonebook_proxy::serve::{self, ServeError};
 use phonebook_proxy::store::Store;
 use phonebook_proxy::sync::{self, SyncOptions, SyncReport};
@@ -303,57 +303,8 @@ fn progress_bar(name: &str) -> ProgressBar {
     bar
 }
 
-/// The `sync --json` object of SPEC, fields in SPEC's order.
-#[derive(Serialize)]
-struct ReportJson<'a> {
-    connector: &'a str,
-    dry_run: bool,
-    fetched: usize,
-    filtered_out: usize,
-    invalid: usize,
-    created: usize,
-    updated: usize,
-    removed: usize,
-    unchanged: usize,
-    held_back: bool,
-    duration_ms: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    changes: Option<Vec<ChangeJson<'a>>>,
-}
-
-#[derive(Serialize)]
-struct ChangeJson<'a> {
-    action: &'static str,
-    id: &'a str,
-    display_name: &'a str,
-}
-
 fn report_json(r: &SyncReport) -> String {
-    let c = r.counts;
-    let report = ReportJson {
-        connector: &r.connector,
-        dry_run: r.dry_run,
-        fetched: c.fetched,
-        filtered_out: c.filtered_out,
-        invalid: c.invalid,
-        created: c.created,
-        updated: c.updated,
-        removed: c.removed,
-        unchanged: c.unchanged,
-        held_back: r.held_back,
-        duration_ms: r.duration_ms,
-        changes: r.dry_run.then(|| {
-            r.changes
-                .iter()
-                .map(|ch| ChangeJson {
-                    action: ch.action.as_str(),
-                    id: &ch.entry.id,
-                    display_name: &ch.entry.display_name,
-                })
-                .collect()
-        }),
-    };
-    serde_json::to_string(&report).unwrap_or_default()
+    ReportJson::new(r).to_json()
 }
 
 fn print_report(r: &SyncReport) {

@@ -1,19 +1,22 @@
-//! `serve`: opens the store, publishes its snapshot, answers phones at once, and keeps the
-//! phone book current with the scheduled syncs — until the shutdown signal.
+//! `serve`: opens the store, publishes its snapshot, answers phones (LDAP) and the PBX (HTTP)
+//! at once, and keeps the phone book current with the scheduled syncs — until shutdown.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::Config;
 use crate::directory::{Directory, Settings};
+use crate::http::{self, HttpState};
 use crate::ldap::server::{self, Endpoint, Limits, Listeners};
 use crate::ldap::session::Policy;
 use crate::ldap::tls;
-use crate::schedule;
+use crate::metrics::Metrics;
+use crate::schedule::{self, Runner};
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -32,15 +35,17 @@ pub enum ServeError {
 pub struct Bound {
     pub ldap: SocketAddr,
     pub ldaps: Option<SocketAddr>,
+    pub http: SocketAddr,
 }
 
 /// Runs the server until `shutdown` turns true; `on_bound` is told the listening addresses
-/// once phones can connect.
+/// once phones and the PBX can connect.
 pub async fn run(
     config: Config,
     shutdown: watch::Receiver<bool>,
     on_bound: impl FnOnce(Bound),
 ) -> Result<(), ServeError> {
+    let config = Arc::new(config);
     let store = Store::open(&config.store.path)?;
     let settings = Settings {
         base_dn: config.ldap.base_dn.clone(),
@@ -50,6 +55,7 @@ pub async fn run(
     let snapshot = schedule::load_snapshot(&store, &settings)?;
     let (entries, generation) = (snapshot.len(), snapshot.generation());
     let directory = Arc::new(Directory::new(snapshot));
+    let metrics = Arc::new(Metrics::default());
 
     let tls = match (&config.ldap.tls_cert, &config.ldap.tls_key) {
         (Some(cert), Some(key)) => Some(TlsAcceptor::from(
@@ -66,12 +72,18 @@ pub async fn run(
     let listeners = Listeners::bind(config.ldap.listen, config.ldap.listen_ldaps)
         .await
         .map_err(listen(config.ldap.listen))?;
+    let http_listener = TcpListener::bind(config.http.listen)
+        .await
+        .map_err(listen(config.http.listen))?;
     let bound = Bound {
         ldap: listeners
             .plain
             .local_addr()
             .map_err(listen(config.ldap.listen))?,
         ldaps: listeners.ldaps.as_ref().and_then(|l| l.local_addr().ok()),
+        http: http_listener
+            .local_addr()
+            .map_err(listen(config.http.listen))?,
     };
     let endpoint = Arc::new(Endpoint {
         directory: directory.clone(),
@@ -82,22 +94,32 @@ pub async fn run(
             max_pdu_size: config.ldap.max_pdu_size,
         },
         tls,
-        metrics: Arc::new(crate::metrics::Metrics::default()),
+        metrics: metrics.clone(),
     });
-    tracing::info!(entries, generation, ldap = %bound.ldap, ldaps = ?bound.ldaps, "serving the phone book");
+    let runner = Arc::new(Runner::new(
+        config.clone(),
+        store,
+        directory,
+        settings,
+        metrics.clone(),
+    ));
+    let http_state = Arc::new(HttpState::new(
+        runner.clone(),
+        metrics,
+        config.http.token.clone(),
+    ));
+    tracing::info!(entries, generation, ldap = %bound.ldap, ldaps = ?bound.ldaps, http = %bound.http, "serving the phone book");
     on_bound(bound);
 
     let mut tasks = JoinSet::new();
     tasks.spawn(server::serve(listeners, endpoint, shutdown.clone()));
+    tasks.spawn(http::serve(http_listener, http_state, shutdown.clone()));
     for connector in config.connectors.iter().filter(|c| c.schedule.is_some()) {
-        tasks.spawn(schedule::run(
-            connector.clone(),
-            config.numbers.clone(),
-            store.clone(),
-            directory.clone(),
-            settings.clone(),
-            shutdown.clone(),
-        ));
+        tasks.spawn(
+            runner
+                .clone()
+                .schedule(connector.name.clone(), shutdown.clone()),
+        );
     }
     while tasks.join_next().await.is_some() {}
     tracing::info!("stopped");

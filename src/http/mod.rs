@@ -1,0 +1,199 @@
+//! The HTTP endpoint for the PBX, phones that prefer XML books, and operators: the JSON feed,
+//! search, caller lookup, status, sync trigger, metrics and health — all answered from the
+//! current directory snapshot (axum, on the same runtime as LDAP).
+//!
+//! Bad input is a 4xx with a JSON `{"error": …}` body, never a 500.
+
+mod feed;
+mod status;
+mod xml;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{MatchedPath, Query, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::Secret;
+use crate::metrics::Metrics;
+use crate::schedule::Runner;
+
+/// What every handler shares.
+pub struct HttpState {
+    pub runner: Arc<Runner>,
+    pub metrics: Arc<Metrics>,
+    /// The bearer token `/api` and `/metrics` require, when configured.
+    pub token: Option<Secret>,
+    /// The serialised feed of the current generation, built on first request.
+    feed: Mutex<Option<Arc<feed::Feed>>>,
+}
+
+impl HttpState {
+    pub fn new(runner: Arc<Runner>, metrics: Arc<Metrics>, token: Option<Secret>) -> Self {
+        HttpState {
+            runner,
+            metrics,
+            token,
+            feed: Mutex::new(None),
+        }
+    }
+}
+
+type Shared = Arc<HttpState>;
+
+/// Every route.
+pub fn router(state: Shared) -> Router {
+    let protected = Router::new()
+        .route("/api/v1/entries", get(feed::entries))
+        .route("/api/v1/lookup", get(feed::lookup))
+        .route("/api/v1/status", get(status::status))
+        .route("/api/v1/connectors/{name}/sync", post(status::trigger))
+        .route("/metrics", get(metrics))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
+    Router::new()
+        .merge(protected)
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/phonebook/{file}", get(xml::book))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint") })
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            count_requests,
+        ))
+        .layer(axum::extract::DefaultBodyLimit::max(16 * 1024))
+        .with_state(state)
+}
+
+/// Serves until `shutdown` turns true; open requests finish first.
+pub async fn serve(listener: TcpListener, state: Shared, mut shutdown: watch::Receiver<bool>) {
+    let app = router(state);
+    let stop = async move {
+        let _ = shutdown.wait_for(|stop| *stop).await;
+    };
+    if let Err(e) = axum::serve(listener, app)
+        .with_graceful_shutdown(stop)
+        .await
+    {
+        tracing::error!(error = %e, "http: server stopped");
+    }
+}
+
+/// A 4xx/5xx answer with a JSON body.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(json!({ "error": self.message }))).into_response()
+    }
+}
+
+/// Query parameters, or a JSON 400 when the query string itself is broken.
+pub type Params = Result<Query<HashMap<String, String>>, QueryRejection>;
+
+fn params(p: Params) -> Result<HashMap<String, String>, ApiError> {
+    p.map(|Query(map)| map)
+        .map_err(|e| ApiError::bad_request(format!("bad query string: {e}")))
+}
+
+/// A boolean query parameter (`true`/`false`/`1`/`0`), absent meaning false.
+fn flag(params: &HashMap<String, String>, name: &str) -> Result<bool, ApiError> {
+    match params.get(name).map(String::as_str) {
+        None | Some("false") | Some("0") => Ok(false),
+        Some("true") | Some("1") | Some("") => Ok(true),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "{name} must be true or false, not \"{other}\""
+        ))),
+    }
+}
+
+async fn require_token(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    request: Request,
+    next: Next,
+) -> Response {
+    let Some(token) = &state.token else {
+        return next.run(request).await;
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if constant_time_eq(given.as_bytes(), token.expose().as_bytes()) {
+        next.run(request).await
+    } else {
+        let mut response = ApiError::new(StatusCode::UNAUTHORIZED, "missing or wrong bearer token")
+            .into_response();
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            header::HeaderValue::from_static("Bearer"),
+        );
+        response
+    }
+}
+
+/// Compares without an early exit on the first differing byte.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn count_requests(State(state): State<Shared>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |p| p.as_str())
+        .to_owned();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    state
+        .metrics
+        .http_requests
+        .inc(&[("route", &route), ("status", response.status().as_str())]);
+    tracing::trace!(
+        route,
+        status = response.status().as_u16(),
+        us = started.elapsed().as_micros() as u64,
+        "http"
+    );
+    response
+}
+
+async fn metrics(State(state): State<Shared>) -> Response {
+    let snapshot = state.runner.directory().load();
+    let body = state.metrics.render(snapshot.len(), snapshot.generation());
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        Body::from(body),
+    )
+        .into_response()
+}
