@@ -186,7 +186,10 @@ fn serve(config: Config) -> Result<ExitCode, Failure> {
                 .ldaps
                 .map(|a| format!(" and ldaps://{a}"))
                 .unwrap_or_default();
-            println!("phonebook-proxy: serving on ldap://{}{ldaps}", bound.ldap);
+            println!(
+                "phonebook-proxy: serving on ldap://{}{ldaps} and http://{}",
+                bound.ldap, bound.http
+            );
         })
         .await
     })
