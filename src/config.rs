@@ -138,7 +138,53 @@ pub enum Mode {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Schedule {
     Every(Duration),
-    Cron(String),
+    Cron(Cron),
+}
+
+/// A parsed cron expression (UTC), kept with the text it was written as.
+#[derive(Debug, Clone)]
+pub struct Cron {
+    pub text: String,
+    schedule: cron::Schedule,
+}
+
+impl PartialEq for Cron {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Eq for Cron {}
+
+impl Cron {
+    /// Parses a 6-field (`sec min hour day month weekday`) or classic 5-field expression.
+    pub fn parse(text: &str) -> Result<Cron, String> {
+        let fields = text.split_whitespace().count();
+        let full = match fields {
+            5 => format!("0 {text}"),
+            6 => text.to_owned(),
+            _ => {
+                return Err(format!(
+                    "\"{text}\" needs 6 fields (sec min hour day month weekday) or 5"
+                ))
+            }
+        };
+        let schedule = full
+            .parse::<cron::Schedule>()
+            .map_err(|e| format!("\"{text}\" is not a cron expression ({e})"))?;
+        Ok(Cron {
+            text: text.to_owned(),
+            schedule,
+        })
+    }
+
+    /// The first time after `after` the expression names.
+    pub fn next_after(
+        &self,
+        after: chrono::DateTime<chrono::Utc>,
+    ) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.schedule.after(&after).next()
+    }
 }
 
 /// The deletion guard: a sync that would remove more than this is held back.
@@ -842,16 +888,11 @@ fn parse_connector(mut s: Section, errs: &mut Errors) -> Option<ConnectorConfig>
     if every.is_some_and(|d| d < Duration::from_secs(10)) {
         errs.push(s.key("schedule"), "must be at least 10s");
     }
-    let cron = s.string("cron", errs);
-    if let Some(c) = &cron {
-        let fields = c.split_whitespace().count();
-        if fields != 5 && fields != 6 {
-            errs.push(
-                s.key("cron"),
-                format!("\"{c}\" needs 6 fields (sec min hour day month weekday) or 5"),
-            );
-        }
-    }
+    let cron = s.string("cron", errs).and_then(|c| {
+        Cron::parse(&c)
+            .map_err(|e| errs.push(s.key("cron"), e))
+            .ok()
+    });
     let schedule = match (every, cron) {
         (Some(_), Some(_)) => {
             errs.push(s.key("cron"), "give either schedule or cron, not both");

@@ -195,39 +195,26 @@ impl Runner {
     }
 
     /// Runs one connector's schedule until `shutdown` turns true: a sync at start, then one
-    /// per interval.
-    pub async fn schedule(self: Arc<Self>, connector: String, mut shutdown: watch::Receiver<bool>) {
+    /// whenever the schedule says, retrying failures sooner with a bounded backoff.
+    pub async fn schedule(self: Arc<Self>, connector: String, shutdown: watch::Receiver<bool>) {
         let Ok((config, gate)) = self.connector(&connector) else {
             return;
         };
-        loop {
-            let run = async {
-                let _running = gate.lock().await;
-                let _ = self.sync(config, SyncOptions::default()).await;
-            };
-            tokio::select! {
-                _ = shutdown.wait_for(|stop| *stop) => return,
-                _ = run => {}
+        let Some(schedule) = config.schedule.clone() else {
+            return;
+        };
+        let sync = || async {
+            let _running = gate.lock().await;
+            // Retrying helps a failed pull, not a sync the deletion guard held back.
+            self.sync(config, SyncOptions::default()).await.is_ok()
+        };
+        let next = |at: SystemTime| {
+            if let Ok(mut next) = self.next_runs.lock() {
+                next.insert(connector.clone(), at);
             }
-            let interval = match &config.schedule {
-                Some(Schedule::Every(interval)) => *interval,
-                // Cron timing is not implemented yet: a cron connector syncs once at start.
-                _ => return,
-            };
-            self.set_next_run(&connector, interval);
-            tokio::select! {
-                _ = shutdown.wait_for(|stop| *stop) => return,
-                _ = tokio::time::sleep(interval) => {}
-            }
-        }
+        };
+        repeat(&schedule, sync, next, shutdown).await;
     }
-
-    fn set_next_run(&self, connector: &str, after: Duration) {
-        if let Ok(mut next) = self.next_runs.lock() {
-            next.insert(connector.to_owned(), SystemTime::now() + after);
-        }
-    }
-
     /// The outcome label of a stored run, for status.
     pub fn outcome_label(outcome: Outcome) -> &'static str {
         match outcome {
@@ -236,5 +223,153 @@ impl Runner {
             Outcome::HeldBack => "held_back",
             Outcome::Failed => "failed",
         }
+    }
+}
+
+/// The first retry of a failed sync comes after this; each further failure doubles it.
+const FIRST_RETRY: Duration = Duration::from_secs(30);
+/// Retries never wait longer than this (nor longer than the schedule itself).
+const MAX_RETRY: Duration = Duration::from_secs(15 * 60);
+
+/// How long after a run the next one is due: the schedule's next slot, or sooner after
+/// `failures` consecutive failures (30 s, 1 min, 2 min, … at most 15 min).
+pub fn next_delay(
+    schedule: &Schedule,
+    now: chrono::DateTime<chrono::Utc>,
+    failures: u32,
+) -> Duration {
+    let regular = match schedule {
+        Schedule::Every(interval) => *interval,
+        Schedule::Cron(cron) => cron
+            .next_after(now)
+            .and_then(|at| (at - now).to_std().ok())
+            // An expression with no future time (a past year) never runs again.
+            .unwrap_or(Duration::MAX),
+    };
+    if failures == 0 {
+        return regular;
+    }
+    let retry = FIRST_RETRY
+        .saturating_mul(1 << (failures - 1).min(16))
+        .min(MAX_RETRY);
+    regular.min(retry)
+}
+
+/// Runs `sync` at once and then as `schedule` says until `shutdown`; `sync` tells whether it
+/// succeeded, `on_next` is told when the next run is due.
+pub async fn repeat<F, Fut>(
+    schedule: &Schedule,
+    mut sync: F,
+    mut on_next: impl FnMut(SystemTime),
+    mut shutdown: watch::Receiver<bool>,
+) where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let mut failures = 0u32;
+    loop {
+        let ok = tokio::select! {
+            _ = shutdown.wait_for(|stop| *stop) => return,
+            ok = sync() => ok,
+        };
+        failures = if ok { 0 } else { failures.saturating_add(1) };
+        let delay = next_delay(schedule, chrono::Utc::now(), failures);
+        if delay == Duration::MAX {
+            return;
+        }
+        if failures > 0 {
+            tracing::warn!(
+                failures,
+                retry_in_s = delay.as_secs(),
+                "sync failed; retrying"
+            );
+        }
+        on_next(SystemTime::now() + delay);
+        tokio::select! {
+            _ = shutdown.wait_for(|stop| *stop) => return,
+            _ = tokio::time::sleep(delay) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Cron;
+    use chrono::TimeZone;
+    use std::sync::Mutex as StdMutex;
+
+    #[test]
+    fn backoff_doubles_and_is_bounded_by_the_schedule_and_a_cap() {
+        let hourly = Schedule::Every(Duration::from_secs(3600));
+        let now = chrono::Utc::now();
+        let delays: Vec<u64> = (0..8)
+            .map(|f| next_delay(&hourly, now, f).as_secs())
+            .collect();
+        assert_eq!(delays, [3600, 30, 60, 120, 240, 480, 900, 900]);
+        let short = Schedule::Every(Duration::from_secs(45));
+        assert_eq!(
+            next_delay(&short, now, 3).as_secs(),
+            45,
+            "never later than the schedule"
+        );
+        assert_eq!(next_delay(&hourly, now, u32::MAX).as_secs(), 900);
+    }
+
+    #[test]
+    fn cron_delays_reach_the_next_slot() {
+        let quarter = Schedule::Cron(Cron::parse("0 */15 * * * *").unwrap());
+        let at = |h, m, s| chrono::Utc.with_ymd_and_hms(2026, 11, 27, h, m, s).unwrap();
+        assert_eq!(
+            next_delay(&quarter, at(12, 7, 30), 0).as_secs(),
+            7 * 60 + 30
+        );
+        assert_eq!(next_delay(&quarter, at(12, 15, 0), 0).as_secs(), 15 * 60);
+        let five_fields = Schedule::Cron(Cron::parse("30 2 * * *").unwrap());
+        assert_eq!(next_delay(&five_fields, at(2, 0, 0), 0).as_secs(), 30 * 60);
+        assert!(Cron::parse("61 * * * *").is_err());
+        assert!(Cron::parse("* * *").is_err());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn repeat_retries_failures_with_backoff_then_keeps_the_interval() {
+        let schedule = Schedule::Every(Duration::from_secs(600));
+        let (stop, shutdown) = watch::channel(false);
+        let start = tokio::time::Instant::now();
+        let calls = StdMutex::new(Vec::new());
+        let stop = StdMutex::new(Some(stop));
+        let sync = || {
+            let mut calls = calls.lock().unwrap();
+            calls.push(start.elapsed().as_secs());
+            let n = calls.len();
+            if n == 6 {
+                if let Some(stop) = stop.lock().unwrap().take() {
+                    let _ = stop.send(true);
+                }
+            }
+            // Fails three times, then works.
+            async move { !(2..=4).contains(&n) }
+        };
+        repeat(&schedule, sync, |_| {}, shutdown).await;
+        // 0: ok; +600 fails; +30; +60; +120 works; +600.
+        assert_eq!(*calls.lock().unwrap(), [0, 600, 630, 690, 810, 1410]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn repeat_stops_at_once_on_shutdown() {
+        let (stop, shutdown) = watch::channel(false);
+        let schedule = Schedule::Every(Duration::from_secs(3600));
+        let handle =
+            tokio::spawn(
+                async move { repeat(&schedule, || async { true }, |_| {}, shutdown).await },
+            );
+        tokio::task::yield_now().await;
+        stop.send(true).unwrap();
+        let waited = tokio::time::Instant::now();
+        handle.await.unwrap();
+        assert!(
+            waited.elapsed() < Duration::from_secs(1),
+            "no waiting for the hour to pass"
+        );
     }
 }

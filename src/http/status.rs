@@ -92,7 +92,7 @@ pub async fn status(State(state): State<Shared>) -> Result<Json<impl Serialize>,
             },
             schedule: c.schedule.as_ref().map(|s| match s {
                 Schedule::Every(d) => format!("every {}s", d.as_secs()),
-                Schedule::Cron(expr) => format!("cron {expr}"),
+                Schedule::Cron(cron) => format!("cron {}", cron.text),
             }),
             max_removals: c.max_removals.to_string(),
             entries: per_connector.get(c.name.as_str()).copied().unwrap_or(0),
