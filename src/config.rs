@@ -138,7 +138,7 @@ pub enum Mode {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Schedule {
     Every(Duration),
-    Cron(Cron),
+    Cron(Box<Cron>),
 }
 
 /// A parsed cron expression (UTC), kept with the text it was written as.
@@ -899,7 +899,7 @@ fn parse_connector(mut s: Section, errs: &mut Errors) -> Option<ConnectorConfig>
             None
         }
         (Some(d), None) => Some(Schedule::Every(d)),
-        (None, Some(c)) => Some(Schedule::Cron(c)),
+        (None, Some(c)) => Some(Schedule::Cron(Box::new(c))),
         (None, None) => None,
     };
     let page_size = s.integer("page_size", 0..=100_000, errs).unwrap_or(500) as u32;

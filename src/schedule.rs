@@ -318,14 +318,14 @@ mod tests {
 
     #[test]
     fn cron_delays_reach_the_next_slot() {
-        let quarter = Schedule::Cron(Cron::parse("0 */15 * * * *").unwrap());
+        let quarter = Schedule::Cron(Box::new(Cron::parse("0 */15 * * * *").unwrap()));
         let at = |h, m, s| chrono::Utc.with_ymd_and_hms(2026, 11, 27, h, m, s).unwrap();
         assert_eq!(
             next_delay(&quarter, at(12, 7, 30), 0).as_secs(),
             7 * 60 + 30
         );
         assert_eq!(next_delay(&quarter, at(12, 15, 0), 0).as_secs(), 15 * 60);
-        let five_fields = Schedule::Cron(Cron::parse("30 2 * * *").unwrap());
+        let five_fields = Schedule::Cron(Box::new(Cron::parse("30 2 * * *").unwrap()));
         assert_eq!(next_delay(&five_fields, at(2, 0, 0), 0).as_secs(), 30 * 60);
         assert!(Cron::parse("61 * * * *").is_err());
         assert!(Cron::parse("* * *").is_err());
