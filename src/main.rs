@@ -89,10 +89,18 @@ fn usage(message: impl ToString) -> Failure {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // A server reports what it does; a one-off command only what went wrong.
+    let default_level = if matches!(cli.command, Command::Serve) {
+        "info"
+    } else {
+        "warn"
+    };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| default_level.into()),
         )
         .init();
     match run(cli) {
@@ -109,7 +117,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<ExitCode, Failure> {
     let config = Config::load(&cli.config).map_err(usage)?;
     match cli.command {
-        Command::Serve => serve(config),
+        Command::Serve => serve(cli.config.clone(), config),
         Command::CheckConfig => {
             let names: Vec<_> = config.connectors.iter().map(|c| c.name.as_str()).collect();
             println!(
@@ -169,7 +177,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
     }
 }
 
-fn serve(config: Config) -> Result<ExitCode, Failure> {
+fn serve(path: PathBuf, config: Config) -> Result<ExitCode, Failure> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -181,7 +189,20 @@ fn serve(config: Config) -> Result<ExitCode, Failure> {
             tracing::info!("shutting down: finishing open requests");
             let _ = stop.send(true);
         });
-        serve::run(config, shutdown, |bound| {
+        let (reload, reloads) = tokio::sync::mpsc::unbounded_channel();
+        if let Ok(mut hangups) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        {
+            tokio::spawn(async move {
+                while hangups.recv().await.is_some() {
+                    tracing::info!("SIGHUP: reloading the configuration");
+                    if reload.send(()).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        serve::run(path, config, shutdown, reloads, |bound| {
             let ldaps = bound
                 .ldaps
                 .map(|a| format!(" and ldaps://{a}"))

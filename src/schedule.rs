@@ -27,6 +27,22 @@ pub fn load_snapshot(store: &Store, settings: &Settings) -> Result<Snapshot, Sto
     ))
 }
 
+/// The per-connector sync locks, by connector name, created on first use.
+#[derive(Default)]
+pub struct Gates {
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl Gates {
+    pub fn get(&self, connector: &str) -> Arc<tokio::sync::Mutex<()>> {
+        match self.locks.lock() {
+            Ok(mut locks) => locks.entry(connector.to_owned()).or_default().clone(),
+            // A poisoned map only means a panic elsewhere; a fresh lock keeps syncs going.
+            Err(_) => Arc::default(),
+        }
+    }
+}
+
 /// Why a triggered sync did not run or failed.
 #[derive(Debug, thiserror::Error)]
 pub enum TriggerError {
@@ -45,8 +61,10 @@ pub struct Runner {
     directory: Arc<Directory>,
     settings: Settings,
     metrics: Arc<Metrics>,
-    /// One lock per connector: held for the whole of a sync.
-    gates: HashMap<String, Arc<tokio::sync::Mutex<()>>>,
+    /// One lock per connector, held for the whole of a sync; shared with the runners of
+    /// earlier and later configurations, so a reload cannot start a second sync beside one
+    /// still running.
+    gates: Arc<Gates>,
     next_runs: Mutex<HashMap<String, SystemTime>>,
 }
 
@@ -55,14 +73,14 @@ impl Runner {
         config: Arc<Config>,
         store: Store,
         directory: Arc<Directory>,
-        settings: Settings,
         metrics: Arc<Metrics>,
+        gates: Arc<Gates>,
     ) -> Self {
-        let gates = config
-            .connectors
-            .iter()
-            .map(|c| (c.name.clone(), Arc::default()))
-            .collect();
+        let settings = Settings {
+            base_dn: config.ldap.base_dn.clone(),
+            accents: config.ldap.accents,
+            numbers: config.numbers.clone(),
+        };
         Runner {
             config,
             store,
@@ -72,6 +90,10 @@ impl Runner {
             gates,
             next_runs: Mutex::default(),
         }
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
     }
 
     pub fn config(&self) -> &Config {
@@ -93,9 +115,7 @@ impl Runner {
 
     /// Whether a sync of the connector is running now.
     pub fn is_running(&self, connector: &str) -> bool {
-        self.gates
-            .get(connector)
-            .is_some_and(|g| g.try_lock().is_err())
+        self.gates.get(connector).try_lock().is_err()
     }
 
     /// Runs a sync now, unless one of the same connector is already running.
@@ -114,10 +134,10 @@ impl Runner {
     fn connector(
         &self,
         name: &str,
-    ) -> Result<(&ConnectorConfig, &tokio::sync::Mutex<()>), TriggerError> {
-        match (self.config.connector(name), self.gates.get(name)) {
-            (Some(c), Some(g)) => Ok((c, g)),
-            _ => Err(TriggerError::UnknownConnector(name.to_owned())),
+    ) -> Result<(&ConnectorConfig, Arc<tokio::sync::Mutex<()>>), TriggerError> {
+        match self.config.connector(name) {
+            Some(c) => Ok((c, self.gates.get(name))),
+            None => Err(TriggerError::UnknownConnector(name.to_owned())),
         }
     }
 
@@ -183,15 +203,27 @@ impl Runner {
     /// Rebuilds the snapshot from the store (off the async threads) and publishes it if it
     /// is newer than the one being served.
     pub async fn refresh(&self) -> Result<(), StoreError> {
+        let built = self.build().await?;
+        self.directory.publish_if_newer(built);
+        Ok(())
+    }
+
+    /// Rebuilds and publishes the snapshot even at the same generation: the settings that
+    /// shape it (base DN, folding, number plan) may have changed.
+    pub async fn republish(&self) -> Result<(), StoreError> {
+        let built = self.build().await?;
+        self.directory.publish(built);
+        Ok(())
+    }
+
+    async fn build(&self) -> Result<Snapshot, StoreError> {
         let (store, settings) = (self.store.clone(), self.settings.clone());
-        let built = tokio::task::spawn_blocking(move || load_snapshot(&store, &settings))
+        tokio::task::spawn_blocking(move || load_snapshot(&store, &settings))
             .await
             .map_err(|e| StoreError::Io {
                 path: String::new(),
                 cause: e.to_string(),
-            })??;
-        self.directory.publish_if_newer(built);
-        Ok(())
+            })?
     }
 
     /// Runs one connector's schedule until `shutdown` turns true: a sync at start, then one

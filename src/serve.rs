@@ -1,11 +1,13 @@
 //! `serve`: opens the store, publishes its snapshot, answers phones (LDAP) and the PBX (HTTP)
-//! at once, and keeps the phone book current with the scheduled syncs — until shutdown.
+//! at once, keeps the phone book current with the scheduled syncs, and takes a new
+//! configuration on SIGHUP — until shutdown.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
@@ -16,7 +18,7 @@ use crate::ldap::server::{self, Endpoint, Limits, Listeners};
 use crate::ldap::session::Policy;
 use crate::ldap::tls;
 use crate::metrics::Metrics;
-use crate::schedule::{self, Runner};
+use crate::schedule::{self, Gates, Runner};
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -38,11 +40,13 @@ pub struct Bound {
     pub http: SocketAddr,
 }
 
-/// Runs the server until `shutdown` turns true; `on_bound` is told the listening addresses
-/// once phones and the PBX can connect.
+/// Runs the server until `shutdown` turns true. `reloads` asks to re-read the configuration
+/// from `path`; `on_bound` is told the listening addresses once phones and the PBX can connect.
 pub async fn run(
+    path: PathBuf,
     config: Config,
     shutdown: watch::Receiver<bool>,
+    mut reloads: mpsc::UnboundedReceiver<()>,
     on_bound: impl FnOnce(Bound),
 ) -> Result<(), ServeError> {
     let config = Arc::new(config);
@@ -87,7 +91,7 @@ pub async fn run(
     };
     let endpoint = Arc::new(Endpoint {
         directory: directory.clone(),
-        policy: Arc::new(Policy::from_config(&config.ldap)),
+        policy: Arc::new(Policy::from_config(&config.ldap)).into(),
         limits: Limits {
             max_connections: config.ldap.max_connections,
             idle_timeout: config.ldap.idle_timeout,
@@ -96,32 +100,161 @@ pub async fn run(
         tls,
         metrics: metrics.clone(),
     });
+    let gates = Arc::new(Gates::default());
     let runner = Arc::new(Runner::new(
         config.clone(),
-        store,
-        directory,
-        settings,
+        store.clone(),
+        directory.clone(),
         metrics.clone(),
+        gates.clone(),
     ));
-    let http_state = Arc::new(HttpState::new(
-        runner.clone(),
-        metrics,
-        config.http.token.clone(),
-    ));
+    let http_state = Arc::new(HttpState::new(runner.clone(), metrics.clone()));
     tracing::info!(entries, generation, ldap = %bound.ldap, ldaps = ?bound.ldaps, http = %bound.http, "serving the phone book");
     on_bound(bound);
 
-    let mut tasks = JoinSet::new();
-    tasks.spawn(server::serve(listeners, endpoint, shutdown.clone()));
-    tasks.spawn(http::serve(http_listener, http_state, shutdown.clone()));
-    for connector in config.connectors.iter().filter(|c| c.schedule.is_some()) {
-        tasks.spawn(
-            runner
-                .clone()
-                .schedule(connector.name.clone(), shutdown.clone()),
-        );
+    let mut endpoints = JoinSet::new();
+    endpoints.spawn(server::serve(listeners, endpoint.clone(), shutdown.clone()));
+    endpoints.spawn(http::serve(
+        http_listener,
+        http_state.clone(),
+        shutdown.clone(),
+    ));
+    let mut live = Live {
+        path,
+        config,
+        store,
+        directory,
+        metrics,
+        gates,
+        endpoint,
+        http: http_state,
+        schedules: Schedules::start(&runner),
+    };
+
+    let mut shutdown = shutdown;
+    loop {
+        tokio::select! {
+            _ = shutdown.wait_for(|stop| *stop) => break,
+            Some(()) = reloads.recv() => live.reload().await,
+        }
     }
-    while tasks.join_next().await.is_some() {}
+    live.schedules.stop().await;
+    while endpoints.join_next().await.is_some() {}
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The schedule tasks of one configuration, with their own stop signal.
+struct Schedules {
+    stop: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+impl Schedules {
+    fn start(runner: &Arc<Runner>) -> Self {
+        let (stop, stopped) = watch::channel(false);
+        let mut tasks = JoinSet::new();
+        for connector in runner
+            .config()
+            .connectors
+            .iter()
+            .filter(|c| c.schedule.is_some())
+        {
+            tasks.spawn(
+                runner
+                    .clone()
+                    .schedule(connector.name.clone(), stopped.clone()),
+            );
+        }
+        Schedules { stop, tasks }
+    }
+
+    /// Stops every task (a sync in progress is abandoned at its next await, which the
+    /// store's atomic apply makes harmless) and waits for them.
+    async fn stop(mut self) {
+        let _ = self.stop.send(true);
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+/// What a reload replaces, and what it keeps.
+struct Live {
+    path: PathBuf,
+    config: Arc<Config>,
+    store: Store,
+    directory: Arc<Directory>,
+    metrics: Arc<Metrics>,
+    gates: Arc<Gates>,
+    endpoint: Arc<Endpoint>,
+    http: Arc<HttpState>,
+    schedules: Schedules,
+}
+
+impl Live {
+    /// Re-reads the configuration file. A broken file is rejected with its errors logged and
+    /// the running configuration kept; a good one takes effect for connectors, schedules,
+    /// the LDAP policy (new connections), the HTTP token and the snapshot's settings, without
+    /// dropping a connection.
+    async fn reload(&mut self) {
+        let new = match Config::load(&self.path) {
+            Ok(new) => Arc::new(new),
+            Err(errors) => {
+                for e in &errors.errors {
+                    tracing::error!(file = %errors.file.display(), "config reload rejected: {e}");
+                }
+                tracing::warn!("keeping the running configuration");
+                return;
+            }
+        };
+        for (what, changed) in [
+            ("store.path", new.store.path != self.config.store.path),
+            ("ldap.listen", new.ldap.listen != self.config.ldap.listen),
+            (
+                "ldap.listen_ldaps",
+                new.ldap.listen_ldaps != self.config.ldap.listen_ldaps,
+            ),
+            (
+                "ldap.tls_cert / tls_key",
+                new.ldap.tls_cert != self.config.ldap.tls_cert
+                    || new.ldap.tls_key != self.config.ldap.tls_key,
+            ),
+            (
+                "ldap connection limits",
+                new.ldap.max_connections != self.config.ldap.max_connections
+                    || new.ldap.idle_timeout != self.config.ldap.idle_timeout
+                    || new.ldap.max_pdu_size != self.config.ldap.max_pdu_size,
+            ),
+            ("http.listen", new.http.listen != self.config.http.listen),
+        ] {
+            if changed {
+                tracing::warn!("{what} changed: it takes effect at the next restart");
+            }
+        }
+        let runner = Arc::new(Runner::new(
+            new.clone(),
+            self.store.clone(),
+            self.directory.clone(),
+            self.metrics.clone(),
+            self.gates.clone(),
+        ));
+        let old = std::mem::replace(&mut self.schedules, Schedules::start(&runner));
+        // Old schedule tasks wind down in the background; the shared gates keep a sync that
+        // is still finishing from overlapping one of the new configuration.
+        tokio::spawn(old.stop());
+        self.endpoint
+            .policy
+            .store(Arc::new(Policy::from_config(&new.ldap)));
+        self.http.set_runner(runner.clone());
+        let reshaped = new.ldap.base_dn != self.config.ldap.base_dn
+            || new.ldap.accents != self.config.ldap.accents
+            || new.numbers != self.config.numbers;
+        if reshaped {
+            if let Err(e) = runner.republish().await {
+                tracing::error!(error = %e, "cannot rebuild the directory with the new settings");
+            }
+        }
+        let names: Vec<&str> = new.connectors.iter().map(|c| c.name.as_str()).collect();
+        tracing::info!(connectors = ?names, "configuration reloaded");
+        self.config = new;
+    }
 }

@@ -64,7 +64,7 @@ struct FeedJson<'a, E: Serialize> {
 
 /// The feed of the snapshot being served, built once per generation.
 async fn current_feed(state: &Shared) -> Result<Arc<Feed>, ApiError> {
-    let snapshot = state.runner.directory().load();
+    let snapshot = state.runner().directory().load();
     if let Ok(cache) = state.feed.lock() {
         if let Some(feed) = cache
             .as_ref()
@@ -120,7 +120,7 @@ pub async fn entries(
     let params = params(query)?;
     if let Some(q) = params.get("q") {
         let limit = limit(params.get("limit"))?;
-        let snapshot = state.runner.directory().load();
+        let snapshot = state.runner().directory().load();
         let found = search(&snapshot, q, limit)?;
         let entries: Vec<&Entry> = found.iter().map(|id| &snapshot.entry(*id).entry).collect();
         return Ok(axum::Json(FeedJson {
@@ -267,7 +267,7 @@ pub async fn lookup(State(state): State<Shared>, query: Params) -> Result<Respon
             "\"{raw}\" is not a phone number"
         )));
     }
-    let snapshot = state.runner.directory().load();
+    let snapshot = state.runner().directory().load();
     let plan = &snapshot.settings().numbers;
     // `89 1234567` is a national number written without its trunk prefix.
     let e164 = plan

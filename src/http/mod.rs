@@ -24,28 +24,42 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use arc_swap::ArcSwap;
+
 use crate::config::Secret;
 use crate::metrics::Metrics;
 use crate::schedule::Runner;
 
 /// What every handler shares.
 pub struct HttpState {
-    pub runner: Arc<Runner>,
+    /// The runner of the current configuration; replaced whole by a reload.
+    runner: ArcSwap<Runner>,
     pub metrics: Arc<Metrics>,
-    /// The bearer token `/api` and `/metrics` require, when configured.
-    pub token: Option<Secret>,
     /// The serialised feed of the current generation, built on first request.
     feed: Mutex<Option<Arc<feed::Feed>>>,
 }
 
 impl HttpState {
-    pub fn new(runner: Arc<Runner>, metrics: Arc<Metrics>, token: Option<Secret>) -> Self {
+    pub fn new(runner: Arc<Runner>, metrics: Arc<Metrics>) -> Self {
         HttpState {
-            runner,
+            runner: ArcSwap::new(runner),
             metrics,
-            token,
             feed: Mutex::new(None),
         }
+    }
+
+    pub fn runner(&self) -> Arc<Runner> {
+        self.runner.load_full()
+    }
+
+    /// Switches to the runner of a reloaded configuration.
+    pub fn set_runner(&self, runner: Arc<Runner>) {
+        self.runner.store(runner);
+    }
+
+    /// The bearer token `/api` and `/metrics` require, when configured.
+    fn token(&self) -> Option<Secret> {
+        self.runner.load().config().http.token.clone()
     }
 }
 
@@ -138,7 +152,7 @@ async fn require_token(
     request: Request,
     next: Next,
 ) -> Response {
-    let Some(token) = &state.token else {
+    let Some(token) = state.token() else {
         return next.run(request).await;
     };
     let given = headers
@@ -186,7 +200,7 @@ async fn count_requests(State(state): State<Shared>, request: Request, next: Nex
 }
 
 async fn metrics(State(state): State<Shared>) -> Response {
-    let snapshot = state.runner.directory().load();
+    let snapshot = state.runner().directory().load();
     let body = state.metrics.render(snapshot.len(), snapshot.generation());
     (
         [(

@@ -65,7 +65,7 @@ impl From<RunRecord> for RunJson {
 
 /// `GET /api/v1/status`
 pub async fn status(State(state): State<Shared>) -> Result<Json<impl Serialize>, ApiError> {
-    let runner = &state.runner;
+    let runner = state.runner();
     let snapshot = runner.directory().load();
     let mut per_connector: HashMap<&str, usize> = HashMap::new();
     for e in snapshot.entries() {
@@ -127,7 +127,7 @@ pub async fn trigger(
         dry_run: flag(&params, "dry_run")?,
         force: flag(&params, "force")?,
     };
-    match state.runner.trigger(&name, options).await {
+    match state.runner().trigger(&name, options).await {
         Ok(report) => Ok((
             [(axum::http::header::CONTENT_TYPE, "application/json")],
             ReportJson::new(&report).to_json(),

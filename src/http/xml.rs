@@ -27,7 +27,7 @@ pub async fn book(
     query: Params,
 ) -> Result<Response, ApiError> {
     let params = params(query)?;
-    let snapshot = state.runner.directory().load();
+    let snapshot = state.runner().directory().load();
     let entries: Vec<&Entry> = match params.get("q") {
         Some(q) => search(&snapshot, q, SEARCH_LIMIT)?
             .into_iter()

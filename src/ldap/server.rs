@@ -35,7 +35,8 @@ pub struct Limits {
 /// Everything a connection needs, shared by all of them.
 pub struct Endpoint {
     pub directory: Arc<Directory>,
-    pub policy: Arc<Policy>,
+    /// Replaced by a configuration reload; a connection keeps the policy it started with.
+    pub policy: arc_swap::ArcSwap<Policy>,
     pub limits: Limits,
     /// Present when LDAPS or StartTLS is configured.
     pub tls: Option<TlsAcceptor>,
@@ -144,7 +145,11 @@ async fn connection(
     };
     let codec = || LdapCodec::new(Some(endpoint.limits.max_pdu_size), None);
     let mut framed = Framed::new(io, codec());
-    let mut session = Session::new(endpoint.directory.clone(), endpoint.policy.clone(), ldaps);
+    let mut session = Session::new(
+        endpoint.directory.clone(),
+        endpoint.policy.load_full(),
+        ldaps,
+    );
     loop {
         let next = tokio::select! {
             _ = shutdown.wait_for(|stop| *stop) => return,
