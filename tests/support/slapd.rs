@@ -104,6 +104,14 @@ pub struct SlapdBuilder {
     ldif: Vec<LdifSource>,
     log_level: String,
     start_timeout: Duration,
+    /// Extra `index` lines (attributes, index kinds) after the default ones.
+    extra_indexes: Vec<(String, String)>,
+    /// Global `index_substr_*` directives: (if_minlen, if_maxlen, any_len, any_step).
+    substr_lengths: Option<(u32, u32, u32, u32)>,
+    /// Global `threads` directive (slapd's default is 16).
+    threads: Option<u32>,
+    /// Global `loglevel` directive (syslog; `-d` still decides what goes to the log file).
+    loglevel: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -121,6 +129,10 @@ impl Default for SlapdBuilder {
             ldif: Vec::new(),
             log_level: "none".into(),
             start_timeout: START_TIMEOUT,
+            extra_indexes: Vec::new(),
+            substr_lengths: None,
+            threads: None,
+            loglevel: None,
         }
     }
 }
@@ -177,6 +189,53 @@ impl SlapdBuilder {
     pub fn start_timeout(mut self, timeout: Duration) -> Self {
         self.start_timeout = timeout;
         self
+    }
+
+    /// Adds `index <attrs> <kinds>` (e.g. `("o", "eq,sub")`) after the default indexes
+    /// (objectClass, uid, cn/sn/givenName/displayName and telephoneNumber/mobile/mail eq,sub,
+    /// member/employeeNumber/employeeType/entryUUID eq); naming an attribute the defaults
+    /// already index makes slapd refuse the configuration.
+    pub fn index(mut self, attrs: &str, kinds: &str) -> Self {
+        self.extra_indexes
+            .push((attrs.to_owned(), kinds.to_owned()));
+        self
+    }
+
+    /// The lengths of substring index keys: `index_substr_if_minlen`, `index_substr_if_maxlen`,
+    /// `index_substr_any_len`, `index_substr_any_step` (slapd's defaults: 2, 4, 4, 2).
+    pub fn substr_index_lengths(
+        mut self,
+        if_minlen: u32,
+        if_maxlen: u32,
+        any_len: u32,
+        any_step: u32,
+    ) -> Self {
+        self.substr_lengths = Some((if_minlen, if_maxlen, any_len, any_step));
+        self
+    }
+
+    /// slapd's worker `threads` (default 16).
+    pub fn threads(mut self, n: u32) -> Self {
+        self.threads = Some(n);
+        self
+    }
+
+    /// The `loglevel` directive, e.g. "0" for no syslog logging at all.
+    pub fn loglevel(mut self, level: &str) -> Self {
+        self.loglevel = Some(level.to_owned());
+        self
+    }
+
+    /// slapd given its best chance at the phone query mix (what `benches/load.rs` compares
+    /// against): eq,sub indexes on cn, sn, givenName, displayName, o, telephoneNumber and
+    /// mobile; substring keys from 1 character (`index_substr_if_minlen 1`, `if_maxlen 4`,
+    /// `any_len 3`, `any_step 1`), so 3-letter "contains" searches are answered from the
+    /// index; `loglevel 0`; `threads 2` (one per core of the bench machine).
+    pub fn tuned_for_search(self) -> Self {
+        self.index("o", "eq,sub")
+            .substr_index_lengths(1, 4, 3, 1)
+            .loglevel("0")
+            .threads(2)
     }
 
     /// Writes config and certificates, bulk-loads the LDIF, starts slapd and waits until it
@@ -849,6 +908,18 @@ fn slapd_conf(dir: &Path, opts: &SlapdBuilder) -> String {
             let _ = writeln!(c, "sizelimit unlimited");
         }
     }
+    if let Some((if_minlen, if_maxlen, any_len, any_step)) = opts.substr_lengths {
+        let _ = writeln!(c, "index_substr_if_minlen {if_minlen}");
+        let _ = writeln!(c, "index_substr_if_maxlen {if_maxlen}");
+        let _ = writeln!(c, "index_substr_any_len {any_len}");
+        let _ = writeln!(c, "index_substr_any_step {any_step}");
+    }
+    if let Some(n) = opts.threads {
+        let _ = writeln!(c, "threads {n}");
+    }
+    if let Some(level) = &opts.loglevel {
+        let _ = writeln!(c, "loglevel {level}");
+    }
     c.push_str(
         "timelimit 3600\n\
          # keep large multi-valued attributes sorted (70k-member groups)\n\
@@ -874,6 +945,9 @@ fn slapd_conf(dir: &Path, opts: &SlapdBuilder) -> String {
          index member,employeeNumber,employeeType eq\n\
          index entryUUID eq\n",
     );
+    for (attrs, kinds) in &opts.extra_indexes {
+        let _ = writeln!(c, "index {attrs} {kinds}");
+    }
     if opts.memberof {
         c.push_str("index memberOf eq\n");
     }

@@ -1,0 +1,598 @@
+//! Load over loopback: our LDAP endpoint and OpenLDAP slapd, holding the same 100k people,
+//! under the same phone query mix, side by side in one run.
+//!
+//! 1. Generates 100k people (`tests/support/gen.rs`, seed 11) and loads them into a slapd
+//!    tuned for this mix (`SlapdBuilder::tuned_for_search`: mdb, eq,sub indexes on every
+//!    searched attribute, 1-character substring keys, `threads 2`, `loglevel 0`).
+//! 2. Syncs them with the release binary (`phonebook-proxy sync`) into a fresh store — every
+//!    person, no pre-filter — and starts `phonebook-proxy serve` three times, timing spawn →
+//!    "serving on" (the store → snapshot start-up path) and reading VmRSS / VmHWM.
+//! 3. For 8 and 32 concurrent connections (each one persistent `ldap3` connection, anonymous,
+//!    on both servers), runs the mix against slapd, then against ours: a 2 s warm-up, then a
+//!    measured phase (15 s by default). Reported per server: searches/s, p50 / p99 latency
+//!    (client side, request sent → result done), and the server's CPU time per search from
+//!    /proc/PID/stat (utime + stime delta / searches) — the figure that counts, because on a
+//!    2-core machine the load client itself competes for the CPU.
+//!
+//! The mix (equal shares, filters drawn from the data with a fixed seed, sizeLimit 50 as a
+//! phone sends it, the phone attribute list): name contains (3 letters), name prefix (2–4
+//! letters), caller lookup by the exact number, number contains (5 digits), Poly range. See
+//! `benches/common/mod.rs` for the filter shapes.
+//!
+//! Run: `cargo bench --bench load` (builds the release binary first). Knobs:
+//! `PHONEBOOK_LOAD_N` (people, default 100000), `PHONEBOOK_LOAD_SECS` (measured seconds per
+//! phase, default 15), `PHONEBOOK_LOAD_CONNECTIONS` (default "8,32").
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+mod common;
+
+use std::fmt::Write as _;
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, ensure, Context as _, Result};
+use ldap3::{LdapConnAsync, Scope, SearchOptions};
+
+use common::{Kind, Rng, BASE_DN, PHONE_ATTRS, PHONE_SIZE_LIMIT, SEED};
+use support::gen::{self, GenOptions};
+use support::slapd::{Slapd, PEOPLE_DN, PROXY_DN, PROXY_PW};
+
+/// The phone query mix, in equal shares.
+const MIX: [Kind; 5] = [
+    Kind::NameContains,
+    Kind::NamePrefix,
+    Kind::CallerExact,
+    Kind::NumberContains,
+    Kind::PolyRange,
+];
+/// Different filters per kind.
+const POOL: usize = 2000;
+const WARM_UP: Duration = Duration::from_secs(2);
+const SERVE_START_TIMEOUT: Duration = Duration::from_secs(60);
+const STOP_TIMEOUT: Duration = Duration::from_secs(15);
+/// Start-ups timed (the last one stays up for the load).
+const STARTS: usize = 3;
+/// Searches per kind in the answer check before the load.
+const CHECKS: usize = 200;
+
+fn main() {
+    // `cargo test --benches` runs this target without `--bench`: nothing to test here.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("load: skipped (run it with `cargo bench --bench load`)");
+        return;
+    }
+    if let Err(e) = run() {
+        eprintln!("load bench failed: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> Result<T> {
+    match std::env::var(name) {
+        Ok(v) => v.parse().map_err(|_| anyhow!("{name}={v:?} is not valid")),
+        Err(_) => Ok(default),
+    }
+}
+
+/// A server under test.
+struct Target {
+    name: &'static str,
+    url: String,
+    base: String,
+    pid: u32,
+}
+
+fn run() -> Result<()> {
+    let n: usize = env_or("PHONEBOOK_LOAD_N", 100_000)?;
+    let secs: u64 = env_or("PHONEBOOK_LOAD_SECS", 15)?;
+    let connections: Vec<usize> = env_or("PHONEBOOK_LOAD_CONNECTIONS", "8,32".to_owned())?
+        .split(',')
+        .map(|c| c.trim().parse().context("PHONEBOOK_LOAD_CONNECTIONS"))
+        .collect::<Result<_>>()?;
+    let binary = PathBuf::from(support::cli::binary());
+    if !binary.components().any(|c| c.as_os_str() == "release") {
+        eprintln!("load: warning: {} is not a release build", binary.display());
+    }
+    let mut report = String::new();
+    let _ = writeln!(
+        report,
+        "load: {n} people, {secs} s per phase, connections {connections:?}, binary {}",
+        binary.display()
+    );
+
+    // 1. slapd with the people.
+    let t = Instant::now();
+    let (ldif, _) = gen::people_ldif(&GenOptions {
+        n,
+        seed: SEED,
+        with_memberof: false,
+    });
+    let slapd = Slapd::builder()
+        .memberof(false)
+        .tuned_for_search()
+        .ldif(ldif)
+        .start_timeout(Duration::from_secs(120))
+        .start()
+        .context("starting the tuned slapd")?;
+    let slapd_pid = slapd.pid().context("slapd has no pid")?;
+    eprintln!("load: slapd ready with {n} people in {:.1?}", t.elapsed());
+
+    // 2. Our store, filled by the release binary, and our server.
+    let work = tempfile::Builder::new()
+        .prefix("phonebook-load-")
+        .tempdir()
+        .context("temp dir")?;
+    let config_path = work.path().join("phonebook.toml");
+    std::fs::write(&config_path, config_toml(&slapd.url())).context("writing the config")?;
+    let t = Instant::now();
+    let sync = Command::new(&binary)
+        .current_dir(work.path())
+        .arg("--config")
+        .arg(&config_path)
+        .args(["sync", "--json"])
+        .env_remove("RUST_LOG")
+        .output()
+        .context("running phonebook-proxy sync")?;
+    let sync_time = t.elapsed();
+    let sync_out = String::from_utf8_lossy(&sync.stdout);
+    ensure!(
+        sync.status.success(),
+        "sync failed ({}): {sync_out}{}",
+        sync.status,
+        String::from_utf8_lossy(&sync.stderr)
+    );
+    let sync_report: serde_json::Value =
+        serde_json::from_str(sync_out.trim()).context("sync --json output")?;
+    ensure!(
+        sync_report["created"] == n,
+        "sync created {} entries, expected {n}: {sync_out}",
+        sync_report["created"]
+    );
+    let _ = writeln!(
+        report,
+        "sync of {n} people into an empty store (release binary, wall clock): {:.2} s",
+        sync_time.as_secs_f64()
+    );
+
+    let mut starts = Vec::new();
+    let mut server = None;
+    for i in 0..STARTS {
+        let (s, took) = Serve::start(&binary, work.path(), &config_path)?;
+        starts.push(took);
+        if i + 1 < STARTS {
+            s.stop()?;
+        } else {
+            server = Some(s);
+        }
+    }
+    let ours = server.context("no server left running")?;
+    let idle_rss = memory(ours.pid)?;
+    let _ = writeln!(
+        report,
+        "start-up with {n} entries in the store (spawn → \"serving on\"): {}",
+        starts
+            .iter()
+            .map(|d| format!("{:.0} ms", d.as_secs_f64() * 1e3))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let _ = writeln!(
+        report,
+        "our server after start-up: VmRSS {:.1} MB, VmHWM {:.1} MB; slapd: VmRSS {:.1} MB",
+        mb(idle_rss.0),
+        mb(idle_rss.1),
+        mb(memory(slapd_pid)?.0)
+    );
+
+    let targets = [
+        Target {
+            name: "slapd",
+            url: slapd.url(),
+            base: PEOPLE_DN.to_owned(),
+            pid: slapd_pid,
+        },
+        Target {
+            name: "phonebook-proxy",
+            url: format!("ldap://{}", ours.addr),
+            base: BASE_DN.to_owned(),
+            pid: ours.pid,
+        },
+    ];
+
+    // 3. The query mix, the same for both servers.
+    let people = gen::people(SEED, n);
+    let pools: Arc<Vec<Vec<String>>> = Arc::new(
+        MIX.iter()
+            .map(|kind| common::filters(&people, *kind, POOL, SEED))
+            .collect(),
+    );
+    drop(people);
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("tokio runtime")?;
+
+    // What each server answers to the mix (both must answer every search).
+    let _ = writeln!(report, "\nanswers (mean entries per search over {CHECKS} searches of each kind, sizeLimit {PHONE_SIZE_LIMIT}; in brackets: share stopped by the size limit)\n");
+    let _ = writeln!(
+        report,
+        "| kind | {} | {} |\n|---|---|---|",
+        targets[0].name, targets[1].name
+    );
+    let mut answers = Vec::new();
+    for target in &targets {
+        answers.push(runtime.block_on(check_answers(target, &pools))?);
+    }
+    for (k, kind) in MIX.iter().enumerate() {
+        let _ = writeln!(
+            report,
+            "| {} | {:.1} ({:.0}%) | {:.1} ({:.0}%) |",
+            kind.name(),
+            answers[0][k].0,
+            answers[0][k].1 * 100.0,
+            answers[1][k].0,
+            answers[1][k].1 * 100.0
+        );
+    }
+
+    let _ = writeln!(report, "\nload ({secs} s measured per phase after {WARM_UP:?} warm-up; server CPU from /proc/PID/stat)\n");
+    let _ = writeln!(
+        report,
+        "| connections | server | searches/s | p50 | p99 | server CPU / search | server CPU use | client CPU use |\n|---|---|---|---|---|---|---|---|"
+    );
+    for &conns in &connections {
+        for target in &targets {
+            eprintln!("load: {} with {conns} connections …", target.name);
+            let r = runtime.block_on(phase(target, conns, &pools, Duration::from_secs(secs)))?;
+            let _ = writeln!(
+                report,
+                "| {conns} | {} | {:.0} | {:.2} ms | {:.2} ms | {:.1} µs | {:.0}% | {:.0}% |",
+                target.name,
+                r.searches as f64 / r.seconds,
+                r.p50_us / 1e3,
+                r.p99_us / 1e3,
+                r.server_cpu_s * 1e6 / r.searches as f64,
+                r.server_cpu_s / r.seconds * 100.0,
+                r.client_cpu_s / r.seconds * 100.0
+            );
+        }
+    }
+    let after = memory(ours.pid)?;
+    let _ = writeln!(
+        report,
+        "\nour server after the load: VmRSS {:.1} MB, VmHWM {:.1} MB",
+        mb(after.0),
+        mb(after.1)
+    );
+    drop(runtime);
+    ours.stop()?;
+    drop(slapd);
+    println!("{report}");
+    Ok(())
+}
+
+fn config_toml(slapd_url: &str) -> String {
+    format!(
+        r#"[store]
+path = "data/phonebook.db"
+
+[ldap]
+listen = "127.0.0.1:0"
+base_dn = "{BASE_DN}"
+anonymous = true
+size_limit = 500
+
+[http]
+listen = "127.0.0.1:0"
+
+{}"#,
+        common::connector_toml(
+            slapd_url,
+            &format!("bind_dn = \"{PROXY_DN}\"\npassword = \"{PROXY_PW}\"")
+        )
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// our server as a child process
+
+struct Serve {
+    child: Child,
+    pid: u32,
+    addr: String,
+}
+
+impl Serve {
+    /// Spawns `serve` and waits for its "serving on" line; returns how long that took.
+    fn start(binary: &Path, dir: &Path, config: &Path) -> Result<(Serve, Duration)> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("serve.log"))
+            .context("serve.log")?;
+        let start = Instant::now();
+        let mut child = Command::new(binary)
+            .current_dir(dir)
+            .arg("--config")
+            .arg(config)
+            .arg("serve")
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .context("spawning phonebook-proxy serve")?;
+        let pid = child.id();
+        let stdout = child.stdout.take().context("stdout is piped")?;
+        let (tx, rx) = mpsc::channel();
+        // Reads stdout for as long as the server runs, so the pipe never fills.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(rest) = line.strip_prefix("phonebook-proxy: serving on ldap://") {
+                    let addr = rest
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned();
+                    let _ = tx.send((Instant::now(), addr));
+                }
+            }
+        });
+        let mut serve = Serve {
+            child,
+            pid,
+            addr: String::new(),
+        };
+        match rx.recv_timeout(SERVE_START_TIMEOUT) {
+            Ok((at, addr)) => {
+                serve.addr = addr;
+                Ok((serve, at - start))
+            }
+            Err(_) => {
+                let _ = serve.child.kill();
+                let _ = serve.child.wait();
+                bail!(
+                    "serve did not print \"serving on\" within {SERVE_START_TIMEOUT:?}; log: {}",
+                    std::fs::read_to_string(dir.join("serve.log")).unwrap_or_default()
+                )
+            }
+        }
+    }
+
+    /// SIGTERM, then waits for a clean exit.
+    fn stop(mut self) -> Result<()> {
+        terminate(self.pid)?;
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                ensure!(status.success(), "serve exited with {status} on SIGTERM");
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                bail!("serve did not exit within {STOP_TIMEOUT:?} of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// /proc
+
+/// (VmRSS, VmHWM) in kB.
+fn memory(pid: u32) -> Result<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("reading /proc/{pid}/status"))?;
+    let field = |name: &str| -> Result<u64> {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|kb| kb.parse().ok())
+            .with_context(|| format!("no {name} in /proc/{pid}/status"))
+    };
+    Ok((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+fn mb(kb: u64) -> f64 {
+    kb as f64 / 1024.0
+}
+
+unsafe extern "C" {
+    fn sysconf(name: i32) -> i64;
+    fn kill(pid: i32, sig: i32) -> i32;
+}
+
+/// SIGTERM to one of our children.
+fn terminate(pid: u32) -> Result<()> {
+    const SIGTERM: i32 = 15;
+    let pid = i32::try_from(pid).context("pid out of range")?;
+    // SAFETY: kill(2) has no memory-safety preconditions; pid is our own child's.
+    let rc = unsafe { kill(pid, SIGTERM) };
+    ensure!(
+        rc == 0,
+        "kill({pid}, SIGTERM): {}",
+        std::io::Error::last_os_error()
+    );
+    Ok(())
+}
+
+/// Clock ticks per second of /proc/PID/stat times.
+fn clock_ticks() -> Result<f64> {
+    const SC_CLK_TCK: i32 = 2;
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let ticks = unsafe { sysconf(SC_CLK_TCK) };
+    ensure!(ticks > 0, "sysconf(_SC_CLK_TCK) failed");
+    Ok(ticks as f64)
+}
+
+/// utime + stime of a process (all its threads, finished ones included), in seconds.
+fn cpu_seconds(pid: &str) -> Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .with_context(|| format!("reading /proc/{pid}/stat"))?;
+    // The command name may contain spaces and parentheses: fields start after the last ')'.
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r)
+        .context("malformed /proc/PID/stat")?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // Fields 14 and 15 of proc(5), counted from the state (field 3).
+    let tick = |i: usize| -> Result<f64> {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .map(|t| t as f64)
+            .context("malformed /proc/PID/stat")
+    };
+    Ok((tick(11)? + tick(12)?) / clock_ticks()?)
+}
+
+// ---------------------------------------------------------------------------------------------
+// the load client
+
+async fn connect(url: &str) -> Result<ldap3::Ldap> {
+    let (conn, ldap) = LdapConnAsync::new(url)
+        .await
+        .with_context(|| format!("connecting to {url}"))?;
+    ldap3::drive!(conn);
+    Ok(ldap)
+}
+
+/// One search; the number of entries, and whether the size limit stopped it.
+async fn search(ldap: &mut ldap3::Ldap, base: &str, filter: &str) -> Result<(usize, bool)> {
+    let res = ldap
+        .with_search_options(SearchOptions::new().sizelimit(PHONE_SIZE_LIMIT))
+        .search(base, Scope::Subtree, filter, PHONE_ATTRS)
+        .await
+        .with_context(|| format!("search {filter}"))?;
+    match res.1.rc {
+        0 => Ok((res.0.len(), false)),
+        4 => Ok((res.0.len(), true)),
+        rc => bail!("search {filter}: result code {rc} ({})", res.1.text),
+    }
+}
+
+/// Per kind: mean entries per search and the share stopped by the size limit.
+async fn check_answers(target: &Target, pools: &[Vec<String>]) -> Result<Vec<(f64, f64)>> {
+    let mut ldap = connect(&target.url).await?;
+    let mut out = Vec::new();
+    for pool in pools {
+        let (mut entries, mut limited) = (0usize, 0usize);
+        for filter in pool.iter().take(CHECKS) {
+            let (e, l) = search(&mut ldap, &target.base, filter)
+                .await
+                .with_context(|| target.name)?;
+            entries += e;
+            limited += usize::from(l);
+        }
+        let count = pool.len().min(CHECKS) as f64;
+        out.push((entries as f64 / count, limited as f64 / count));
+    }
+    let _ = ldap.unbind().await;
+    Ok(out)
+}
+
+struct PhaseResult {
+    searches: u64,
+    seconds: f64,
+    p50_us: f64,
+    p99_us: f64,
+    server_cpu_s: f64,
+    client_cpu_s: f64,
+}
+
+/// `conns` connections search the mix for a warm-up, then for `measure`.
+async fn phase(
+    target: &Target,
+    conns: usize,
+    pools: &Arc<Vec<Vec<String>>>,
+    measure: Duration,
+) -> Result<PhaseResult> {
+    let ready = Arc::new(tokio::sync::Barrier::new(conns + 1));
+    let (times_tx, times_rx) = tokio::sync::watch::channel(None::<Instant>);
+    let mut tasks = tokio::task::JoinSet::new();
+    for c in 0..conns {
+        let (url, base) = (target.url.clone(), target.base.clone());
+        let (pools, ready, mut times) = (pools.clone(), ready.clone(), times_rx.clone());
+        tasks.spawn(async move {
+            let connected = connect(&url).await;
+            ready.wait().await;
+            let mut ldap = connected?;
+            let stop = times
+                .wait_for(Option::is_some)
+                .await
+                .map_err(|_| anyhow!("the phase was abandoned"))?
+                .context("no stop time")?;
+            let mut r = Rng::new(SEED.wrapping_add(1000 + c as u64));
+            // (sent, done) of every search
+            let mut samples: Vec<(Instant, Instant)> = Vec::with_capacity(1 << 16);
+            while Instant::now() < stop {
+                let pool = r.pick(&pools);
+                let filter = r.pick(pool);
+                let sent = Instant::now();
+                search(&mut ldap, &base, filter).await?;
+                samples.push((sent, Instant::now()));
+            }
+            let _ = ldap.unbind().await;
+            Ok::<_, anyhow::Error>(samples)
+        });
+    }
+    ready.wait().await;
+    let start = Instant::now() + WARM_UP;
+    let stop = start + measure;
+    // A little past `stop`, so the connections are still busy when the CPU is read.
+    let _ = times_tx.send(Some(stop + Duration::from_millis(200)));
+    let pid = target.pid.to_string();
+
+    tokio::time::sleep_until(start.into()).await;
+    let (server0, client0, t0) = (cpu_seconds(&pid)?, cpu_seconds("self")?, Instant::now());
+    tokio::time::sleep_until(stop.into()).await;
+    let (server1, client1, t1) = (cpu_seconds(&pid)?, cpu_seconds("self")?, Instant::now());
+
+    let mut latencies: Vec<Duration> = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        let samples = joined.context("a load connection panicked")??;
+        latencies.extend(
+            samples
+                .into_iter()
+                .filter(|(sent, done)| *sent >= t0 && *done <= t1)
+                .map(|(sent, done)| done - sent),
+        );
+    }
+    ensure!(
+        !latencies.is_empty(),
+        "no search completed in the measured phase"
+    );
+    latencies.sort_unstable();
+    let pct = |p: f64| {
+        let i = ((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1;
+        latencies[i].as_secs_f64() * 1e6
+    };
+    Ok(PhaseResult {
+        searches: latencies.len() as u64,
+        seconds: (t1 - t0).as_secs_f64(),
+        p50_us: pct(0.50),
+        p99_us: pct(0.99),
+        server_cpu_s: server1 - server0,
+        client_cpu_s: client1 - client0,
+    })
+}

@@ -1,0 +1,276 @@
+//! Directory lookups, with no socket: one search per phone filter kind through
+//! `Session::handle` on a snapshot of 1k / 10k / 100k generated people, reported per search.
+//!
+//! * `lookup/<kind>/<n>`: the search request is built outside the timing; the timing covers
+//!   filter compilation, index lookup, evaluation, sorting-free result assembly (the replies
+//!   are dropped inside the timing, as a server would after encoding them). Each kind cycles
+//!   through 1,024 different filters drawn from the data (`benches/common/mod.rs`).
+//! * `snapshot/build/100000`: `Snapshot::build` of 100k entries (sort, folding, indexes).
+//! * `snapshot/startup/100000`: what `serve` does before it listens: open the sled store
+//!   holding 100k entries, read them all and build the snapshot.
+//!
+//! Run: `cargo bench --bench lookup` (`-- lookup/` or `-- snapshot/` for one part).
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+mod common;
+
+use std::collections::HashMap;
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
+use ldap3_proto::proto::{
+    LdapDerefAliases, LdapMsg, LdapOp, LdapResultCode, LdapSearchRequest, LdapSearchScope,
+};
+use phonebook_proxy::config::{Accents, Config};
+use phonebook_proxy::directory::{Directory, Settings, Snapshot};
+use phonebook_proxy::filter;
+use phonebook_proxy::ldap::session::{Policy, Session};
+use phonebook_proxy::model::Entry;
+use phonebook_proxy::schedule;
+use phonebook_proxy::store::{Counts, Outcome, RunRecord, Store};
+use phonebook_proxy::sync::{self, plan};
+
+use common::{Kind, BASE_DN, PHONE_ATTRS, PHONE_SIZE_LIMIT, SEED};
+use support::gen::{self, Person};
+
+const SIZES: [usize; 3] = [1_000, 10_000, 100_000];
+/// Different filters per kind; the bench cycles through them.
+const POOL: usize = 1024;
+/// Requests built (outside the timing) per timed batch.
+const BATCH: u64 = 4096;
+/// The server-side size limit (`[ldap] size_limit`, default 500).
+const SERVER_SIZE_LIMIT: usize = 500;
+
+fn entries(people: &[Person]) -> (Config, Vec<Entry>) {
+    let text = common::connector_toml("ldap://127.0.0.1:1", "");
+    let config = Config::parse(&text).unwrap_or_else(|e| panic!("bench config: {e:?}"));
+    let t = sync::transform(
+        &config.connectors[0],
+        &config.numbers,
+        &common::raw_people(people),
+    );
+    assert_eq!(
+        t.entries.len(),
+        people.len(),
+        "every person becomes an entry"
+    );
+    (config, t.entries)
+}
+
+fn settings(config: &Config) -> Settings {
+    Settings {
+        base_dn: BASE_DN.into(),
+        accents: Accents::Fold,
+        numbers: config.numbers.clone(),
+    }
+}
+
+fn search(base: &str, scope: LdapSearchScope, filter_text: &str, sizelimit: i32) -> LdapMsg {
+    let filter = filter::parse(filter_text).unwrap_or_else(|e| panic!("{filter_text}: {e}"));
+    LdapMsg {
+        msgid: 2,
+        op: LdapOp::SearchRequest(LdapSearchRequest {
+            base: base.into(),
+            scope,
+            aliases: LdapDerefAliases::Never,
+            sizelimit,
+            timelimit: 0,
+            typesonly: false,
+            filter,
+            attrs: PHONE_ATTRS.iter().map(|a| (*a).to_owned()).collect(),
+        }),
+        ctrl: Vec::new(),
+    }
+}
+
+/// The requests of one measured kind.
+struct Case {
+    name: &'static str,
+    requests: Vec<LdapMsg>,
+}
+
+fn cases(people: &[Person], snapshot: &Snapshot) -> Vec<Case> {
+    let mut cases: Vec<Case> = [
+        Kind::NamePrefix,
+        Kind::NameContains,
+        Kind::CallerOtherFormat,
+        Kind::NumberContains,
+        Kind::NumberSuffix,
+        Kind::PolyRange,
+        Kind::YealinkOr,
+    ]
+    .into_iter()
+    .map(|kind| Case {
+        name: kind.name(),
+        requests: common::filters(people, kind, POOL, SEED)
+            .iter()
+            .map(|f| search(BASE_DN, LdapSearchScope::Subtree, f, PHONE_SIZE_LIMIT))
+            .collect(),
+    })
+    .collect();
+    // Gigaset: a base search on an entry's DN.
+    let mut r = common::Rng::new(SEED);
+    cases.push(Case {
+        name: "base_entry_dn",
+        requests: (0..POOL)
+            .map(|_| {
+                let dn = &snapshot.entry(r.below(snapshot.len()) as u32).dn;
+                search(dn, LdapSearchScope::Base, "(objectClass=*)", 0)
+            })
+            .collect(),
+    });
+    // Everything, cut at the server's size limit (result code 4).
+    cases.push(Case {
+        name: "all_size_limited",
+        requests: vec![search(
+            BASE_DN,
+            LdapSearchScope::Subtree,
+            "(objectClass=*)",
+            0,
+        )],
+    });
+    cases
+}
+
+/// Entries returned and the result code of one search.
+fn outcome(replies: &[LdapMsg]) -> (usize, LdapResultCode) {
+    let entries = replies
+        .iter()
+        .filter(|m| matches!(m.op, LdapOp::SearchResultEntry(_)))
+        .count();
+    match replies.last().map(|m| &m.op) {
+        Some(LdapOp::SearchResultDone(res)) => (entries, res.code.clone()),
+        other => panic!("search did not end with a result: {other:?}"),
+    }
+}
+
+fn lookup(c: &mut Criterion) {
+    let all_people = gen::people(SEED, *SIZES.iter().max().unwrap_or(&0));
+    let mut group = c.benchmark_group("lookup");
+    group
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .throughput(Throughput::Elements(1));
+    for n in SIZES {
+        let people = &all_people[..n];
+        let (config, entries) = entries(people);
+        let snapshot = Snapshot::build(entries, 1, settings(&config));
+        let cases = cases(people, &snapshot);
+        let directory = Arc::new(Directory::new(snapshot));
+        let policy = Arc::new(Policy {
+            anonymous: true,
+            users: Vec::new(),
+            size_limit: SERVER_SIZE_LIMIT,
+            starttls: false,
+        });
+        let mut session = Session::new(directory, policy, false);
+        for case in &cases {
+            // Every request must succeed (or stop at a size limit); report how much each
+            // returns so the table can say what was measured.
+            let mut returned = 0;
+            for req in &case.requests {
+                let (count, code) = outcome(&session.handle(req.clone()).msgs);
+                assert!(
+                    matches!(
+                        code,
+                        LdapResultCode::Success | LdapResultCode::SizeLimitExceeded
+                    ),
+                    "{} at {n}: {code:?}",
+                    case.name
+                );
+                returned += count;
+            }
+            eprintln!(
+                "lookup/{}/{n}: {:.1} entries per search on average",
+                case.name,
+                returned as f64 / case.requests.len() as f64
+            );
+            group.bench_function(BenchmarkId::new(case.name, n), |b| {
+                b.iter_custom(|iters| {
+                    let mut total = Duration::ZERO;
+                    let mut next = 0usize;
+                    let mut left = iters;
+                    while left > 0 {
+                        let k = left.min(BATCH);
+                        left -= k;
+                        let batch: Vec<LdapMsg> = (0..k)
+                            .map(|_| {
+                                next = (next + 1) % case.requests.len();
+                                case.requests[next].clone()
+                            })
+                            .collect();
+                        let start = Instant::now();
+                        for req in batch {
+                            black_box(session.handle(req));
+                        }
+                        total += start.elapsed();
+                    }
+                    total
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
+fn snapshot(c: &mut Criterion) {
+    let n = 100_000;
+    let people = gen::people(SEED, n);
+    let (config, entries) = entries(&people);
+    let settings = settings(&config);
+
+    let mut group = c.benchmark_group("snapshot");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(20))
+        .throughput(Throughput::Elements(n as u64));
+    group.bench_function(BenchmarkId::new("build", n), |b| {
+        b.iter_batched(
+            || entries.clone(),
+            |entries| Snapshot::build(entries, 1, settings.clone()),
+            BatchSize::LargeInput,
+        )
+    });
+
+    // A store holding the 100k entries, as a sync leaves it.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("phonebook.db");
+    {
+        let store = Store::open(&path).expect("store");
+        let changes = plan::plan(HashMap::new(), entries, config.connectors[0].mode);
+        let run = RunRecord {
+            finished_at: 0,
+            duration_ms: 0,
+            outcome: Outcome::Applied,
+            counts: Counts {
+                fetched: n,
+                created: n,
+                ..Counts::default()
+            },
+            error: None,
+        };
+        store.apply("corp", &changes, &run).expect("fill the store");
+    }
+    group.bench_function(BenchmarkId::new("startup", n), |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let start = Instant::now();
+                let store = Store::open(&path).expect("open the store");
+                let snapshot = schedule::load_snapshot(&store, &settings).expect("load");
+                total += start.elapsed();
+                assert_eq!(snapshot.len(), n);
+                drop((snapshot, store));
+            }
+            total
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, lookup, snapshot);
+criterion_main!(benches);
