@@ -24,6 +24,8 @@ pub const DEFAULT_PATH: &str = "config/phonebook.toml";
 #[derive(Debug, Clone)]
 pub struct Config {
     pub store: StoreConfig,
+    /// One line per LDAP operation and HTTP request (target `access`), off by default.
+    pub access_log: bool,
     pub numbers: NumberPlan,
     pub ldap: LdapConfig,
     pub http: HttpConfig,
@@ -59,6 +61,8 @@ pub struct LdapConfig {
     pub users: Vec<LdapUser>,
     /// Open connections at most; more are refused until one closes.
     pub max_connections: usize,
+    /// Open connections from one client address at most, so one phone cannot starve the rest.
+    pub max_connections_per_client: usize,
     /// A connection with no request for this long is closed.
     pub idle_timeout: Duration,
     /// The largest request accepted; a larger one closes its connection.
@@ -308,6 +312,9 @@ impl Config {
         let mut errs = Errors::default();
         let mut root = Section::new(String::new(), &table);
         let store = parse_store(root.table("store", &mut errs), &mut errs);
+        let mut log = root.table("log", &mut errs);
+        let access_log = log.boolean("access", &mut errs).unwrap_or(false);
+        log.finish(&mut errs);
         let numbers = parse_numbers(root.table("numbers", &mut errs), &mut errs);
         let ldap = parse_ldap(root.table("ldap", &mut errs), &mut errs);
         let http = parse_http(root.table("http", &mut errs), &mut errs);
@@ -329,6 +336,7 @@ impl Config {
             (Some(store), Some(numbers), Some(ldap), Some(http)) if errs.0.is_empty() => {
                 Ok(Config {
                     store,
+                    access_log,
                     numbers,
                     ldap,
                     http,
@@ -734,6 +742,9 @@ fn parse_ldap(mut s: Section, errs: &mut Errors) -> Option<LdapConfig> {
     let max_connections = s
         .integer("max_connections", 1..=1_000_000, errs)
         .unwrap_or(4096) as usize;
+    let max_connections_per_client = s
+        .integer("max_connections_per_client", 1..=1_000_000, errs)
+        .unwrap_or(64) as usize;
     let idle_timeout = s
         .duration("idle_timeout", errs)
         .unwrap_or(Duration::from_secs(300));
@@ -779,6 +790,7 @@ fn parse_ldap(mut s: Section, errs: &mut Errors) -> Option<LdapConfig> {
         accents,
         users,
         max_connections,
+        max_connections_per_client,
         idle_timeout,
         max_pdu_size,
     })

@@ -88,6 +88,56 @@ fn from_ber(tag: StructureTag) -> Option<LdapFilter> {
     }
 }
 
+/// The RFC 4515 text of a filter (for logs), with `*()\\` and NUL escaped in values.
+pub fn to_text(filter: &LdapFilter) -> String {
+    let esc = |v: &str| {
+        v.chars()
+            .map(|c| match c {
+                '*' => "\\2a".to_owned(),
+                '(' => "\\28".to_owned(),
+                ')' => "\\29".to_owned(),
+                '\\' => "\\5c".to_owned(),
+                '\0' => "\\00".to_owned(),
+                c => c.to_string(),
+            })
+            .collect::<String>()
+    };
+    let all = |fs: &[LdapFilter]| fs.iter().map(to_text).collect::<String>();
+    match filter {
+        LdapFilter::And(fs) => format!("(&{})", all(fs)),
+        LdapFilter::Or(fs) => format!("(|{})", all(fs)),
+        LdapFilter::Not(f) => format!("(!{})", to_text(f)),
+        LdapFilter::Equality(a, v) => format!("({a}={})", esc(v)),
+        LdapFilter::Approx(a, v) => format!("({a}~={})", esc(v)),
+        LdapFilter::GreaterOrEqual(a, v) => format!("({a}>={})", esc(v)),
+        LdapFilter::LessOrEqual(a, v) => format!("({a}<={})", esc(v)),
+        LdapFilter::Present(a) => format!("({a}=*)"),
+        LdapFilter::Substring(a, sub) => {
+            let mut text = format!(
+                "({a}={}*",
+                sub.initial.as_deref().map(esc).unwrap_or_default()
+            );
+            for piece in &sub.any {
+                text.push_str(&esc(piece));
+                text.push('*');
+            }
+            text.push_str(&sub.final_.as_deref().map(esc).unwrap_or_default());
+            text.push(')');
+            text
+        }
+        LdapFilter::Extensible(m) => format!(
+            "({}{}{}:={})",
+            m.type_.as_deref().unwrap_or(""),
+            if m.dn_attributes { ":dn" } else { "" },
+            m.matching_rule
+                .as_deref()
+                .map(|r| format!(":{r}"))
+                .unwrap_or_default(),
+            esc(&m.match_value)
+        ),
+    }
+}
+
 /// Whether an entry whose attribute values `values` returns (by lower-cased name) matches.
 pub fn matches<'a>(filter: &LdapFilter, values: &dyn Fn(&str) -> &'a [String]) -> bool {
     let lower = |s: &str| s.to_lowercase();
@@ -196,6 +246,18 @@ mod tests {
         ));
         assert!(!substring_matches("abc", Some("ab"), &[], Some("bc")));
         assert!(substring_matches("abc", None, &[], None));
+    }
+
+    #[test]
+    fn filters_print_back_as_rfc_4515_text() {
+        for text in [
+            "(&(objectClass=*)(sn>=A)(sn<=zz)(sn=M*))",
+            "(|(cn=*mül*)(sn=a*b*c))",
+            "(!(cn=a\\2ab))",
+            "(cn~=x)",
+        ] {
+            assert_eq!(to_text(&parse(text).unwrap()), text);
+        }
     }
 
     #[test]

@@ -94,11 +94,13 @@ pub async fn run(
         policy: Arc::new(Policy::from_config(&config.ldap)).into(),
         limits: Limits {
             max_connections: config.ldap.max_connections,
+            max_connections_per_client: config.ldap.max_connections_per_client,
             idle_timeout: config.ldap.idle_timeout,
             max_pdu_size: config.ldap.max_pdu_size,
         },
         tls,
         metrics: metrics.clone(),
+        access_log: config.access_log,
     });
     let gates = Arc::new(Gates::default());
     let runner = Arc::new(Runner::new(
@@ -108,7 +110,11 @@ pub async fn run(
         metrics.clone(),
         gates.clone(),
     ));
-    let http_state = Arc::new(HttpState::new(runner.clone(), metrics.clone()));
+    let http_state = Arc::new(HttpState::new(
+        runner.clone(),
+        metrics.clone(),
+        config.access_log,
+    ));
     tracing::info!(entries, generation, ldap = %bound.ldap, ldaps = ?bound.ldaps, http = %bound.http, "serving the phone book");
     on_bound(bound);
 

@@ -9,12 +9,13 @@ mod status;
 mod xml;
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{MatchedPath, Query, Request, State};
+use axum::extract::{ConnectInfo, MatchedPath, Query, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -35,15 +36,18 @@ pub struct HttpState {
     /// The runner of the current configuration; replaced whole by a reload.
     runner: ArcSwap<Runner>,
     pub metrics: Arc<Metrics>,
+    /// Log one `access` line per request.
+    access_log: bool,
     /// The serialised feed of the current generation, built on first request.
     feed: Mutex<Option<Arc<feed::Feed>>>,
 }
 
 impl HttpState {
-    pub fn new(runner: Arc<Runner>, metrics: Arc<Metrics>) -> Self {
+    pub fn new(runner: Arc<Runner>, metrics: Arc<Metrics>, access_log: bool) -> Self {
         HttpState {
             runner: ArcSwap::new(runner),
             metrics,
+            access_log,
             feed: Mutex::new(None),
         }
     }
@@ -93,6 +97,7 @@ pub async fn serve(listener: TcpListener, state: Shared, mut shutdown: watch::Re
     let stop = async move {
         let _ = shutdown.wait_for(|stop| *stop).await;
     };
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
     if let Err(e) = axum::serve(listener, app)
         .with_graceful_shutdown(stop)
         .await
@@ -184,18 +189,31 @@ async fn count_requests(State(state): State<Shared>, request: Request, next: Nex
         .get::<MatchedPath>()
         .map_or("unmatched", |p| p.as_str())
         .to_owned();
+    let client = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.to_string())
+        .unwrap_or_default();
+    let target = state
+        .access_log
+        .then(|| format!("{} {}", request.method(), request.uri()));
     let started = Instant::now();
     let response = next.run(request).await;
     state
         .metrics
         .http_requests
         .inc(&[("route", &route), ("status", response.status().as_str())]);
-    tracing::trace!(
-        route,
-        status = response.status().as_u16(),
-        us = started.elapsed().as_micros() as u64,
-        "http"
-    );
+    if let Some(target) = target {
+        // Tokens travel in a header, never in the line logged here.
+        tracing::info!(
+            target: "access",
+            client,
+            request = target,
+            status = response.status().as_u16(),
+            us = started.elapsed().as_micros() as u64,
+            "http"
+        );
+    }
     response
 }
 

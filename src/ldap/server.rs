@@ -5,7 +5,8 @@
 //! ends that one connection and nothing else. Connections are bounded by a semaphore; on
 //! shutdown, listeners stop accepting and each connection closes between two requests.
 
-use std::net::SocketAddr;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -28,6 +29,7 @@ use crate::metrics::Metrics;
 #[derive(Debug, Clone)]
 pub struct Limits {
     pub max_connections: usize,
+    pub max_connections_per_client: usize,
     pub idle_timeout: Duration,
     pub max_pdu_size: usize,
 }
@@ -41,6 +43,8 @@ pub struct Endpoint {
     /// Present when LDAPS or StartTLS is configured.
     pub tls: Option<TlsAcceptor>,
     pub metrics: Arc<Metrics>,
+    /// Log one `access` line per operation.
+    pub access_log: bool,
 }
 
 trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -63,19 +67,64 @@ impl Listeners {
     }
 }
 
+/// Open connections per client address, shared by the plain and the LDAPS listener.
+#[derive(Default)]
+struct PerClient {
+    open: std::sync::Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// One counted connection; uncounted when dropped.
+struct ClientSlot {
+    clients: Arc<PerClient>,
+    ip: IpAddr,
+}
+
+impl PerClient {
+    /// A slot for `ip`, or `None` when that client already holds `limit` connections.
+    fn enter(self: &Arc<Self>, ip: IpAddr, limit: usize) -> Option<ClientSlot> {
+        let mut open = self.open.lock().ok()?;
+        let count = open.entry(ip).or_default();
+        if *count >= limit {
+            return None;
+        }
+        *count += 1;
+        Some(ClientSlot {
+            clients: self.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        if let Ok(mut open) = self.clients.open.lock() {
+            if let Some(count) = open.get_mut(&self.ip) {
+                *count -= 1;
+                if *count == 0 {
+                    open.remove(&self.ip);
+                }
+            }
+        }
+    }
+}
+
 /// Serves until `shutdown` turns true, then waits for open connections to finish.
 pub async fn serve(listeners: Listeners, endpoint: Arc<Endpoint>, shutdown: watch::Receiver<bool>) {
     let permits = Arc::new(Semaphore::new(endpoint.limits.max_connections));
+    let clients = Arc::new(PerClient::default());
     let mut tasks = JoinSet::new();
     tasks.spawn(accept_loop(
         listeners.plain,
         false,
         endpoint.clone(),
         permits.clone(),
+        clients.clone(),
         shutdown.clone(),
     ));
     if let Some(ldaps) = listeners.ldaps {
-        tasks.spawn(accept_loop(ldaps, true, endpoint, permits, shutdown));
+        tasks.spawn(accept_loop(
+            ldaps, true, endpoint, permits, clients, shutdown,
+        ));
     }
     while tasks.join_next().await.is_some() {}
 }
@@ -85,6 +134,7 @@ async fn accept_loop(
     ldaps: bool,
     endpoint: Arc<Endpoint>,
     permits: Arc<Semaphore>,
+    clients: Arc<PerClient>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut connections = JoinSet::new();
@@ -108,6 +158,11 @@ async fn accept_loop(
             tracing::warn!(%peer, limit = endpoint.limits.max_connections, "ldap: connection limit reached; refusing a connection");
             continue;
         };
+        let Some(slot) = clients.enter(peer.ip(), endpoint.limits.max_connections_per_client)
+        else {
+            tracing::warn!(%peer, limit = endpoint.limits.max_connections_per_client, "ldap: this client holds too many connections; refusing another");
+            continue;
+        };
         let endpoint = endpoint.clone();
         let shutdown = shutdown.clone();
         connections.spawn(async move {
@@ -120,6 +175,7 @@ async fn accept_loop(
                 .metrics
                 .ldap_open_connections
                 .fetch_sub(1, Ordering::Relaxed);
+            drop(slot);
             drop(permit);
         });
     }
@@ -168,9 +224,28 @@ async fn connection(
             Ok(Some(Ok(msg))) => msg,
         };
         let op = op_name(&msg.op);
+        let request = endpoint.access_log.then(|| describe(&msg.op));
         let started = Instant::now();
         let reply = session.handle(msg);
         record(&endpoint.metrics, op, &reply.msgs, started);
+        if let Some(request) = request {
+            let entries = reply
+                .msgs
+                .iter()
+                .filter(|m| matches!(m.op, LdapOp::SearchResultEntry(_)))
+                .count();
+            tracing::info!(
+                target: "access",
+                client = %peer,
+                bind_dn = session.bound_dn().unwrap_or(""),
+                op,
+                request,
+                result = result_label(&reply.msgs),
+                entries,
+                us = started.elapsed().as_micros() as u64,
+                "ldap"
+            );
+        }
         for msg in reply.msgs {
             if framed.feed(msg).await.is_err() {
                 return;
@@ -227,8 +302,30 @@ fn op_name(op: &LdapOp) -> &'static str {
     }
 }
 
-/// Counts an answered operation by kind and result code; times searches.
-fn record(metrics: &Metrics, op: &'static str, replies: &[LdapMsg], started: Instant) {
+/// What a request asked, for the access log — a bind's DN, never its password.
+fn describe(op: &LdapOp) -> String {
+    match op {
+        LdapOp::BindRequest(b) => format!("dn=\"{}\"", b.dn),
+        LdapOp::SearchRequest(s) => format!(
+            "base=\"{}\" scope={:?} filter={} attrs={}",
+            s.base,
+            s.scope,
+            crate::filter::to_text(&s.filter),
+            s.attrs.join(",")
+        ),
+        LdapOp::CompareRequest(c) => format!("dn=\"{}\" attr={}", c.dn, c.atype),
+        LdapOp::ExtendedRequest(e) => format!("oid={}", e.name),
+        LdapOp::ModifyRequest(m) => format!("dn=\"{}\"", m.dn),
+        LdapOp::AddRequest(a) => format!("dn=\"{}\"", a.dn),
+        LdapOp::DelRequest(dn) => format!("dn=\"{dn}\""),
+        LdapOp::ModifyDNRequest(m) => format!("dn=\"{}\"", m.dn),
+        LdapOp::AbandonRequest(id) => format!("msgid={id}"),
+        _ => String::new(),
+    }
+}
+
+/// The result code of a reply as a label (`success`, `SizeLimitExceeded`, …).
+fn result_label(replies: &[LdapMsg]) -> String {
     let code = replies.last().and_then(|m| match &m.op {
         LdapOp::BindResponse(r) => Some(&r.res.code),
         LdapOp::SearchResultDone(r)
@@ -240,11 +337,16 @@ fn record(metrics: &Metrics, op: &'static str, replies: &[LdapMsg], started: Ins
         LdapOp::ExtendedResponse(r) => Some(&r.res.code),
         _ => None,
     });
-    let result = match code {
+    match code {
         Some(LdapResultCode::Success) => "success".to_owned(),
         Some(code) => format!("{code:?}"),
         None => "none".to_owned(),
-    };
+    }
+}
+
+/// Counts an answered operation by kind and result code; times searches.
+fn record(metrics: &Metrics, op: &'static str, replies: &[LdapMsg], started: Instant) {
+    let result = result_label(replies);
     metrics
         .ldap_requests
         .inc(&[("op", op), ("result", &result)]);
