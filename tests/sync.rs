@@ -5,7 +5,7 @@ mod support;
 
 use serde_json::Value;
 use support::cli::{ldap_config, Workspace};
-use support::gen::{self, GenOptions, GenStats};
+use support::gen::{self, person_ldif, GenOptions, GenStats, PEOPLE_OU};
 use support::slapd::{Slapd, PROXY_PW};
 
 /// A slapd holding `n` generated people (memberOf written for the offline load).
@@ -100,20 +100,6 @@ fn memberof_prefilter_keeps_only_phonebook_members() {
     let mut members = members;
     members.sort();
     assert_eq!(ids(&ws.entries()), members);
-}
-
-const PEOPLE_OU: &str =
-    "dn: ou=people,dc=example,dc=com\nobjectClass: organizationalUnit\nou: people\n\n";
-
-fn person_ldif(uid: &str, lines: &[(&str, &str)]) -> String {
-    let mut out = format!(
-        "dn: uid={uid},ou=people,dc=example,dc=com\nobjectClass: top\nobjectClass: person\nobjectClass: organizationalPerson\nobjectClass: inetOrgPerson\nuid: {uid}\n"
-    );
-    for (name, value) in lines {
-        gen::ldif_line(&mut out, name, value);
-    }
-    out.push('\n');
-    out
 }
 
 #[test]

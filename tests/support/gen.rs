@@ -266,6 +266,23 @@ fn write_group(out: &mut String, dn: &str, description: &str, members: &[String]
 // ---------------------------------------------------------------------------------------------
 // LDIF encoding (RFC 2849)
 
+/// The `ou=people` container of hand-written people ([`person_ldif`]).
+pub const PEOPLE_OU: &str =
+    "dn: ou=people,dc=example,dc=com\nobjectClass: organizationalUnit\nou: people\n\n";
+
+/// One hand-written inetOrgPerson `uid=<uid>,ou=people,dc=example,dc=com` with `lines`
+/// (`(attribute, value)`, repeated attributes allowed), for tests that need exact people.
+pub fn person_ldif(uid: &str, lines: &[(&str, &str)]) -> String {
+    let mut out = format!(
+        "dn: uid={uid},{PEOPLE_DN}\nobjectClass: top\nobjectClass: person\nobjectClass: organizationalPerson\nobjectClass: inetOrgPerson\nuid: {uid}\n"
+    );
+    for (name, value) in lines {
+        ldif_line(&mut out, name, value);
+    }
+    out.push('\n');
+    out
+}
+
 /// Appends `attr: value` or, when RFC 2849 requires it, `attr:: base64(value)`.
 /// Lines are not folded (slapadd and RFC 2849 readers accept long lines).
 pub fn ldif_line(out: &mut String, attr: &str, value: &str) {

@@ -4,10 +4,14 @@
 //! * [`slapd`]: a throwaway OpenLDAP slapd upstream (needs the Debian `slapd` and
 //!   `ldap-utils` packages).
 //! * [`gen`]: deterministic synthetic people (LDIF or in-memory).
+//! * [`cli`]: the real binary in a scratch working directory; [`server`]: its `serve`.
+//! * [`certs`]: a test CA and a server certificate for 127.0.0.1.
 
 // Each test binary uses only a part of this module.
 #![allow(dead_code)]
 
+pub mod certs;
 pub mod cli;
 pub mod gen;
+pub mod server;
 pub mod slapd;

@@ -37,6 +37,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context as _, Result};
 
+use super::certs;
+
 pub const SUFFIX: &str = "dc=example,dc=com";
 pub const ROOT_DN: &str = "cn=admin,dc=example,dc=com";
 pub const ROOT_PW: &str = "admin-secret";
@@ -56,7 +58,8 @@ const SCHEMA_DIR: &str = "/etc/ldap/schema";
 const MODULE_DIR: &str = "/usr/lib/ldap";
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 const STOP_TIMEOUT: Duration = Duration::from_secs(15);
-const CLI_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a command-line tool may take before it is killed.
+pub const CLI_TIMEOUT: Duration = Duration::from_secs(120);
 const PORT_ATTEMPTS: usize = 5;
 
 /// Who an `ldapsearch` binds as.
@@ -101,6 +104,7 @@ pub struct SlapdBuilder {
     tls: bool,
     memberof: bool,
     anon_sizelimit: Option<usize>,
+    schema: Option<String>,
     ldif: Vec<LdifSource>,
     log_level: String,
     start_timeout: Duration,
@@ -126,6 +130,7 @@ impl Default for SlapdBuilder {
             tls: false,
             memberof: true,
             anon_sizelimit: Some(DEFAULT_ANON_SIZELIMIT),
+            schema: None,
             ldif: Vec::new(),
             log_level: "none".into(),
             start_timeout: START_TIMEOUT,
@@ -161,6 +166,13 @@ impl SlapdBuilder {
     /// No size limit for anonymous searches.
     pub fn anon_sizelimit_unlimited(mut self) -> Self {
         self.anon_sizelimit = None;
+        self
+    }
+
+    /// Extra schema (slapd.conf `attributetype` / `objectclass` text) included after the
+    /// standard core, cosine, nis and inetorgperson schemas.
+    pub fn schema(mut self, text: impl Into<String>) -> Self {
+        self.schema = Some(text.into());
         self
     }
 
@@ -248,7 +260,10 @@ impl SlapdBuilder {
         let root = dir.path().to_path_buf();
         fs::create_dir(root.join("data")).context("creating the slapd data dir")?;
         if self.tls {
-            write_test_certs(&root)?;
+            certs::write_test_certs(&root)?;
+        }
+        if let Some(schema) = &self.schema {
+            fs::write(root.join("extra.schema"), schema).context("writing extra.schema")?;
         }
         let conf = root.join("slapd.conf");
         fs::write(&conf, slapd_conf(&root, &self)).context("writing slapd.conf")?;
@@ -481,9 +496,8 @@ impl Slapd {
         args: &[&str],
         timeout: Duration,
     ) -> Result<CliOutput> {
-        let mut all = vec!["-LLL", "-o", "ldif-wrap=no"];
-        all.extend_from_slice(args);
-        self.run_bound("ldapsearch", bind, &all, timeout)
+        let ca = self.tls.then(|| self.ca_pem_path());
+        ldapsearch(&self.url(), bind, args, ca.as_deref(), timeout)
     }
 
     /// Number of entries below [`SUFFIX`] matching `filter`, searched as rootdn (no limits).
@@ -575,7 +589,7 @@ impl Slapd {
                 );
             }
             if TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok() {
-                let probe = self.run_cli(
+                let probe = run_cli(
                     "ldapsearch",
                     &[
                         "-x",
@@ -636,43 +650,69 @@ impl Slapd {
         args: &[&str],
         timeout: Duration,
     ) -> Result<CliOutput> {
-        let url = self.url();
-        let mut all: Vec<&str> = vec!["-x"];
-        // an explicit -H in args replaces ours (the tools refuse a second -H)
-        if !args.contains(&"-H") {
-            all.extend_from_slice(&["-H", &url]);
-        }
-        match bind {
-            Bind::Anonymous => {}
-            Bind::Root => all.extend_from_slice(&["-D", ROOT_DN, "-w", ROOT_PW]),
-            Bind::Proxy => all.extend_from_slice(&["-D", PROXY_DN, "-w", PROXY_PW]),
-            Bind::Simple { dn, password } => {
-                all.extend_from_slice(&["-D", dn.as_str(), "-w", password.as_str()]);
-            }
-        }
-        all.extend_from_slice(args);
         let ca = self.tls.then(|| self.ca_pem_path());
-        self.run_cli(tool_name, &all, ca.as_deref(), timeout)
+        run_tool(tool_name, &self.url(), bind, args, ca.as_deref(), timeout)
     }
+}
 
-    /// Runs a tool, capturing output, killing it after `timeout`.
-    fn run_cli(
-        &self,
-        tool_name: &str,
-        args: &[&str],
-        ca_pem: Option<&Path>,
-        timeout: Duration,
-    ) -> Result<CliOutput> {
-        let mut cmd = Command::new(tool(tool_name));
-        cmd.args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        if let Some(ca) = ca_pem {
-            cmd.env("LDAPTLS_CACERT", ca);
-        }
-        run_with_timeout(cmd, tool_name, timeout)
+/// `ldapsearch -x -LLL -o ldif-wrap=no -H <url>` against any server (see [`run_tool`]).
+pub fn ldapsearch(
+    url: &str,
+    bind: &Bind,
+    args: &[&str],
+    ca_pem: Option<&Path>,
+    timeout: Duration,
+) -> Result<CliOutput> {
+    let mut all = vec!["-LLL", "-o", "ldif-wrap=no"];
+    all.extend_from_slice(args);
+    run_tool("ldapsearch", url, bind, &all, ca_pem, timeout)
+}
+
+/// Runs an ldap-utils tool (`ldapsearch`, `ldapadd`, `ldapwhoami`, …) against any server:
+/// `-x -H <url>` (unless `args` has its own `-H`), the bind options for `bind`, then `args`,
+/// with `LDAPTLS_CACERT` set to `ca_pem` when given. Gives the output whatever the exit code;
+/// errors only if the tool can't run or exceeds `timeout`.
+pub fn run_tool(
+    tool_name: &str,
+    url: &str,
+    bind: &Bind,
+    args: &[&str],
+    ca_pem: Option<&Path>,
+    timeout: Duration,
+) -> Result<CliOutput> {
+    let mut all: Vec<&str> = vec!["-x"];
+    // an explicit -H in args replaces ours (the tools refuse a second -H)
+    if !args.contains(&"-H") {
+        all.extend_from_slice(&["-H", url]);
     }
+    match bind {
+        Bind::Anonymous => {}
+        Bind::Root => all.extend_from_slice(&["-D", ROOT_DN, "-w", ROOT_PW]),
+        Bind::Proxy => all.extend_from_slice(&["-D", PROXY_DN, "-w", PROXY_PW]),
+        Bind::Simple { dn, password } => {
+            all.extend_from_slice(&["-D", dn.as_str(), "-w", password.as_str()]);
+        }
+    }
+    all.extend_from_slice(args);
+    run_cli(tool_name, &all, ca_pem, timeout)
+}
+
+/// Runs a tool, capturing output, killing it after `timeout`.
+fn run_cli(
+    tool_name: &str,
+    args: &[&str],
+    ca_pem: Option<&Path>,
+    timeout: Duration,
+) -> Result<CliOutput> {
+    let mut cmd = Command::new(tool(tool_name));
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(ca) = ca_pem {
+        cmd.env("LDAPTLS_CACERT", ca);
+    }
+    run_with_timeout(cmd, tool_name, timeout)
 }
 
 impl Drop for Slapd {
@@ -841,7 +881,7 @@ fn log_tail(path: &Path, n: usize) -> String {
 
 // Signals without a libc dependency: std links libc anyway. Numbers are Linux's (x86, ARM,
 // RISC-V); this harness only targets Linux CI.
-const SIGTERM: i32 = 15;
+pub const SIGTERM: i32 = 15;
 const SIGCONT: i32 = 18;
 const SIGSTOP: i32 = 19;
 
@@ -849,7 +889,8 @@ unsafe extern "C" {
     fn kill(pid: i32, sig: i32) -> i32;
 }
 
-fn signal(pid: u32, sig: i32) -> Result<()> {
+/// Sends `sig` to process `pid` (one of our children).
+pub fn signal(pid: u32, sig: i32) -> Result<()> {
     let pid = i32::try_from(pid).context("pid out of range")?;
     // SAFETY: kill(2) has no memory-safety preconditions; pid is our own child's.
     let rc = unsafe { kill(pid, sig) };
@@ -885,6 +926,9 @@ fn slapd_conf(dir: &Path, opts: &SlapdBuilder) -> String {
     );
     for schema in ["core", "cosine", "nis", "inetorgperson"] {
         let _ = writeln!(c, "include \"{SCHEMA_DIR}/{schema}.schema\"");
+    }
+    if opts.schema.is_some() {
+        let _ = writeln!(c, "include \"{d}/extra.schema\"");
     }
     let _ = writeln!(c, "pidfile \"{d}/slapd.pid\"");
     let _ = writeln!(c, "argsfile \"{d}/slapd.args\"");
@@ -979,81 +1023,4 @@ fn slapd_conf(dir: &Path, opts: &SlapdBuilder) -> String {
         );
     }
     c
-}
-
-/// Test CA + server certificate for 127.0.0.1 / localhost, written as ca.pem, server.pem and
-/// server-key.pem into `dir`.
-fn write_test_certs(dir: &Path) -> Result<()> {
-    use rcgen::{
-        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
-        KeyPair, KeyUsagePurpose, SanType,
-    };
-    let ca_key = KeyPair::generate().context("generating the CA key")?;
-    let mut ca = CertificateParams::new(Vec::<String>::new()).context("CA params")?;
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name
-        .push(DnType::CommonName, "phonebook-proxy test CA");
-    ca.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    let ca_cert = ca.self_signed(&ca_key).context("self-signing the CA")?;
-    let issuer = Issuer::new(ca, ca_key);
-
-    let key = KeyPair::generate().context("generating the server key")?;
-    let mut params = CertificateParams::new(Vec::<String>::new()).context("server params")?;
-    params
-        .distinguished_name
-        .push(DnType::CommonName, "127.0.0.1");
-    params.subject_alt_names = vec![
-        SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)),
-        SanType::DnsName("localhost".try_into().context("SAN localhost")?),
-    ];
-    // libldap checks `ldaps://localhost` against the reverse name of the connected address
-    // (e.g. the container's hostname listed for 127.0.0.1 in /etc/hosts), so add those too.
-    for name in loopback_names() {
-        if let Ok(dns) = name.as_str().try_into() {
-            params.subject_alt_names.push(SanType::DnsName(dns));
-        }
-    }
-    params.key_usages = vec![
-        KeyUsagePurpose::DigitalSignature,
-        KeyUsagePurpose::KeyEncipherment,
-    ];
-    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    let cert = params
-        .signed_by(&key, &issuer)
-        .context("signing the server certificate")?;
-
-    fs::write(dir.join("ca.pem"), ca_cert.pem()).context("writing ca.pem")?;
-    fs::write(dir.join("server.pem"), cert.pem()).context("writing server.pem")?;
-    let key_path = dir.join("server-key.pem");
-    fs::write(&key_path, key.serialize_pem()).context("writing server-key.pem")?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        fs::set_permissions(&key_path, fs::Permissions::from_mode(0o600))
-            .context("chmod server-key.pem")?;
-    }
-    Ok(())
-}
-
-/// Host names that /etc/hosts maps to 127.0.0.1 (besides localhost).
-fn loopback_names() -> Vec<String> {
-    let hosts = fs::read_to_string("/etc/hosts").unwrap_or_default();
-    let mut names: Vec<String> = Vec::new();
-    for line in hosts.lines() {
-        let line = line.split('#').next().unwrap_or("");
-        let mut fields = line.split_whitespace();
-        if fields.next() != Some("127.0.0.1") {
-            continue;
-        }
-        for name in fields {
-            if name != "localhost" && !names.iter().any(|n| n == name) {
-                names.push(name.to_string());
-            }
-        }
-    }
-    names
 }
