@@ -100,10 +100,13 @@ pub fn delete(text: &str, name: &str) -> Result<String, EditError> {
 /// The index of connector `name` in `text`, for matching `connector[i].…` error paths.
 pub fn connector_index(text: &str, name: &str) -> Option<usize> {
     let doc: DocumentMut = text.parse().ok()?;
-    doc.get("connector")?
-        .as_array_of_tables()?
-        .iter()
-        .position(|t| t.get("name").and_then(Item::as_str) == Some(name))
+    let connectors = doc.get("connector")?.as_array_of_tables()?;
+    for (i, table) in connectors.iter().enumerate() {
+        if table.get("name").and_then(Item::as_str) == Some(name) {
+            return Some(i);
+        }
+    }
+    None
 }
 
 fn connectors(doc: &mut DocumentMut) -> Result<&mut ArrayOfTables, EditError> {
