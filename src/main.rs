@@ -190,19 +190,20 @@ fn serve(path: PathBuf, config: Config) -> Result<ExitCode, Failure> {
             let _ = stop.send(true);
         });
         let (reload, reloads) = tokio::sync::mpsc::unbounded_channel();
+        let reloader = reload.clone();
         if let Ok(mut hangups) =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         {
             tokio::spawn(async move {
                 while hangups.recv().await.is_some() {
                     tracing::info!("SIGHUP: reloading the configuration");
-                    if reload.send(()).is_err() {
+                    if reload.send(None).is_err() {
                         break;
                     }
                 }
             });
         }
-        serve::run(path, config, shutdown, reloads, |bound| {
+        serve::run(path, config, shutdown, reloads, reloader, |bound| {
             let ldaps = bound
                 .ldaps
                 .map(|a| format!(" and ldaps://{a}"))

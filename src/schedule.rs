@@ -141,6 +141,23 @@ impl Runner {
         }
     }
 
+    /// A dry run of a profile that need not be saved yet (the admin page's Test button):
+    /// against the store, writing nothing.
+    pub async fn test(&self, connector: &ConnectorConfig) -> Result<SyncReport, SyncError> {
+        let options = SyncOptions {
+            dry_run: true,
+            force: false,
+        };
+        sync::run(
+            connector,
+            &self.config.numbers,
+            &self.store,
+            options,
+            &|_| {},
+        )
+        .await
+    }
+
     /// One sync with its bookkeeping: metrics, logs, and a new snapshot when it changed
     /// the book.
     async fn sync(

@@ -40,13 +40,18 @@ pub struct Bound {
     pub http: SocketAddr,
 }
 
+/// A request to re-read the configuration; the answer, when someone waits for it, is the
+/// list of problems that made the new file fail (empty: it took effect).
+pub type ReloadRequest = Option<tokio::sync::oneshot::Sender<Result<(), Vec<String>>>>;
+
 /// Runs the server until `shutdown` turns true. `reloads` asks to re-read the configuration
 /// from `path`; `on_bound` is told the listening addresses once phones and the PBX can connect.
 pub async fn run(
     path: PathBuf,
     config: Config,
     shutdown: watch::Receiver<bool>,
-    mut reloads: mpsc::UnboundedReceiver<()>,
+    mut reloads: mpsc::UnboundedReceiver<ReloadRequest>,
+    reloader: mpsc::UnboundedSender<ReloadRequest>,
     on_bound: impl FnOnce(Bound),
 ) -> Result<(), ServeError> {
     let config = Arc::new(config);
@@ -114,6 +119,10 @@ pub async fn run(
         runner.clone(),
         metrics.clone(),
         config.access_log,
+        crate::http::Admin {
+            config_path: path.clone(),
+            reload: reloader,
+        },
     ));
     tracing::info!(entries, generation, ldap = %bound.ldap, ldaps = ?bound.ldaps, http = %bound.http, "serving the phone book");
     on_bound(bound);
@@ -141,7 +150,12 @@ pub async fn run(
     loop {
         tokio::select! {
             _ = shutdown.wait_for(|stop| *stop) => break,
-            Some(()) = reloads.recv() => live.reload().await,
+            Some(answer) = reloads.recv() => {
+                let outcome = live.reload().await;
+                if let Some(answer) = answer {
+                    let _ = answer.send(outcome);
+                }
+            }
         }
     }
     live.schedules.stop().await;
@@ -201,7 +215,7 @@ impl Live {
     /// the running configuration kept; a good one takes effect for connectors, schedules,
     /// the LDAP policy (new connections), the HTTP token and the snapshot's settings, without
     /// dropping a connection.
-    async fn reload(&mut self) {
+    async fn reload(&mut self) -> Result<(), Vec<String>> {
         let new = match Config::load(&self.path) {
             Ok(new) => Arc::new(new),
             Err(errors) => {
@@ -209,7 +223,7 @@ impl Live {
                     tracing::error!(file = %errors.file.display(), "config reload rejected: {e}");
                 }
                 tracing::warn!("keeping the running configuration");
-                return;
+                return Err(errors.errors.iter().map(ToString::to_string).collect());
             }
         };
         for (what, changed) in [
@@ -262,5 +276,6 @@ impl Live {
         let names: Vec<&str> = new.connectors.iter().map(|c| c.name.as_str()).collect();
         tracing::info!(connectors = ?names, "configuration reloaded");
         self.config = new;
+        Ok(())
     }
 }

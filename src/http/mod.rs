@@ -4,6 +4,7 @@
 //!
 //! Bad input is a 4xx with a JSON `{"error": …}` body, never a 500.
 
+mod admin;
 mod feed;
 mod status;
 mod xml;
@@ -31,6 +32,12 @@ use crate::config::Secret;
 use crate::metrics::Metrics;
 use crate::schedule::Runner;
 
+/// The configuration file connector edits go to, and the reload that applies them.
+pub struct Admin {
+    pub config_path: std::path::PathBuf,
+    pub reload: tokio::sync::mpsc::UnboundedSender<crate::serve::ReloadRequest>,
+}
+
 /// What every handler shares.
 pub struct HttpState {
     /// The runner of the current configuration; replaced whole by a reload.
@@ -38,16 +45,22 @@ pub struct HttpState {
     pub metrics: Arc<Metrics>,
     /// Log one `access` line per request.
     access_log: bool,
+    /// Where connector edits are written and how they take effect.
+    admin: Admin,
+    /// Connector edits happen one at a time.
+    admin_lock: tokio::sync::Mutex<()>,
     /// The serialised feed of the current generation, built on first request.
     feed: Mutex<Option<Arc<feed::Feed>>>,
 }
 
 impl HttpState {
-    pub fn new(runner: Arc<Runner>, metrics: Arc<Metrics>, access_log: bool) -> Self {
+    pub fn new(runner: Arc<Runner>, metrics: Arc<Metrics>, access_log: bool, admin: Admin) -> Self {
         HttpState {
             runner: ArcSwap::new(runner),
             metrics,
             access_log,
+            admin,
+            admin_lock: tokio::sync::Mutex::new(()),
             feed: Mutex::new(None),
         }
     }
@@ -76,6 +89,12 @@ pub fn router(state: Shared) -> Router {
         .route("/api/v1/lookup", get(feed::lookup))
         .route("/api/v1/status", get(status::status))
         .route("/api/v1/connectors/{name}/sync", post(status::trigger))
+        .route("/api/v1/connectors", get(admin::list).post(admin::create))
+        .route(
+            "/api/v1/connectors/{name}",
+            axum::routing::put(admin::update).delete(admin::remove),
+        )
+        .route("/api/v1/preview", post(admin::preview))
         .route("/metrics", get(metrics))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()

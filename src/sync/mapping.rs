@@ -13,6 +13,7 @@ use crate::sync::source::RawEntry;
 /// A parsed template.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldTemplate {
+    text: String,
     parts: Vec<Part>,
 }
 
@@ -72,7 +73,15 @@ impl FieldTemplate {
         if !literal.is_empty() {
             parts.push(Part::Literal(literal));
         }
-        Ok(FieldTemplate { parts })
+        Ok(FieldTemplate {
+            text: text.to_owned(),
+            parts,
+        })
+    }
+
+    /// The template as written.
+    pub fn text(&self) -> &str {
+        &self.text
     }
 
     /// Every attribute the template reads, lower-cased.

@@ -1,0 +1,384 @@
+//! The connector profiles as the admin page manages them: list, create, edit, delete, and
+//! test an unsaved profile. Edits go through [`config_edit`] (validated exactly like
+//! `check-config`, written atomically with a backup) and take effect through the same reload
+//! as SIGHUP. Passwords are write-only: they are accepted, never sent back.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::{ApiError, Shared};
+use crate::config::{Config, ConnectorConfig, Mode, Schedule};
+use crate::config_edit::{self, EditError, Profile, RuleSpec};
+use crate::report::ReportJson;
+use crate::sync::mapping::{PHONE_FIELDS, TEXT_FIELDS};
+use crate::sync::prefilter::Rule;
+
+/// A profile as JSON, both ways. `password` is only ever received.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ProfileJson {
+    pub name: String,
+    #[serde(default)]
+    pub comment: Option<String>,
+    pub uri: String,
+    #[serde(default)]
+    pub base_dn: Option<String>,
+    #[serde(default)]
+    pub bind_dn: Option<String>,
+    #[serde(default, skip_serializing)]
+    pub password: Option<String>,
+    /// Sent: whether a secret is configured (the page shows "set" without seeing it).
+    #[serde(default, skip_deserializing)]
+    pub has_password: bool,
+    #[serde(default)]
+    pub filter: Option<String>,
+    #[serde(default)]
+    pub mode: Option<String>,
+    #[serde(default)]
+    pub schedule: Option<String>,
+    #[serde(default)]
+    pub prefilter: Vec<RuleJson>,
+    #[serde(default)]
+    pub fields: BTreeMap<String, String>,
+}
+
+/// A pre-filter rule: `attribute` with one of `matches`, `not_matches`, `present`, or `any`.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct RuleJson {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attribute: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matches: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_matches: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub present: Option<bool>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub any: Vec<RuleJson>,
+}
+
+fn rule_json(rule: &Rule) -> RuleJson {
+    match rule {
+        Rule::Matches { attribute, regex } => RuleJson {
+            attribute: Some(attribute.clone()),
+            matches: Some(regex.as_str().into()),
+            ..Default::default()
+        },
+        Rule::NotMatches { attribute, regex } => RuleJson {
+            attribute: Some(attribute.clone()),
+            not_matches: Some(regex.as_str().into()),
+            ..Default::default()
+        },
+        Rule::Present { attribute, present } => RuleJson {
+            attribute: Some(attribute.clone()),
+            present: Some(*present),
+            ..Default::default()
+        },
+        Rule::Any(rules) => RuleJson {
+            any: rules.iter().map(rule_json).collect(),
+            ..Default::default()
+        },
+    }
+}
+
+/// A rule from JSON; an incomplete one becomes a rule the config check names precisely.
+fn rule_spec(rule: &RuleJson) -> RuleSpec {
+    if !rule.any.is_empty() {
+        return RuleSpec::Any(rule.any.iter().map(rule_spec).collect());
+    }
+    let attribute = rule.attribute.clone().unwrap_or_default();
+    match (&rule.matches, &rule.not_matches, rule.present) {
+        (Some(regex), _, _) => RuleSpec::Matches {
+            attribute,
+            regex: regex.clone(),
+        },
+        (None, Some(regex), _) => RuleSpec::NotMatches {
+            attribute,
+            regex: regex.clone(),
+        },
+        (None, None, Some(present)) => RuleSpec::Present { attribute, present },
+        (None, None, None) => RuleSpec::Matches {
+            attribute,
+            regex: String::new(),
+        },
+    }
+}
+
+/// `15m`, `1h30m`, `45s` — the shortest way to write an interval.
+fn duration_text(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    let (h, m, sec) = (s / 3600, s % 3600 / 60, s % 60);
+    let mut out = String::new();
+    if h > 0 {
+        out.push_str(&format!("{h}h"));
+    }
+    if m > 0 {
+        out.push_str(&format!("{m}m"));
+    }
+    if sec > 0 || out.is_empty() {
+        out.push_str(&format!("{sec}s"));
+    }
+    out
+}
+
+fn profile_json(c: &ConnectorConfig) -> ProfileJson {
+    let fields = TEXT_FIELDS
+        .iter()
+        .copied()
+        .chain(PHONE_FIELDS.iter().map(|(n, _)| *n))
+        .map(|f| {
+            (
+                f.to_owned(),
+                c.fields
+                    .get(f)
+                    .map(|t| t.text().to_owned())
+                    .unwrap_or_default(),
+            )
+        })
+        .collect();
+    ProfileJson {
+        name: c.name.clone(),
+        comment: c.comment.clone(),
+        uri: c.source.to_string(),
+        base_dn: Some(c.base_dn.clone()).filter(|b| !b.is_empty()),
+        bind_dn: c.bind.as_ref().map(|b| b.dn.clone()),
+        password: None,
+        has_password: c.bind.is_some(),
+        filter: Some(c.filter.clone()),
+        mode: Some(match c.mode {
+            Mode::Mirror => "mirror".into(),
+            Mode::Merge => "merge".into(),
+        }),
+        schedule: c.schedule.as_ref().map(|s| match s {
+            Schedule::Every(d) => duration_text(*d),
+            Schedule::Cron(cron) => cron.text.clone(),
+        }),
+        prefilter: c.prefilter.rules.iter().map(rule_json).collect(),
+        fields,
+    }
+}
+
+fn profile(p: ProfileJson) -> Profile {
+    Profile {
+        name: p.name.trim().to_owned(),
+        comment: p.comment,
+        uri: p.uri.trim().to_owned(),
+        base_dn: p.base_dn,
+        bind_dn: p.bind_dn,
+        password: p.password,
+        filter: p.filter,
+        mode: p.mode,
+        schedule: p.schedule,
+        prefilter: p.prefilter.iter().map(rule_spec).collect(),
+        fields: p.fields.into_iter().collect(),
+    }
+}
+
+/// `GET /api/v1/connectors`
+pub async fn list(State(state): State<Shared>) -> Json<Vec<ProfileJson>> {
+    Json(
+        state
+            .runner()
+            .config()
+            .connectors
+            .iter()
+            .map(profile_json)
+            .collect(),
+    )
+}
+
+/// An edit refused by validation: 422 with each problem, located by its key inside the
+/// connector (`filter`, `prefilter[1].matches`) when it is about the edited one.
+fn invalid(errors: Vec<crate::config::ConfigError>, index: Option<usize>) -> Response {
+    let prefix = index.map(|i| format!("connector[{i}]."));
+    let list: Vec<_> = errors
+        .iter()
+        .map(|e| {
+            let field = prefix
+                .as_deref()
+                .and_then(|p| e.path.strip_prefix(p))
+                .map(str::to_owned);
+            json!({ "path": e.path, "field": field, "message": e.message })
+        })
+        .collect();
+    (
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Json(json!({ "error": "the profile is not valid", "errors": list })),
+    )
+        .into_response()
+}
+
+fn edit_error(e: EditError, edited_index: Option<usize>) -> Response {
+    match e {
+        EditError::Invalid(errors) => invalid(errors, edited_index),
+        EditError::NotFound(_) => {
+            ApiError::new(StatusCode::NOT_FOUND, e.to_string()).into_response()
+        }
+        EditError::Exists(_) => ApiError::new(StatusCode::CONFLICT, e.to_string()).into_response(),
+        EditError::Syntax(_) => ApiError::new(StatusCode::CONFLICT, e.to_string()).into_response(),
+    }
+}
+
+/// Reads the file, applies `edit`, writes it back and reloads; one edit at a time.
+async fn apply_edit(
+    state: &Shared,
+    edit: impl FnOnce(&str) -> Result<String, EditError>,
+    index_of_edited: impl FnOnce(&str) -> Option<usize>,
+) -> Response {
+    let _one_at_a_time = state.admin_lock.lock().await;
+    let path = &state.admin.config_path;
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            return ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("cannot read {} ({e})", path.display()),
+            )
+            .into_response()
+        }
+    };
+    let edited = match edit(&text) {
+        Ok(edited) => edited,
+        Err(e) => {
+            let index = index_of_edited(&text);
+            return edit_error(e, index);
+        }
+    };
+    if let Err(e) = config_edit::write_atomically(path, &edited) {
+        return ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("cannot write {} ({e})", path.display()),
+        )
+        .into_response();
+    }
+    let (answer, outcome) = tokio::sync::oneshot::channel();
+    if state.admin.reload.send(Some(answer)).is_err() {
+        return ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the server is shutting down",
+        )
+        .into_response();
+    }
+    match outcome.await {
+        Ok(Ok(())) => Json(json!({ "ok": true })).into_response(),
+        Ok(Err(errors)) => ApiError::new(StatusCode::CONFLICT, errors.join("; ")).into_response(),
+        Err(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the server is shutting down",
+        )
+        .into_response(),
+    }
+}
+
+/// `POST /api/v1/connectors` — a new profile.
+pub async fn create(
+    State(state): State<Shared>,
+    body: Result<Json<ProfileJson>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let Json(body) = match body {
+        Ok(b) => b,
+        Err(e) => return ApiError::bad_request(e.body_text()).into_response(),
+    };
+    let p = profile(body);
+    let count = state.runner().config().connectors.len();
+    apply_edit(
+        &state,
+        |text| config_edit::upsert(text, None, &p),
+        |_| Some(count),
+    )
+    .await
+}
+
+/// `PUT /api/v1/connectors/{name}` — replace (and possibly rename) a profile.
+pub async fn update(
+    State(state): State<Shared>,
+    Path(name): Path<String>,
+    body: Result<Json<ProfileJson>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let Json(body) = match body {
+        Ok(b) => b,
+        Err(e) => return ApiError::bad_request(e.body_text()).into_response(),
+    };
+    let p = profile(body);
+    apply_edit(
+        &state,
+        |text| config_edit::upsert(text, Some(&name), &p),
+        |text| config_edit::connector_index(text, &name),
+    )
+    .await
+}
+
+/// `DELETE /api/v1/connectors/{name}` — the connector goes from the file; its entries stay in
+/// the store until a sync of a connector with that name runs again, and are no longer served
+/// after the next restart.
+pub async fn remove(State(state): State<Shared>, Path(name): Path<String>) -> Response {
+    apply_edit(&state, |text| config_edit::delete(text, &name), |_| None).await
+}
+
+/// `POST /api/v1/preview` — a dry run of a profile as entered, saved or not.
+pub async fn preview(
+    State(state): State<Shared>,
+    body: Result<Json<ProfileJson>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let Json(body) = match body {
+        Ok(b) => b,
+        Err(e) => return ApiError::bad_request(e.body_text()).into_response(),
+    };
+    let original = body.name.clone();
+    let p = profile(body);
+    let path = &state.admin.config_path;
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let exists = config_edit::connector_index(&text, &original).is_some();
+    let edited = match config_edit::upsert(&text, exists.then_some(original.as_str()), &p) {
+        Ok(edited) => edited,
+        Err(e) => {
+            let index = config_edit::connector_index(&text, &original).or_else(|| {
+                Some(
+                    text.parse::<toml_edit::DocumentMut>()
+                        .ok()?
+                        .get("connector")?
+                        .as_array_of_tables()?
+                        .len(),
+                )
+            });
+            return edit_error(e, index);
+        }
+    };
+    let config = match Config::parse(&edited) {
+        Ok(c) => c,
+        Err(errors) => return invalid(errors, None),
+    };
+    let Some(connector) = config.connector(&p.name) else {
+        return ApiError::bad_request("the profile has no name").into_response();
+    };
+    match state.runner().test(connector).await {
+        Ok(report) => (
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            ReportJson::new(&report).to_json(),
+        )
+            .into_response(),
+        Err(e) => ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            format!("connector \"{}\": {e}", p.name),
+        )
+        .into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intervals_print_shortest() {
+        assert_eq!(duration_text(std::time::Duration::from_secs(900)), "15m");
+        assert_eq!(duration_text(std::time::Duration::from_secs(5400)), "1h30m");
+        assert_eq!(duration_text(std::time::Duration::from_secs(45)), "45s");
+        assert_eq!(duration_text(std::time::Duration::from_secs(0)), "0s");
+    }
+}
