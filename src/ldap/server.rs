@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
 use ldap3_proto::proto::{LdapMsg, LdapOp, LdapResultCode};
-use ldap3_proto::LdapCodec;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
@@ -22,6 +21,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::codec::Framed;
 
 use crate::directory::Directory;
+use crate::ldap::codec::Codec;
 use crate::ldap::session::{Action, Policy, Session};
 use crate::metrics::Metrics;
 
@@ -199,7 +199,7 @@ async fn connection(
     } else {
         Box::new(stream)
     };
-    let codec = || LdapCodec::new(Some(endpoint.limits.max_pdu_size), None);
+    let codec = || Codec::new(endpoint.limits.max_pdu_size);
     let mut framed = Framed::new(io, codec());
     let mut session = Session::new(
         endpoint.directory.clone(),
