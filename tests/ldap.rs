@@ -1172,14 +1172,19 @@ fn malformed_and_oversized_requests_close_only_their_connection() {
     let huge = ber::search(6, BASE, &ber::equality("cn", &vec![b'x'; 1 << 20]));
     let deep = ber::search(7, BASE, &ber::nested(1_000, muller.clone()));
     let http = b"GET /phonebook/yealink.xml HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: Yealink SIP-T54W\r\nAccept: */*\r\n\r\n";
-    let cases: [(&str, Vec<u8>, bool); 5] = [
+    // Each case on its own connection, none of them followed by an end of stream unless
+    // said: the server must close on its own, not wait for more (nor for the idle timeout).
+    let cases: [(&str, Vec<u8>, bool); 7] = [
         ("garbage bytes (an HTTP request)", http.to_vec(), false),
+        ("a few garbage bytes", b"GET ".to_vec(), false),
         ("a truncated BER element", inner_truncated, false),
         (
             "half a message, then end of stream",
             valid[..valid.len() / 2].to_vec(),
             true,
         ),
+        // Refused on the header alone: no need to buffer up to the limit first.
+        ("a header announcing 1 MiB", huge[..64].to_vec(), false),
         ("a 1 MiB PDU", huge, false),
         ("a filter nested 1,000 deep", deep, false),
     ];
