@@ -280,9 +280,9 @@ pub async fn create(
     State(state): State<Shared>,
     body: Result<Json<ProfileJson>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
-    let Json(body) = match body {
-        Ok(b) => b,
-        Err(e) => return ApiError::bad_request(e.body_text()).into_response(),
+    let body = match body {
+        Ok(Json(b)) => b,
+        Err(e) => return ApiError::new(e.status(), e.body_text()).into_response(),
     };
     let p = profile(body);
     let count = state.runner().config().connectors.len();
@@ -300,9 +300,9 @@ pub async fn update(
     Path(name): Path<String>,
     body: Result<Json<ProfileJson>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
-    let Json(body) = match body {
-        Ok(b) => b,
-        Err(e) => return ApiError::bad_request(e.body_text()).into_response(),
+    let body = match body {
+        Ok(Json(b)) => b,
+        Err(e) => return ApiError::new(e.status(), e.body_text()).into_response(),
     };
     let p = profile(body);
     apply_edit(
@@ -325,9 +325,9 @@ pub async fn preview(
     State(state): State<Shared>,
     body: Result<Json<ProfileJson>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
-    let Json(body) = match body {
-        Ok(b) => b,
-        Err(e) => return ApiError::bad_request(e.body_text()).into_response(),
+    let body = match body {
+        Ok(Json(b)) => b,
+        Err(e) => return ApiError::new(e.status(), e.body_text()).into_response(),
     };
     let original = body.name.clone();
     let p = profile(body);

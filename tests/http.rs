@@ -1,0 +1,520 @@
+//! Integration tests of the HTTP endpoint: the real binary's `serve`, data synced from a real
+//! slapd, and `curl` as the client.
+
+mod support;
+
+use std::collections::HashMap;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::cli::{ldap_config, Workspace};
+use support::gen::{person_ldif, PEOPLE_OU};
+use support::server::Server;
+use support::slapd::Slapd;
+
+/// One HTTP exchange as curl saw it.
+#[derive(Debug)]
+struct Response {
+    status: u16,
+    headers: HashMap<String, String>,
+    body: Vec<u8>,
+}
+
+impl Response {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(String::as_str)
+    }
+}
+
+/// Runs `curl` with `args` (method, headers, URL …) and parses status, headers and body.
+fn curl(args: &[&str]) -> Response {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (head, body) = (dir.path().join("head"), dir.path().join("body"));
+    let out = Command::new("curl")
+        .args(["-s", "-S", "--max-time", "60", "-D"])
+        .arg(&head)
+        .arg("-o")
+        .arg(&body)
+        .args(args)
+        .output()
+        .expect("run curl");
+    assert!(
+        out.status.success(),
+        "curl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let head = std::fs::read_to_string(head).expect("headers");
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .expect("status line");
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    Response {
+        status,
+        headers,
+        body: std::fs::read(body).unwrap_or_default(),
+    }
+}
+
+fn get(url: &str) -> Response {
+    curl(&[url])
+}
+
+fn post(url: &str) -> Response {
+    curl(&["-X", "POST", url])
+}
+
+/// People with known numbers in several notations.
+fn directory() -> String {
+    [
+        PEOPLE_OU.to_owned(),
+        person_ldif(
+            "juergen",
+            &[
+                ("cn", "Jürgen Müller"),
+                ("sn", "Müller"),
+                ("givenName", "Jürgen"),
+                ("o", "Bäckerei & Söhne <GmbH>"),
+                ("telephoneNumber", "+49 (89) 1234-567"),
+                ("mobile", "0170 1234567"),
+            ],
+        ),
+        person_ldif(
+            "anna",
+            &[
+                ("cn", "Anna Weiß"),
+                ("sn", "Weiß"),
+                ("telephoneNumber", "089 7654321"),
+            ],
+        ),
+        person_ldif(
+            "eleni",
+            &[
+                ("cn", "Ελένη Παπαδοπούλου"),
+                ("sn", "Παπαδοπούλου"),
+                ("telephoneNumber", "+30 21 0123 4567"),
+            ],
+        ),
+        person_ldif("wang", &[("cn", "王伟"), ("sn", "王")]),
+    ]
+    .concat()
+}
+
+/// slapd with the directory, a workspace synced from it, and `serve` running on free ports.
+fn setup(extra: &str) -> (Slapd, Workspace, Server) {
+    let slapd = Slapd::builder()
+        .ldif(directory())
+        .start()
+        .expect("start slapd");
+    let config = format!(
+        "[ldap]\nlisten = \"127.0.0.1:0\"\n[http]\nlisten = \"127.0.0.1:0\"\n{extra}\n{}",
+        ldap_config("corp", &slapd.url(), "max_removals = \"100%\"")
+    );
+    let ws = Workspace::new(&config);
+    ws.sync(&[], 0);
+    let server = Server::start(&ws);
+    (slapd, ws, server)
+}
+
+fn names(entries: &Value) -> Vec<String> {
+    entries
+        .as_array()
+        .expect("entries array")
+        .iter()
+        .map(|e| e["display_name"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[test]
+fn feed_matches_the_export_and_honours_etag_and_gzip() {
+    let (_slapd, ws, server) = setup("");
+    let base = server.http_url();
+    let feed = get(&format!("{base}/api/v1/entries"));
+    assert_eq!(feed.status, 200);
+    assert_eq!(feed.header("content-type"), Some("application/json"));
+    let etag = feed.header("etag").expect("ETag").to_owned();
+    assert!(
+        etag.starts_with('"') && !etag.starts_with("W/"),
+        "a strong ETag: {etag}"
+    );
+
+    let not_modified = curl(&[
+        "-H",
+        &format!("If-None-Match: {etag}"),
+        &format!("{base}/api/v1/entries"),
+    ]);
+    assert_eq!(not_modified.status, 304);
+    assert!(not_modified.body.is_empty());
+
+    let gzip = curl(&[
+        "-H",
+        "Accept-Encoding: gzip",
+        &format!("{base}/api/v1/entries"),
+    ]);
+    assert_eq!(gzip.header("content-encoding"), Some("gzip"));
+    assert!(gzip.body.len() < feed.body.len());
+    let inflated = curl(&["--compressed", &format!("{base}/api/v1/entries")]);
+    assert_eq!(
+        inflated.json(),
+        feed.json(),
+        "gzip carries the same document"
+    );
+
+    server.stop();
+    assert_eq!(feed.json(), ws.export(), "the feed is the export");
+}
+
+#[test]
+fn etag_changes_exactly_when_a_sync_changes_something() {
+    let (slapd, _ws, server) = setup("");
+    let base = server.http_url();
+    let etag = |r: Response| r.header("etag").expect("ETag").to_owned();
+    let first = etag(get(&format!("{base}/api/v1/entries")));
+
+    let report = post(&format!("{base}/api/v1/connectors/corp/sync"));
+    assert_eq!(report.status, 200, "{}", report.text());
+    assert_eq!(report.json()["unchanged"], 4);
+    assert_eq!(
+        etag(get(&format!("{base}/api/v1/entries"))),
+        first,
+        "an unchanged sync keeps the ETag"
+    );
+
+    slapd
+        .ldapmodify("dn: uid=anna,ou=people,dc=example,dc=com\nchangetype: modify\nreplace: cn\ncn: Anna Weiss-Neu\n")
+        .expect("modify upstream");
+    let dry = post(&format!("{base}/api/v1/connectors/corp/sync?dry_run=true"));
+    assert_eq!(dry.status, 200);
+    assert_eq!(dry.json()["updated"], 1);
+    assert_eq!(dry.json()["changes"][0]["display_name"], "Anna Weiss-Neu");
+    assert_eq!(
+        etag(get(&format!("{base}/api/v1/entries"))),
+        first,
+        "a dry run changes nothing"
+    );
+
+    let applied = post(&format!("{base}/api/v1/connectors/corp/sync"));
+    assert_eq!(applied.json()["updated"], 1);
+    let second = etag(get(&format!("{base}/api/v1/entries")));
+    assert_ne!(second, first);
+    let stale = curl(&[
+        "-H",
+        &format!("If-None-Match: {first}"),
+        &format!("{base}/api/v1/entries"),
+    ]);
+    assert_eq!(stale.status, 200, "an old ETag gets the new book");
+    assert!(names(&stale.json()["entries"]).contains(&"Anna Weiss-Neu".to_owned()));
+}
+
+#[test]
+fn search_is_case_accent_and_format_insensitive() {
+    let (_slapd, _ws, server) = setup("");
+    let base = server.http_url();
+    let search = |q: &str| {
+        let r = curl(&[
+            "-G",
+            "--data-urlencode",
+            &format!("q={q}"),
+            &format!("{base}/api/v1/entries"),
+        ]);
+        assert_eq!(r.status, 200, "{q}: {}", r.text());
+        names(&r.json()["entries"])
+    };
+    assert_eq!(search("MULLER"), ["Jürgen Müller"]);
+    assert_eq!(search("weiss"), ["Anna Weiß"]);
+    assert_eq!(search("söhne"), ["Jürgen Müller"], "company");
+    assert_eq!(
+        search("089 1234567"),
+        ["Jürgen Müller"],
+        "national form of +49 (89) 1234-567"
+    );
+    assert_eq!(search("+49 89 765"), ["Anna Weiß"]);
+    assert_eq!(search("ελένη"), ["Ελένη Παπαδοπούλου"]);
+    assert!(search("nobody-here").is_empty());
+    let limited = get(&format!("{base}/api/v1/entries?q=a&limit=1"));
+    assert_eq!(limited.json()["entries"].as_array().map(Vec::len), Some(1));
+    for bad in ["q=a&limit=0", "q=a&limit=x", "q=", "limit=5"] {
+        let r = get(&format!("{base}/api/v1/entries?{bad}"));
+        assert_eq!(r.status, 400, "{bad}");
+        assert!(r.json()["error"].is_string());
+    }
+}
+
+#[test]
+fn lookup_finds_a_caller_from_every_notation() {
+    let (_slapd, _ws, server) = setup("");
+    let base = server.http_url();
+    for number in [
+        "+49891234567",
+        "0049891234567",
+        "089 1234567",
+        "0891234567",
+        "891234567",
+        "+49 (0)89 1234-567",
+    ] {
+        let r = curl(&[
+            "-G",
+            "--data-urlencode",
+            &format!("number={number}"),
+            &format!("{base}/api/v1/lookup"),
+        ]);
+        assert_eq!(r.status, 200, "{number}: {}", r.text());
+        assert_eq!(r.json()["display_name"], "Jürgen Müller", "{number}");
+        assert_eq!(r.json()["e164"], "+49891234567");
+    }
+    // An unencoded `+` arrives as a space and still works; mobile numbers are found too.
+    let plus = get(&format!(
+        "{base}/api/v1/lookup?number=+491701234567&format=text"
+    ));
+    assert_eq!(
+        (plus.status, plus.text()),
+        (200, "Jürgen Müller".to_owned())
+    );
+    assert_eq!(
+        plus.header("content-type"),
+        Some("text/plain; charset=utf-8")
+    );
+
+    let unknown = get(&format!("{base}/api/v1/lookup?number=+4930999999"));
+    assert_eq!(unknown.status, 404);
+    assert!(unknown.json()["error"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("no entry"));
+    assert_eq!(
+        get(&format!(
+            "{base}/api/v1/lookup?number=+4930999999&format=text"
+        ))
+        .status,
+        404
+    );
+    for bad in [
+        "",
+        "?number=",
+        "?number=abc",
+        "?number=12",
+        "?number=0891234567&format=xml",
+    ] {
+        assert_eq!(
+            get(&format!("{base}/api/v1/lookup{bad}")).status,
+            400,
+            "{bad:?}"
+        );
+    }
+}
+
+#[test]
+fn status_metrics_health_and_errors() {
+    let (_slapd, _ws, server) = setup("");
+    let base = server.http_url();
+    assert_eq!(get(&format!("{base}/healthz")).status, 200);
+
+    let status = get(&format!("{base}/api/v1/status")).json();
+    assert_eq!(status["entries"], 4);
+    let corp = &status["connectors"][0];
+    assert_eq!(corp["name"], "corp");
+    assert_eq!(corp["entries"], 4);
+    assert_eq!(corp["last_run"]["outcome"], "applied");
+    assert_eq!(corp["last_run"]["created"], 4);
+    assert!(
+        !status.to_string().contains("proxy-secret"),
+        "status never shows a password"
+    );
+
+    let _ = get(&format!("{base}/api/v1/lookup?number=+49891234567"));
+    let metrics = get(&format!("{base}/metrics"));
+    assert_eq!(metrics.status, 200);
+    let text = metrics.text();
+    for needle in [
+        "phonebook_entries 4",
+        "phonebook_ldap_open_connections ",
+        "phonebook_http_requests_total{route=\"/api/v1/lookup\",status=\"200\"} 1",
+        "phonebook_ldap_search_seconds_count ",
+        "phonebook_sync_seconds_count ",
+    ] {
+        assert!(text.contains(needle), "{needle} missing in\n{text}");
+    }
+
+    let unknown = post(&format!("{base}/api/v1/connectors/hr/sync"));
+    assert_eq!(unknown.status, 404);
+    assert!(unknown.json()["error"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("hr"));
+    assert_eq!(
+        post(&format!("{base}/api/v1/connectors/corp/sync?dry_run=maybe")).status,
+        400
+    );
+    assert_eq!(
+        post(&format!("{base}/api/v1/connectors/corp/sync?colour=red")).status,
+        400
+    );
+    assert_eq!(get(&format!("{base}/no/such/page")).status, 404);
+    let long = "x".repeat(201);
+    assert_eq!(get(&format!("{base}/api/v1/entries?q={long}")).status, 400);
+    // Bodies are only read by the admin endpoints; one over 16 KiB is refused unread.
+    let big = format!(
+        "{{\"name\":\"{}\",\"uri\":\"ldap://x\"}}",
+        "x".repeat(64 * 1024)
+    );
+    let oversized = curl(&[
+        "-X",
+        "POST",
+        "-H",
+        "Content-Type: application/json",
+        "--data-binary",
+        &big,
+        &format!("{base}/api/v1/preview"),
+    ]);
+    assert_eq!(oversized.status, 413, "{}", oversized.text());
+    let garbage = curl(&[
+        "-X",
+        "POST",
+        "-H",
+        "Content-Type: application/json",
+        "--data-binary",
+        "{not json",
+        &format!("{base}/api/v1/preview"),
+    ]);
+    assert_eq!(garbage.status, 400, "{}", garbage.text());
+    assert!(garbage.json()["error"].is_string());
+}
+
+#[test]
+fn a_second_trigger_while_one_runs_gets_409() {
+    let (mut slapd, _ws, server) = setup("");
+    let base = server.http_url();
+    slapd.pause().expect("SIGSTOP slapd");
+    let url = format!("{base}/api/v1/connectors/corp/sync");
+    let first = std::thread::spawn(move || post(&url));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while get(&format!("{base}/api/v1/status")).json()["connectors"][0]["running"] != true {
+        assert!(Instant::now() < deadline, "the first sync never started");
+        std::thread::yield_now();
+    }
+    let second = post(&format!("{base}/api/v1/connectors/corp/sync"));
+    assert_eq!(second.status, 409, "{}", second.text());
+    slapd.resume().expect("SIGCONT slapd");
+    let first = first.join().expect("first trigger");
+    assert_eq!(first.status, 200, "{}", first.text());
+}
+
+#[test]
+fn xml_books_parse_and_hold_the_entries() {
+    let (_slapd, _ws, server) = setup("");
+    let base = server.http_url();
+    // Yealink, Grandstream and Fanvil list people (Wang too, without a number); Cisco and
+    // Snom list one row per number (Jürgen has two, Wang none).
+    for (file, root, element, count) in [
+        (
+            "yealink.xml",
+            "YealinkIPPhoneDirectory",
+            "DirectoryEntry",
+            4,
+        ),
+        ("cisco.xml", "CiscoIPPhoneDirectory", "DirectoryEntry", 4),
+        ("snom.xml", "tbook", "item", 4),
+        ("grandstream.xml", "AddressBook", "Contact", 4),
+        ("fanvil.xml", "PhoneBook", "DirectoryEntry", 4),
+    ] {
+        let r = get(&format!("{base}/phonebook/{file}"));
+        assert_eq!(r.status, 200, "{file}");
+        let text = r.text();
+        let doc = roxmltree::Document::parse(&text)
+            .unwrap_or_else(|e| panic!("{file} is not XML ({e}):\n{text}"));
+        assert_eq!(doc.root_element().tag_name().name(), root, "{file}");
+        assert_eq!(
+            doc.descendants()
+                .filter(|n| n.has_tag_name(element))
+                .count(),
+            count,
+            "{file}:\n{text}"
+        );
+        assert!(
+            text.contains("+49891234567"),
+            "{file} lists Jürgen's number in dialable form"
+        );
+        let texts: Vec<&str> = doc.descendants().filter_map(|n| n.text()).collect();
+        assert!(
+            texts
+                .iter()
+                .any(|t| t.contains("Jürgen Müller") || *t == "Müller"),
+            "{file}: {texts:?}"
+        );
+        assert!(
+            !text.contains("Söhne <GmbH>"),
+            "{file}: markup in values is escaped"
+        );
+    }
+    let searched = get(&format!("{base}/phonebook/yealink.xml?q=weiss"));
+    let doc_text = searched.text();
+    let doc = roxmltree::Document::parse(&doc_text).expect("XML");
+    let entries: Vec<&str> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("Name"))
+        .filter_map(|n| n.text())
+        .collect();
+    assert_eq!(entries, ["Anna Weiß"]);
+    assert_eq!(get(&format!("{base}/phonebook/nokia.xml")).status, 404);
+}
+
+#[test]
+fn the_token_protects_the_api_but_not_health() {
+    let slapd = Slapd::builder()
+        .ldif(directory())
+        .start()
+        .expect("start slapd");
+    let config = format!(
+        "[ldap]\nlisten = \"127.0.0.1:0\"\n[http]\nlisten = \"127.0.0.1:0\"\ntoken_env = \"PB_TEST_TOKEN\"\n{}",
+        ldap_config("corp", &slapd.url(), "")
+    );
+    let ws = Workspace::new(&config);
+    let synced = ws.run_with_env(&["sync"], &[("PB_TEST_TOKEN", "s3cret-token")]);
+    assert_eq!(synced.code, 0, "{synced:?}");
+    let server = Server::start_with_env(&ws, &[("PB_TEST_TOKEN", "s3cret-token")]);
+    let base = server.http_url();
+    for path in [
+        "/api/v1/entries",
+        "/api/v1/status",
+        "/api/v1/lookup?number=+49891234567",
+        "/metrics",
+    ] {
+        let url = format!("{base}{path}");
+        assert_eq!(get(&url).status, 401, "{path} without a token");
+        assert_eq!(
+            curl(&["-H", "Authorization: Bearer wrong", &url]).status,
+            401,
+            "{path} with a wrong token"
+        );
+        assert_eq!(
+            curl(&["-H", "Authorization: Bearer s3cret-token", &url]).status,
+            200,
+            "{path} with the token"
+        );
+    }
+    assert_eq!(
+        post(&format!("{base}/api/v1/connectors/corp/sync")).status,
+        401
+    );
+    assert_eq!(get(&format!("{base}/healthz")).status, 200);
+    let log = server.stop();
+    assert!(
+        !log.contains("s3cret-token"),
+        "the token never reaches the log"
+    );
+}
