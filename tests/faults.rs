@@ -1,0 +1,363 @@
+//! Faults an administrator's phone book must survive: kills in the middle of a sync, an
+//! upstream that stops or hangs, a broken configuration on reload. The real binary, a real
+//! slapd, real clients.
+
+mod support;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::cli::{binary, ldap_config, Workspace};
+use support::gen::{self, GenOptions};
+use support::server::Server;
+use support::slapd::{signal, Slapd};
+
+const SIGKILL: i32 = 9;
+const SIGHUP: i32 = 1;
+
+fn curl_json(args: &[&str]) -> (u16, Value) {
+    let out = Command::new("curl")
+        .args(["-s", "-w", "\n%{http_code}", "--max-time", "60"])
+        .args(args)
+        .output()
+        .expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (
+        code.trim().parse().unwrap_or(0),
+        serde_json::from_str(body).unwrap_or(Value::Null),
+    )
+}
+
+/// Polls `condition` until it holds or `limit` passes.
+fn eventually(limit: Duration, what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Copies a directory tree (the sled store) so each trial starts from the same state.
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    let _ = std::fs::remove_dir_all(to);
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("dir entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+#[test]
+fn sigkill_during_a_sync_leaves_the_old_or_the_new_book_and_the_next_sync_succeeds() {
+    let (ldif, stats) = gen::people_ldif(&GenOptions {
+        n: 20_000,
+        seed: 5,
+        with_memberof: true,
+    });
+    let slapd = Slapd::builder().ldif(ldif).start().expect("start slapd");
+    let ws = Workspace::new(&ldap_config(
+        "corp",
+        &slapd.url(),
+        "max_removals = \"100%\"\nid_attribute = \"entryUUID\"",
+    ));
+    ws.sync(&[], 0);
+    let old = ws.export();
+    assert_eq!(old["entries"].as_array().map(Vec::len), Some(stats.people));
+    let pristine = ws.path().join("pristine-db");
+    copy_dir(&ws.path().join("data/phonebook.db"), &pristine);
+
+    // The upstream changes: 500 people leave, 500 are renamed.
+    let people = gen::people(5, 1_000);
+    let leaving: Vec<&str> = people[..500].iter().map(|p| p.dn.as_str()).collect();
+    slapd.delete_many(&leaving).expect("delete upstream");
+    let renames: String = people[500..]
+        .iter()
+        .map(|p| {
+            format!(
+                "dn: {}\nchangetype: modify\nreplace: displayName\ndisplayName: Renamed {}\n\n",
+                p.dn, p.index
+            )
+        })
+        .collect();
+    slapd.ldapmodify(&renames).expect("rename upstream");
+
+    // The new book, from an undisturbed sync of a copy.
+    let reference = Workspace::new(&std::fs::read_to_string(ws.config_path()).expect("config"));
+    copy_dir(&pristine, &reference.path().join("data/phonebook.db"));
+    reference.sync(&[], 0);
+    let new = reference.export();
+    assert_ne!(old, new);
+
+    // Kill the sync at many moments — while pulling, while planning, around the apply — and
+    // check every time that the store is whole.
+    let mut outcomes = (0, 0);
+    for delay_ms in [
+        0u64, 20, 60, 120, 200, 300, 450, 600, 800, 1000, 1300, 1700, 2200,
+    ] {
+        copy_dir(&pristine, &ws.path().join("data/phonebook.db"));
+        let mut child = Command::new(binary())
+            .current_dir(ws.path())
+            .args(["--config", "phonebook.toml", "sync"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn sync");
+        // Fault injection at a chosen moment; the assertions hold whatever the moment was.
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        signal(child.id(), SIGKILL).expect("SIGKILL");
+        let _ = child.wait();
+        let now = ws.export();
+        if now == old {
+            outcomes.0 += 1;
+        } else if now == new {
+            outcomes.1 += 1;
+        } else {
+            panic!(
+                "after a kill at {delay_ms} ms the store holds neither the old nor the new book"
+            );
+        }
+    }
+    eprintln!(
+        "kills that left the old book: {}, the new book: {}",
+        outcomes.0, outcomes.1
+    );
+    assert!(outcomes.0 > 0, "some kills must have hit before the apply");
+
+    // The next sync succeeds and a restarted server serves the result at once.
+    ws.sync(&[], 0);
+    assert_eq!(ws.export(), new);
+    let config = format!(
+        "[ldap]\nlisten = \"127.0.0.1:0\"\n[http]\nlisten = \"127.0.0.1:0\"\n{}",
+        std::fs::read_to_string(ws.config_path()).expect("config")
+    );
+    ws.write_config(&config.replace("id_attribute", "schedule = \"1h\"\nid_attribute"));
+    let server = Server::start(&ws);
+    let out = Command::new("ldapsearch")
+        .args([
+            "-x",
+            "-LLL",
+            "-H",
+            &server.url(),
+            "-b",
+            "ou=phonebook,dc=example,dc=com",
+            "-E",
+            "pr=1000/noprompt",
+            "(objectClass=inetOrgPerson)",
+            "1.1",
+        ])
+        .output()
+        .expect("ldapsearch");
+    let served = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with("dn:"))
+        .count();
+    assert_eq!(served, new["entries"].as_array().map_or(0, Vec::len));
+    server.stop();
+}
+
+fn serve_config(slapd_url: &str, extra: &str) -> String {
+    format!(
+        "[ldap]\nlisten = \"127.0.0.1:0\"\n[http]\nlisten = \"127.0.0.1:0\"\n{}",
+        ldap_config("corp", slapd_url, &format!("schedule = \"1h\"\n{extra}"))
+    )
+}
+
+fn ldap_count(server: &Server, filter: &str) -> usize {
+    let out = Command::new("ldapsearch")
+        .args([
+            "-x",
+            "-LLL",
+            "-H",
+            &server.url(),
+            "-b",
+            "ou=phonebook,dc=example,dc=com",
+            filter,
+            "1.1",
+        ])
+        .output()
+        .expect("ldapsearch");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with("dn:"))
+        .count()
+}
+
+#[test]
+fn an_upstream_that_stops_leaves_the_last_good_book_served_and_status_shows_the_error() {
+    let (ldif, stats) = gen::people_ldif(&GenOptions {
+        n: 60,
+        seed: 9,
+        with_memberof: true,
+    });
+    let mut slapd = Slapd::builder().ldif(ldif).start().expect("start slapd");
+    let ws = Workspace::new(&serve_config(&slapd.url(), ""));
+    let server = Server::start(&ws);
+    let status_url = format!("{}/api/v1/status", server.http_url());
+    eventually(Duration::from_secs(30), "the first scheduled sync", || {
+        curl_json(&[&status_url]).1["connectors"][0]["last_run"]["outcome"] == "applied"
+    });
+    assert_eq!(
+        ldap_count(&server, "(objectClass=inetOrgPerson)"),
+        stats.people
+    );
+
+    slapd.stop().expect("stop slapd");
+    let (code, body) = curl_json(&[
+        "-X",
+        "POST",
+        &format!("{}/api/v1/connectors/corp/sync", server.http_url()),
+    ]);
+    assert_eq!(code, 502, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("cannot reach"),
+        "{body}"
+    );
+
+    let (_, status) = curl_json(&[&status_url]);
+    let last = &status["connectors"][0]["last_run"];
+    assert_eq!(last["outcome"], "failed", "{status}");
+    assert!(
+        last["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("cannot reach"),
+        "{status}"
+    );
+    assert_eq!(
+        status["connectors"][0]["entries"], stats.people as u64,
+        "nothing removed"
+    );
+    assert_eq!(
+        ldap_count(&server, "(objectClass=inetOrgPerson)"),
+        stats.people,
+        "phones still get the book"
+    );
+    server.stop();
+}
+
+#[test]
+fn a_hanging_upstream_times_out_without_blocking_other_connectors_or_searches() {
+    let (ldif, _) = gen::people_ldif(&GenOptions {
+        n: 30,
+        seed: 3,
+        with_memberof: true,
+    });
+    let mut hung = Slapd::builder()
+        .ldif(ldif.clone())
+        .start()
+        .expect("start slapd");
+    let healthy = Slapd::builder().ldif(ldif).start().expect("start slapd");
+    let config = format!(
+        "[ldap]\nlisten = \"127.0.0.1:0\"\n[http]\nlisten = \"127.0.0.1:0\"\n{}\n{}",
+        ldap_config("hung", &hung.url(), "timeout = \"3s\""),
+        ldap_config("healthy", &healthy.url(), "")
+            .replace("[store]\npath = \"data/phonebook.db\"\n", "")
+    );
+    let ws = Workspace::new(&config);
+    ws.run(&["sync", "--connector", "hung"]);
+    let server = Server::start(&ws);
+    let base = server.http_url();
+    hung.pause().expect("SIGSTOP slapd");
+    let hung_url = format!("{base}/api/v1/connectors/hung/sync");
+    let hanging = std::thread::spawn(move || curl_json(&["-X", "POST", &hung_url]));
+    eventually(Duration::from_secs(10), "the hung sync to start", || {
+        curl_json(&[&format!("{base}/api/v1/status")]).1["connectors"][0]["running"] == true
+    });
+    // While it hangs: another connector syncs, and phones get answers.
+    let started = Instant::now();
+    let (code, report) = curl_json(&[
+        "-X",
+        "POST",
+        &format!("{base}/api/v1/connectors/healthy/sync"),
+    ]);
+    assert_eq!(code, 200, "{report}");
+    assert_eq!(report["created"], 30);
+    assert!(ldap_count(&server, "(objectClass=inetOrgPerson)") >= 30);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "nothing waited for the hung upstream"
+    );
+    let (code, body) = hanging.join().expect("hung trigger");
+    assert_eq!(code, 502, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("did not answer within 3s"),
+        "{body}"
+    );
+    hung.resume().expect("SIGCONT slapd");
+    let log = server.stop();
+    assert!(!log.contains("proxy-secret"), "no password in the log");
+}
+
+#[test]
+fn sighup_with_a_broken_config_keeps_the_old_one_and_a_good_one_takes_effect() {
+    let (ldif, stats) = gen::people_ldif(&GenOptions {
+        n: 40,
+        seed: 4,
+        with_memberof: true,
+    });
+    let slapd = Slapd::builder().ldif(ldif).start().expect("start slapd");
+    let good = serve_config(&slapd.url(), "");
+    let ws = Workspace::new(&good);
+    let server = Server::start(&ws);
+    let status_url = format!("{}/api/v1/status", server.http_url());
+    eventually(Duration::from_secs(30), "the first sync", || {
+        curl_json(&[&status_url]).1["entries"] == stats.people as u64
+    });
+
+    // A broken file: rejected with a clear line; the old configuration keeps running.
+    ws.write_config(&format!(
+        "{good}\n[[connector.prefilter]]\nattribute = \"memberOf\"\nmatches = \"(unclosed\"\n"
+    ));
+    signal(server.pid(), SIGHUP).expect("SIGHUP");
+    eventually(Duration::from_secs(10), "the rejection in the log", || {
+        server.log().contains("config reload rejected")
+    });
+    assert!(
+        server.log().contains("prefilter[0].matches: invalid regex"),
+        "{}",
+        server.log()
+    );
+    assert_eq!(
+        curl_json(&[&status_url]).1["connectors"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+    assert_eq!(
+        ldap_count(&server, "(objectClass=inetOrgPerson)"),
+        stats.people
+    );
+
+    // A good new file: a second connector appears and syncs.
+    let second = ldap_config("second", &slapd.url(), "schedule = \"1h\"")
+        .replace("[store]\npath = \"data/phonebook.db\"\n", "");
+    ws.write_config(&format!("{good}\n{second}"));
+    signal(server.pid(), SIGHUP).expect("SIGHUP");
+    eventually(
+        Duration::from_secs(30),
+        "the second connector to sync",
+        || {
+            let (_, status) = curl_json(&[&status_url]);
+            status["connectors"].as_array().map(Vec::len) == Some(2)
+                && status["entries"] == 2 * stats.people as u64
+        },
+    );
+    assert_eq!(
+        ldap_count(&server, "(objectClass=inetOrgPerson)"),
+        2 * stats.people
+    );
+    server.stop();
+}
