@@ -1,0 +1,70 @@
+//! Raw bytes from a client → ldap3_proto's codec → `Session::handle`, exactly the path a
+//! phone's bytes take through the LDAP server (minus the socket). Nothing here may panic.
+#![no_main]
+
+use std::sync::{Arc, OnceLock};
+
+use bytes::BytesMut;
+use libfuzzer_sys::fuzz_target;
+use tokio_util::codec::Decoder;
+
+use phonebook_proxy::config::{Accents, Secret};
+use phonebook_proxy::directory::{Directory, Settings, Snapshot};
+use phonebook_proxy::ldap::session::{Action, Policy, Session};
+use phonebook_proxy::model::Entry;
+use phonebook_proxy::numbers::NumberPlan;
+
+/// A small phone book with the shapes that matter: accents, several numbers, no numbers.
+fn directory() -> Arc<Directory> {
+    static DIRECTORY: OnceLock<Arc<Directory>> = OnceLock::new();
+    DIRECTORY
+        .get_or_init(|| {
+            let plan = NumberPlan::default();
+            let mut people = Vec::new();
+            for (i, (name, number)) in [
+                ("Jürgen Müller", "+49 (89) 1234-567"),
+                ("Anna Weiß", "089 7654321"),
+                ("Ελένη Παπαδοπούλου", "+30 21 0123 4567"),
+                ("王伟", ""),
+                ("Bert O'Brien", "(555) 010-2030 ext. 12"),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                let mut e = Entry::new("fuzz", &i.to_string(), name);
+                e.last_name = name.split_whitespace().last().map(str::to_owned);
+                if !number.is_empty() {
+                    e.business.push(plan.phone(number));
+                    e.mobile.push(plan.phone("0170 1234567"));
+                }
+                people.push(e);
+            }
+            let settings = Settings {
+                base_dn: "ou=phonebook,dc=example,dc=com".into(),
+                accents: Accents::Fold,
+                numbers: plan,
+            };
+            Arc::new(Directory::new(Snapshot::build(people, 1, settings)))
+        })
+        .clone()
+}
+
+fuzz_target!(|data: &[u8]| {
+    let policy = Arc::new(Policy {
+        anonymous: data.first().is_some_and(|b| b & 1 == 0),
+        users: vec![("cn=phones,dc=example,dc=com".into(), Secret::new("pw"))],
+        size_limit: 3,
+        starttls: true,
+    });
+    let mut session = Session::new(directory(), policy, false);
+    let mut codec = ldap3_proto::LdapCodec::new(Some(64 * 1024), None);
+    let mut buf = BytesMut::from(data);
+    // Decode as the server does: message after message until the codec needs more bytes
+    // or refuses the stream (which closes the connection).
+    while let Ok(Some(msg)) = codec.decode(&mut buf) {
+        let reply = session.handle(msg);
+        if reply.action == Action::Close {
+            break;
+        }
+    }
+});
