@@ -6,6 +6,7 @@
 
 mod admin;
 mod feed;
+mod page;
 mod status;
 mod xml;
 
@@ -99,6 +100,8 @@ pub fn router(state: Shared) -> Router {
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .merge(protected)
+        .route("/", get(page::index))
+        .route("/admin/{file}", get(page::file))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/phonebook/{file}", get(xml::book))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint") })

@@ -1,0 +1,600 @@
+// The admin page of phonebook-proxy: plain JavaScript over the JSON API.
+//
+// Every piece of data reaches the page through textContent or an attribute value, never as
+// markup. The API token (when the server has one) is asked for after a 401, kept in this
+// tab's sessionStorage and sent as "Authorization: Bearer"; it is never written into the page.
+'use strict';
+
+(() => {
+  const TOKEN_KEY = 'phonebook-proxy.token';
+  // The mapping fields and their defaults (README "Field templates"), in the API's order.
+  const FIELDS = [
+    ['display_name', '{displayName|cn}'], ['first_name', '{givenName}'], ['last_name', '{sn}'],
+    ['company', '{o|company}'], ['department', '{ou|department}'], ['title', '{title}'],
+    ['email', '{mail}'], ['notes', '{description}'], ['business', '{telephoneNumber}'],
+    ['mobile', '{mobile}'], ['home', '{homePhone}'], ['fax', '{facsimileTelephoneNumber}'],
+    ['other', '{ipPhone|otherTelephone}'],
+  ];
+  const PHONE_KINDS = ['business', 'mobile', 'home', 'fax', 'other'];
+  const RULE_KINDS = [
+    ['matches', 'matches regex'], ['not_matches', 'does not match regex'],
+    ['present', 'is present'], ['absent', 'is absent'], ['any', 'any of these rules'],
+  ];
+  const MAX_ROWS = 1000;
+
+  const $ = (id) => document.getElementById(id);
+  const state = {
+    profiles: [], status: null, shown: '', results: new Map(), busy: new Set(),
+    editing: null, seq: 0, rendered: 0, pollTimer: 0, activeUntil: 0, local: 0,
+  };
+  // Results and busy flags are local state: each change bumps `local` so the cards redraw.
+  const touched = () => { state.local += 1; };
+
+  // ---------------------------------------------------------------------------------------
+  // DOM helpers: strings always become text nodes.
+
+  function h(tag, attrs, ...children) {
+    const el = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === undefined || v === null || v === false) continue;
+      if (k === 'text') el.textContent = String(v);
+      else if (k === 'class') el.className = v;
+      else if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
+      else el.setAttribute(k, v === true ? '' : String(v));
+    }
+    for (const c of children.flat()) {
+      if (c !== null && c !== undefined && c !== false) el.append(c);
+    }
+    return el;
+  }
+
+  function notice(message, isError) {
+    const n = $('notice');
+    n.textContent = message;
+    n.classList.toggle('error', Boolean(isError));
+    n.hidden = !message;
+  }
+
+  function when(iso) {
+    if (!iso) return '—';
+    const d = new Date(iso);
+    return Number.isNaN(d.getTime()) ? iso : d.toLocaleString();
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // API
+
+  class ApiError extends Error {
+    constructor(status, message, data) {
+      super(message);
+      this.status = status;
+      this.data = data;
+    }
+  }
+  class Unauthorized extends Error {}
+
+  async function api(method, path, body) {
+    const headers = { Accept: 'application/json' };
+    const token = sessionStorage.getItem(TOKEN_KEY);
+    if (token) headers.Authorization = 'Bearer ' + token;
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    let res;
+    try {
+      res = await fetch(path, {
+        method, headers, cache: 'no-store',
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (e) {
+      throw new ApiError(0, 'cannot reach the server (' + e.message + ')');
+    }
+    if (res.status === 401) {
+      askForToken(token ? 'That token was not accepted.' : '');
+      throw new Unauthorized('the API needs the token');
+    }
+    const text = await res.text();
+    let data = null;
+    try { data = text ? JSON.parse(text) : null; } catch (_) { data = null; }
+    if (!res.ok) {
+      const message = (data && data.error) || text || res.statusText;
+      throw new ApiError(res.status, message, data);
+    }
+    return data;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Token
+
+  function askForToken(message) {
+    clearTimeout(state.pollTimer);
+    document.body.classList.add('locked');
+    $('token-prompt').hidden = false;
+    $('token-error').textContent = message;
+    $('summary').textContent = 'API token needed';
+    $('forget-token').hidden = true;
+    $('token-input').focus();
+  }
+
+  $('token-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const input = $('token-input');
+    const token = input.value.trim();
+    input.value = '';
+    if (!token) return;
+    sessionStorage.setItem(TOKEN_KEY, token);
+    $('token-error').textContent = '';
+    refresh();
+  });
+
+  $('forget-token').addEventListener('click', () => {
+    sessionStorage.removeItem(TOKEN_KEY);
+    state.shown = '';
+    $('connectors').replaceChildren();
+    $('search-results').tBodies[0].replaceChildren();
+    $('search-results').hidden = true;
+    $('search-status').textContent = '';
+    $('search-input').value = '';
+    closeEditor();
+    refresh();
+  });
+
+  function unlocked() {
+    document.body.classList.remove('locked');
+    $('token-prompt').hidden = true;
+    $('forget-token').hidden = !sessionStorage.getItem(TOKEN_KEY);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Connectors and status
+
+  async function refresh() {
+    const seq = ++state.seq;
+    try {
+      const [profiles, status] = await Promise.all([
+        api('GET', '/api/v1/connectors'),
+        api('GET', '/api/v1/status'),
+      ]);
+      unlocked();
+      if (seq > state.rendered) {
+        state.rendered = seq;
+        state.profiles = profiles;
+        state.status = status;
+        render();
+      }
+    } catch (e) {
+      if (e instanceof Unauthorized) return;
+      notice(e.message, true);
+    }
+    schedulePoll();
+  }
+
+  // Polls often while something happens (a sync running, just after an action), else slowly.
+  function schedulePoll() {
+    clearTimeout(state.pollTimer);
+    if (document.hidden || !$('token-prompt').hidden) return;
+    const running = state.status && state.status.connectors.some((c) => c.running);
+    const soon = running || Date.now() < state.activeUntil;
+    state.pollTimer = setTimeout(refresh, soon ? 1000 : 15000);
+  }
+
+  function active() {
+    state.activeUntil = Date.now() + 20000;
+  }
+
+  document.addEventListener('visibilitychange', () => {
+    if (!document.hidden && $('token-prompt').hidden) refresh();
+  });
+  $('refresh').addEventListener('click', refresh);
+
+  function render() {
+    const status = state.status || { connectors: [] };
+    // Re-rendering only on a change keeps focus and open details where they are.
+    const key = JSON.stringify([state.profiles, status, state.local]);
+    if (key === state.shown) return;
+    state.shown = key;
+    const n = state.profiles.length;
+    $('summary').textContent = `${status.entries ?? 0} entries · generation ${status.generation ?? 0}` +
+      ` · ${n} connector${n === 1 ? '' : 's'}`;
+    const byName = new Map(status.connectors.map((c) => [c.name, c]));
+    const cards = state.profiles.map((p) => card(p, byName.get(p.name)));
+    if (!cards.length) {
+      cards.push(h('p', { class: 'empty', 'data-testid': 'no-connectors' },
+        'No connector yet: add one with “New connector”.'));
+    }
+    $('connectors').replaceChildren(...cards);
+  }
+
+  function ruleText(r) {
+    if (r.any && r.any.length) return 'any of (' + r.any.map(ruleText).join('; ') + ')';
+    if (r.matches !== undefined) return `${r.attribute} matches ${r.matches}`;
+    if (r.not_matches !== undefined) return `${r.attribute} does not match ${r.not_matches}`;
+    return `${r.attribute} is ${r.present ? 'present' : 'absent'}`;
+  }
+
+  function counts(run) {
+    const parts = ['fetched', 'filtered_out', 'invalid', 'created', 'updated', 'removed', 'unchanged'];
+    return h('span', { class: 'counts' }, parts.map((k) => h('span', { class: 'count' },
+      k.replace('_', ' ') + ' ', h('b', { 'data-testid': 'count-' + k }, String(run[k] ?? 0)))));
+  }
+
+  function card(p, s) {
+    const name = p.name;
+    const run = s && s.last_run;
+    const busy = state.busy.has(name);
+    const running = (s && s.running) || busy;
+    const outcome = running ? 'running' : run ? run.outcome : 'never run';
+    const profile = h('dl', { class: 'profile', 'data-testid': 'profile' },
+      h('dt', {}, 'URI'), h('dd', { 'data-testid': 'uri' }, p.uri),
+      h('dt', {}, 'Base DN'), h('dd', { 'data-testid': 'base-dn' }, p.base_dn || '—'),
+      h('dt', {}, 'Bind'), h('dd', { 'data-testid': 'bind' },
+        p.bind_dn ? `${p.bind_dn}${p.has_password ? ' (password set)' : ''}` : 'anonymous'),
+      h('dt', {}, 'Filter'), h('dd', { 'data-testid': 'filter' }, h('code', {}, p.filter || '(objectClass=*)')),
+      h('dt', {}, 'Mode'), h('dd', { 'data-testid': 'mode' }, p.mode || 'mirror'),
+      h('dt', {}, 'Schedule'), h('dd', { 'data-testid': 'schedule' }, p.schedule || 'manual'),
+      h('dt', {}, 'Pre-filter'), h('dd', { 'data-testid': 'prefilter' },
+        p.prefilter.length ? h('ul', {}, p.prefilter.map((r) => h('li', {}, h('code', {}, ruleText(r))))) : 'none'),
+      h('dt', {}, 'Fields'), h('dd', {}, h('details', {}, h('summary', {}, 'field mapping'),
+        h('table', { class: 'mapping' }, h('tbody', {}, Object.entries(p.fields).map(([f, t]) =>
+          h('tr', {}, h('th', {}, f), h('td', {}, t ? h('code', {}, t) : h('i', {}, 'off')))))))));
+    const statusList = h('dl', { class: 'status', 'data-testid': 'status' },
+      h('dt', {}, 'Entries'), h('dd', { 'data-testid': 'entries' }, String(s ? s.entries : 0)),
+      h('dt', {}, 'Last run'), h('dd', { 'data-testid': 'last-run' },
+        run ? h('time', { datetime: run.finished_at, title: run.finished_at }, when(run.finished_at)) : 'never'),
+      h('dt', {}, 'Counts'), h('dd', {}, run ? counts(run) : '—'),
+      h('dt', {}, 'Next run'), h('dd', { 'data-testid': 'next-run' },
+        p.schedule ? when(s && s.next_run) : 'manual only'));
+    const extra = [];
+    if (run && run.outcome === 'held_back' && !running) {
+      extra.push(h('div', { class: 'held-back', 'data-testid': 'held-back', role: 'alert' },
+        h('strong', {}, 'Last import not applied: '),
+        h('span', { 'data-testid': 'held-back-error' }, run.error || 'held back by the deletion guard'),
+        h('p', {}, 'If the upstream is right and these people really left, apply the import anyway.'),
+        h('div', { class: 'actions' }, h('button', {
+          type: 'button', class: 'danger', 'data-testid': 'apply-anyway',
+          onclick: () => applyAnyway(name, run.removed),
+        }, `Apply anyway (remove ${run.removed})`))));
+    } else if (run && run.outcome === 'failed' && run.error) {
+      extra.push(h('p', { class: 'error', 'data-testid': 'run-error' }, run.error));
+    }
+    const result = state.results.get(name);
+    return h('article', { class: 'connector', 'data-testid': 'connector', 'data-name': name },
+      h('header', {},
+        h('h3', { 'data-testid': 'name' }, name),
+        p.comment ? h('span', { class: 'comment', 'data-testid': 'comment' }, p.comment) : null,
+        h('span', {
+          class: 'badge outcome-' + outcome.replace(' ', '-'), 'data-testid': 'outcome', 'data-outcome': outcome,
+        }, outcome.replace('_', ' '))),
+      h('div', { class: 'columns' }, profile, statusList),
+      extra,
+      h('div', { class: 'actions' },
+        h('button', { type: 'button', 'data-testid': 'test', disabled: running, onclick: () => testConnector(name) },
+          busy && result && result.pending === 'test' ? 'Testing…' : 'Test'),
+        h('button', { type: 'button', class: 'primary', 'data-testid': 'import', disabled: running, onclick: () => importNow(name) },
+          busy && result && result.pending === 'import' ? 'Importing…' : 'Import now'),
+        h('button', { type: 'button', 'data-testid': 'edit', onclick: () => openEditor(p) }, 'Edit'),
+        h('button', { type: 'button', class: 'danger', 'data-testid': 'delete', onclick: () => remove(name) }, 'Delete')),
+      result ? h('div', { class: 'result', 'data-testid': 'result' }, resultView(result)) : null);
+  }
+
+  function resultView(r) {
+    if (r.pending) return h('p', { class: 'hint' }, r.pending === 'test' ? 'Testing…' : 'Importing…');
+    if (r.error) return h('p', { class: 'error', 'data-testid': 'result-error' }, r.error);
+    return reportView(r.report);
+  }
+
+  function reportView(r) {
+    const verb = r.dry_run ? 'Test (nothing was changed)' : r.held_back ? 'Import held back' : 'Imported';
+    const wrap = h('div', { class: 'report', 'data-testid': 'report' },
+      h('p', { 'data-testid': 'report-summary' }, h('strong', {}, verb + ': '),
+        `fetched ${r.fetched}, filtered out ${r.filtered_out}, invalid ${r.invalid}, ` +
+        `${r.dry_run ? 'would create' : 'created'} ${r.created}, updated ${r.updated}, ` +
+        `removed ${r.removed}, unchanged ${r.unchanged} (${r.duration_ms} ms)`));
+    if (r.held_back) {
+      wrap.append(h('p', { class: 'warning', 'data-testid': 'report-held-back' },
+        `The deletion guard would hold this back: it removes ${r.removed} entries.`));
+    }
+    if (!r.changes) return wrap;
+    if (!r.changes.length) {
+      wrap.append(h('p', { 'data-testid': 'no-changes' }, 'No changes.'));
+      return wrap;
+    }
+    const rows = r.changes.slice(0, MAX_ROWS).map((c) => h('tr', {
+      class: 'action-' + c.action, 'data-testid': 'preview-row', 'data-action': c.action,
+    }, h('td', {}, c.action), h('td', {}, c.display_name), h('td', {}, c.numbers.join(', '))));
+    wrap.append(h('table', { class: 'preview', 'data-testid': 'preview-table' },
+      h('thead', {}, h('tr', {}, h('th', {}, 'Action'), h('th', {}, 'Display name'), h('th', {}, 'Numbers'))),
+      h('tbody', {}, rows)));
+    if (r.changes.length > MAX_ROWS) {
+      wrap.append(h('p', { class: 'hint' }, `… and ${r.changes.length - MAX_ROWS} more changes.`));
+    }
+    return wrap;
+  }
+
+  function syncError(name, e) {
+    if (e.status === 409) return `A sync of ${name} is running; try again when it has finished.`;
+    return e.message;
+  }
+
+  async function runSync(name, kind, query) {
+    if (state.busy.has(name)) return;
+    state.busy.add(name);
+    state.results.set(name, { pending: kind });
+    touched();
+    active();
+    render();
+    try {
+      const report = await api('POST', `/api/v1/connectors/${encodeURIComponent(name)}/sync${query}`);
+      state.results.set(name, { report });
+    } catch (e) {
+      if (e instanceof Unauthorized) state.results.delete(name);
+      else state.results.set(name, { error: syncError(name, e) });
+    } finally {
+      state.busy.delete(name);
+      touched();
+    }
+    render();
+    if (kind !== 'test') await refresh();
+  }
+
+  const testConnector = (name) => runSync(name, 'test', '?dry_run=true');
+  const importNow = (name) => runSync(name, 'import', '');
+
+  function applyAnyway(name, removed) {
+    if (window.confirm(`Apply the held-back import of ${name}? It removes ${removed} entries.`)) {
+      runSync(name, 'import', '?force=true');
+    }
+  }
+
+  async function remove(name) {
+    if (!window.confirm(`Delete the connector ${name} from the configuration file?`)) return;
+    try {
+      await api('DELETE', '/api/v1/connectors/' + encodeURIComponent(name));
+      state.results.delete(name);
+      touched();
+      if (state.editing === name) closeEditor();
+      notice(`Deleted ${name}.`);
+    } catch (e) {
+      if (!(e instanceof Unauthorized)) notice(e.message, true);
+    }
+    active();
+    refresh();
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Editor
+
+  const editor = $('editor');
+  const simple = {
+    name: $('f-name'), comment: $('f-comment'), uri: $('f-uri'), base_dn: $('f-base-dn'),
+    bind_dn: $('f-bind-dn'), filter: $('f-filter'), mode: $('f-mode'), schedule: $('f-schedule'),
+  };
+
+  function ruleRow(rule, nested) {
+    const kind = rule.any && rule.any.length ? 'any'
+      : rule.not_matches !== undefined ? 'not_matches'
+        : rule.present === true ? 'present' : rule.present === false ? 'absent' : 'matches';
+    const select = h('select', { 'data-role': 'kind', 'aria-label': 'Rule kind', 'data-testid': 'rule-kind' },
+      RULE_KINDS.filter(([k]) => !nested || k !== 'any' || kind === 'any')
+        .map(([k, label]) => h('option', { value: k, selected: k === kind }, label)));
+    const attribute = h('input', {
+      'data-role': 'attribute', 'data-testid': 'rule-attribute', 'aria-label': 'Attribute',
+      placeholder: 'memberOf', autocomplete: 'off', spellcheck: 'false',
+    });
+    attribute.value = rule.attribute || '';
+    const value = h('input', {
+      'data-role': 'value', 'data-testid': 'rule-value', 'aria-label': 'Regular expression',
+      placeholder: '(?i)^cn=company-phonebook,', autocomplete: 'off', spellcheck: 'false',
+    });
+    value.value = rule.matches ?? rule.not_matches ?? '';
+    const group = h('div', { class: 'group', 'data-role': 'group' });
+    for (const r of rule.any || []) group.append(ruleRow(r, true));
+    const addAlternative = h('button', {
+      type: 'button', 'data-role': 'add-alternative', 'data-testid': 'add-alternative',
+      onclick: () => group.append(ruleRow({}, true)),
+    }, 'Add alternative');
+    const row = h('div', { class: 'rule', 'data-testid': 'rule' },
+      h('div', { class: 'rule-line' }, attribute, select, value,
+        h('button', { type: 'button', class: 'remove', 'aria-label': 'Remove rule', 'data-testid': 'remove-rule', onclick: () => row.remove() }, '✕')),
+      group, addAlternative);
+    const update = () => {
+      const k = select.value;
+      attribute.hidden = k === 'any';
+      value.hidden = k !== 'matches' && k !== 'not_matches';
+      group.hidden = addAlternative.hidden = k !== 'any';
+      if (k === 'any' && !group.children.length) group.append(ruleRow({}, true));
+    };
+    select.addEventListener('change', update);
+    update();
+    return row;
+  }
+
+  // Reads the rule rows and labels each input with the key path the server reports errors at.
+  function collectRules(container, prefix) {
+    const rows = [...container.children].filter((c) => c.classList.contains('rule'));
+    return rows.map((row, i) => {
+      const path = `${prefix}[${i}]`;
+      const q = (role) => row.querySelector(`:scope > .rule-line > [data-role="${role}"]`);
+      const [select, attribute, value] = [q('kind'), q('attribute'), q('value')];
+      const group = row.querySelector(':scope > [data-role="group"]');
+      row.dataset.field = path;
+      for (const el of [select, attribute, value]) delete el.dataset.field;
+      const kind = select.value;
+      if (kind === 'any') return { any: collectRules(group, path + '.any') };
+      attribute.dataset.field = path + '.attribute';
+      const rule = { attribute: attribute.value.trim() };
+      if (kind === 'matches' || kind === 'not_matches') {
+        value.dataset.field = `${path}.${kind}`;
+        rule[kind] = value.value;
+      } else {
+        select.dataset.field = path + '.present';
+        rule.present = kind === 'present';
+      }
+      return rule;
+    });
+  }
+
+  function openEditor(p) {
+    state.editing = p ? p.name : null;
+    clearErrors();
+    $('editor-result').replaceChildren();
+    $('editor-title').textContent = p ? `Edit connector ${p.name}` : 'New connector';
+    for (const [k, el] of Object.entries(simple)) el.value = (p && p[k]) || (k === 'mode' ? 'mirror' : '');
+    const password = $('f-password');
+    password.value = '';
+    password.placeholder = p && p.has_password ? 'stored — leave empty to keep it' : 'empty: no password';
+    $('rules').replaceChildren(...((p && p.prefilter) || []).map((r) => ruleRow(r, false)));
+    $('fields').replaceChildren(...FIELDS.flatMap(([f, def]) => {
+      const input = h('input', {
+        id: 'field-' + f, 'data-field': 'fields.' + f, 'data-testid': 'field-' + f,
+        placeholder: 'off', autocomplete: 'off', spellcheck: 'false',
+      });
+      input.value = p ? (p.fields[f] ?? '') : def;
+      return [h('label', { for: 'field-' + f }, f), h('div', { class: 'cell' }, input)];
+    }));
+    $('editor-section').hidden = false;
+    $('editor-section').scrollIntoView({ block: 'start' });
+    simple.name.focus();
+  }
+
+  function closeEditor() {
+    state.editing = null;
+    $('f-password').value = '';
+    $('editor-section').hidden = true;
+  }
+
+  function collect() {
+    const text = (el) => (el.value.trim() === '' ? null : el.value.trim());
+    const profile = {
+      name: simple.name.value.trim(), uri: simple.uri.value.trim(), comment: text(simple.comment),
+      base_dn: text(simple.base_dn), bind_dn: text(simple.bind_dn), filter: text(simple.filter),
+      mode: simple.mode.value, schedule: text(simple.schedule),
+      prefilter: collectRules($('rules'), 'prefilter'),
+      fields: Object.fromEntries(FIELDS.map(([f]) => [f, $('field-' + f).value.trim()])),
+    };
+    const password = $('f-password').value;
+    if (password) profile.password = password;
+    return profile;
+  }
+
+  function clearErrors() {
+    for (const el of editor.querySelectorAll('.field-error')) el.remove();
+    for (const el of editor.querySelectorAll('[aria-invalid]')) el.removeAttribute('aria-invalid');
+    $('editor-errors').replaceChildren();
+  }
+
+  const parentPath = (f) => f.replace(/(\.[^.[\]]+|\[\d+\])$/, '');
+  const ALIASES = { cron: 'schedule', password_env: 'password', password_file: 'password' };
+
+  // Puts a server-side validation error next to the input it is about.
+  function placeError(err) {
+    let field = err.field ? ALIASES[err.field] || err.field : '';
+    for (; field; field = parentPath(field) === field ? '' : parentPath(field)) {
+      const el = editor.querySelector(`[data-field="${CSS.escape(field)}"]`);
+      if (!el || el.hidden || el.closest('[hidden]')) continue;
+      const message = h('p', { class: 'field-error', 'data-testid': 'field-error', 'data-for': field, role: 'alert' }, err.message);
+      if (el.matches('input, select')) {
+        el.setAttribute('aria-invalid', 'true');
+        el.after(message);
+      } else {
+        el.append(message);
+      }
+      return;
+    }
+    $('editor-errors').append(h('p', { 'data-testid': 'general-error' },
+      (err.field || err.path ? `${err.field || err.path}: ` : '') + err.message));
+  }
+
+  function showEditorError(e) {
+    if (e instanceof Unauthorized) return;
+    clearErrors();
+    const errors = e.data && Array.isArray(e.data.errors) ? e.data.errors : null;
+    if (errors && errors.length) {
+      errors.forEach(placeError);
+    } else if (e.status === 409 && /exists already/.test(e.message)) {
+      placeError({ field: 'name', message: e.message });
+    } else {
+      placeError({ message: e.message });
+    }
+    const first = editor.querySelector('[aria-invalid="true"], .field-error, #editor-errors p');
+    if (first) first.scrollIntoView({ block: 'center' });
+  }
+
+  editor.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const original = state.editing;
+    const profile = collect();
+    clearErrors();
+    $('save').disabled = true;
+    try {
+      if (original === null) await api('POST', '/api/v1/connectors', profile);
+      else await api('PUT', '/api/v1/connectors/' + encodeURIComponent(original), profile);
+      if (original !== null && original !== profile.name) state.results.delete(original);
+      touched();
+      closeEditor();
+      notice(`Saved ${profile.name}.`);
+      active();
+      await refresh();
+      const saved = document.querySelector(`[data-testid="connector"][data-name="${CSS.escape(profile.name)}"]`);
+      if (saved) saved.scrollIntoView({ block: 'start' });
+    } catch (e) {
+      showEditorError(e);
+    } finally {
+      $('save').disabled = false;
+    }
+  });
+
+  $('editor-test').addEventListener('click', async () => {
+    const button = $('editor-test');
+    const profile = collect();
+    clearErrors();
+    button.disabled = true;
+    $('editor-result').replaceChildren(h('p', { class: 'hint' }, 'Testing…'));
+    try {
+      const report = await api('POST', '/api/v1/preview', profile);
+      $('editor-result').replaceChildren(reportView(report));
+    } catch (e) {
+      $('editor-result').replaceChildren();
+      if (e.status === 422) showEditorError(e);
+      else if (!(e instanceof Unauthorized)) {
+        $('editor-result').append(h('p', { class: 'error', 'data-testid': 'result-error' }, e.message));
+      }
+    } finally {
+      button.disabled = false;
+    }
+  });
+
+  $('cancel').addEventListener('click', closeEditor);
+  $('new-connector').addEventListener('click', () => openEditor(null));
+  $('add-rule').addEventListener('click', () => $('rules').append(ruleRow({}, false)));
+  $('add-group').addEventListener('click', () => $('rules').append(ruleRow({ any: [{}] }, false)));
+
+  // ---------------------------------------------------------------------------------------
+  // Search
+
+  $('search-form').addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const q = $('search-input').value.trim();
+    const table = $('search-results');
+    const status = $('search-status');
+    if (!q) {
+      table.hidden = true;
+      status.textContent = '';
+      return;
+    }
+    try {
+      const data = await api('GET', '/api/v1/entries?limit=100&q=' + encodeURIComponent(q));
+      const rows = data.entries.map((e) => h('tr', { 'data-testid': 'search-row' },
+        h('td', { 'data-testid': 'search-name' }, e.display_name),
+        h('td', {}, e.company || ''), h('td', {}, e.department || ''),
+        h('td', {}, PHONE_KINDS.flatMap((k) => (e[k] || []).map((n) =>
+          h('span', { class: 'number', title: n.e164 || '' }, h('small', {}, k + ' '), n.written)))),
+        h('td', {}, e.connector)));
+      table.tBodies[0].replaceChildren(...rows);
+      table.hidden = rows.length === 0;
+      status.textContent = rows.length ? `${rows.length} found${rows.length === 100 ? ' (first 100)' : ''}.` : 'Nobody found.';
+    } catch (e) {
+      if (!(e instanceof Unauthorized)) status.textContent = e.message;
+    }
+  });
+
+  refresh();
+})();
