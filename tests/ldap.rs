@@ -1609,3 +1609,64 @@ fn answers_like_openldap_serving_the_same_book() {
     }
     server.stop();
 }
+
+/// docs/phone-setup.md quotes only filters that [`PHONE_FAMILIES`] sends (Cisco's notation
+/// `label:(… $VALUE …)` read as `(… % …)`), and a tested one for every phone family it covers,
+/// so the guide cannot drift from what the endpoint is tested with.
+#[test]
+fn the_phone_setup_guide_quotes_only_tested_filters() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/phone-setup.md");
+    let guide = std::fs::read_to_string(&path).expect("docs/phone-setup.md");
+    assert!(
+        guide.matches('`').count() % 2 == 0 && !guide.contains("```"),
+        "inline code spans only, every backtick paired"
+    );
+    let tested: HashSet<&str> = PHONE_FAMILIES.iter().map(|row| row.filter).collect();
+    // A quoted span that reads as an LDAP filter, in this server's `%` notation.
+    let as_filter = |span: &str| -> Option<String> {
+        let span = span.trim();
+        let span = match span.split_once(':') {
+            Some((label, rest))
+                if rest.starts_with('(') && label.chars().all(|c| c.is_ascii_alphanumeric()) =>
+            {
+                rest
+            }
+            _ => span,
+        };
+        (span.starts_with('(') && span.ends_with(')') && span.contains('='))
+            .then(|| span.replace("$VALUE", "%"))
+    };
+    let mut families = Vec::new();
+    for section in guide.split("\n## ").skip(1) {
+        let heading = section.lines().next().unwrap_or_default().to_owned();
+        let quoted: Vec<String> = section
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .filter_map(as_filter)
+            .collect();
+        for filter in &quoted {
+            assert!(
+                tested.contains(filter.as_str()),
+                "{heading}: {filter} is not in PHONE_FAMILIES"
+            );
+        }
+        if !quoted.is_empty() {
+            families.push(heading);
+        }
+    }
+    for family in [
+        "Yealink",
+        "Snom",
+        "Grandstream",
+        "Cisco",
+        "Poly",
+        "Fanvil",
+        "Gigaset",
+    ] {
+        assert!(
+            families.iter().any(|h| h.starts_with(family)),
+            "{family} quotes a tested filter: {families:?}"
+        );
+    }
+}
