@@ -37,9 +37,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, ensure, Context as _, Result};
-use ldap3::{LdapConnAsync, Scope, SearchOptions};
 
-use common::{Kind, Rng, BASE_DN, PHONE_ATTRS, PHONE_SIZE_LIMIT, SEED};
+use common::{connect, search, Kind, Rng, BASE_DN, PHONE_SIZE_LIMIT, SEED};
 use support::gen::{self, GenOptions};
 use support::slapd::{Slapd, PEOPLE_DN, PROXY_DN, PROXY_PW};
 
@@ -468,28 +467,6 @@ fn cpu_seconds(pid: &str) -> Result<f64> {
 
 // ---------------------------------------------------------------------------------------------
 // the load client
-
-async fn connect(url: &str) -> Result<ldap3::Ldap> {
-    let (conn, ldap) = LdapConnAsync::new(url)
-        .await
-        .with_context(|| format!("connecting to {url}"))?;
-    ldap3::drive!(conn);
-    Ok(ldap)
-}
-
-/// One search; the number of entries, and whether the size limit stopped it.
-async fn search(ldap: &mut ldap3::Ldap, base: &str, filter: &str) -> Result<(usize, bool)> {
-    let res = ldap
-        .with_search_options(SearchOptions::new().sizelimit(PHONE_SIZE_LIMIT))
-        .search(base, Scope::Subtree, filter, PHONE_ATTRS)
-        .await
-        .with_context(|| format!("search {filter}"))?;
-    match res.1.rc {
-        0 => Ok((res.0.len(), false)),
-        4 => Ok((res.0.len(), true)),
-        rc => bail!("search {filter}: result code {rc} ({})", res.1.text),
-    }
-}
 
 /// Per kind: mean entries per search and the share stopped by the size limit.
 async fn check_answers(target: &Target, pools: &[Vec<String>]) -> Result<Vec<(f64, f64)>> {

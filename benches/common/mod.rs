@@ -8,6 +8,8 @@
 // Each bench uses a part of this module.
 #![allow(dead_code)]
 
+use anyhow::{bail, Context as _, Result};
+use ldap3::{LdapConnAsync, Scope, SearchOptions};
 use phonebook_proxy::numbers::NumberPlan;
 use phonebook_proxy::sync::source::RawEntry;
 
@@ -265,4 +267,27 @@ pub fn filters(people: &[Person], kind: Kind, count: usize, seed: u64) -> Vec<St
         }
     }
     out
+}
+
+/// An anonymous ldap3 connection, driven on the current runtime.
+pub async fn connect(url: &str) -> Result<ldap3::Ldap> {
+    let (conn, ldap) = LdapConnAsync::new(url)
+        .await
+        .with_context(|| format!("connecting to {url}"))?;
+    ldap3::drive!(conn);
+    Ok(ldap)
+}
+
+/// One search; the number of entries, and whether the size limit stopped it.
+pub async fn search(ldap: &mut ldap3::Ldap, base: &str, filter: &str) -> Result<(usize, bool)> {
+    let res = ldap
+        .with_search_options(SearchOptions::new().sizelimit(PHONE_SIZE_LIMIT))
+        .search(base, Scope::Subtree, filter, PHONE_ATTRS)
+        .await
+        .with_context(|| format!("search {filter}"))?;
+    match res.1.rc {
+        0 => Ok((res.0.len(), false)),
+        4 => Ok((res.0.len(), true)),
+        rc => bail!("search {filter}: result code {rc} ({})", res.1.text),
+    }
 }
