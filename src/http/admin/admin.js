@@ -345,7 +345,8 @@
   }
 
   async function remove(name) {
-    if (!window.confirm(`Delete the connector ${name} from the configuration file?`)) return;
+    if (!window.confirm(`Delete the connector ${name} from the configuration file? ` +
+      'Its entries stay in the phone book until the server restarts.')) return;
     try {
       await api('DELETE', '/api/v1/connectors/' + encodeURIComponent(name));
       state.results.delete(name);
