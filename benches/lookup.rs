@@ -26,6 +26,7 @@ use ldap3_proto::proto::{
     LdapDerefAliases, LdapMsg, LdapOp, LdapResultCode, LdapSearchRequest, LdapSearchScope,
 };
 use phonebook_proxy::config::{Accents, Config};
+use phonebook_proxy::directory::matcher::Tri;
 use phonebook_proxy::directory::{Directory, Settings, Snapshot};
 use phonebook_proxy::filter;
 use phonebook_proxy::ldap::session::{Policy, Session};
@@ -42,6 +43,8 @@ const SIZES: [usize; 3] = [1_000, 10_000, 100_000];
 const POOL: usize = 1024;
 /// Requests built (outside the timing) per timed batch.
 const BATCH: u64 = 4096;
+/// Requests per kind whose answer is checked against a scan of every entry.
+const CHECKED: usize = 64;
 /// The server-side size limit (`[ldap] size_limit`, default 500).
 const SERVER_SIZE_LIMIT: usize = 500;
 
@@ -136,6 +139,38 @@ fn cases(people: &[Person], snapshot: &Snapshot) -> Vec<Case> {
     cases
 }
 
+/// How many entries a search request returns when its filter is evaluated on every entry
+/// of the snapshot (no index), with the phone's and the server's size limit.
+fn scanned(snapshot: &Snapshot, req: &LdapMsg) -> usize {
+    let LdapOp::SearchRequest(search) = &req.op else {
+        panic!("not a search: {req:?}");
+    };
+    let node = snapshot
+        .compile(&search.filter)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let matching = if search.scope == LdapSearchScope::Base {
+        let entry = snapshot
+            .entries()
+            .iter()
+            .find(|e| e.dn == search.base)
+            .unwrap_or_else(|| panic!("no entry {}", search.base));
+        usize::from(node.eval(entry) == Tri::True)
+    } else {
+        // The container entry is not a person: no phone filter here matches it.
+        snapshot
+            .entries()
+            .iter()
+            .filter(|e| node.eval(*e) == Tri::True)
+            .count()
+    };
+    let limit = usize::try_from(search.sizelimit)
+        .ok()
+        .filter(|l| *l > 0)
+        .unwrap_or(usize::MAX)
+        .min(SERVER_SIZE_LIMIT);
+    matching.min(limit)
+}
+
 /// Entries returned and the result code of one search.
 fn outcome(replies: &[LdapMsg]) -> (usize, LdapResultCode) {
     let entries = replies
@@ -160,6 +195,16 @@ fn lookup(c: &mut Criterion) {
         let (config, entries) = entries(people);
         let snapshot = Snapshot::build(entries, 1, settings(&config));
         let cases = cases(people, &snapshot);
+        let expected: Vec<Vec<usize>> = cases
+            .iter()
+            .map(|case| {
+                case.requests
+                    .iter()
+                    .take(CHECKED)
+                    .map(|r| scanned(&snapshot, r))
+                    .collect()
+            })
+            .collect();
         let directory = Arc::new(Directory::new(snapshot));
         let policy = Arc::new(Policy {
             anonymous: true,
@@ -168,12 +213,16 @@ fn lookup(c: &mut Criterion) {
             starttls: false,
         });
         let mut session = Session::new(directory, policy, false);
-        for case in &cases {
-            // Every request must succeed (or stop at a size limit); report how much each
+        for (case, expected) in cases.iter().zip(&expected) {
+            // Every request must succeed (or stop at a size limit), the first ones with as many
+            // entries as evaluating the filter on every entry gives; report how much each
             // returns so the table can say what was measured.
             let mut returned = 0;
-            for req in &case.requests {
+            for (i, req) in case.requests.iter().enumerate() {
                 let (count, code) = outcome(&session.handle(req.clone()).msgs);
+                if let Some(want) = expected.get(i) {
+                    assert_eq!(count, *want, "{} at {n}: {req:?}", case.name);
+                }
                 assert!(
                     matches!(
                         code,

@@ -360,28 +360,20 @@ impl Snapshot {
             hits.push(Hit::Entry(id));
             true
         };
-        match self.index.candidates(filter) {
-            Some(ids) => {
-                for id in ids {
-                    if !consider(id, &mut hits) {
-                        break;
-                    }
-                }
+        let mut cursor = self.index.cursor(&self.entries, filter);
+        let mut next = 0;
+        while let Some(id) = cursor.seek(next) {
+            if !consider(id, &mut hits) {
+                break;
             }
-            None => {
-                for id in 0..self.entries.len() as u32 {
-                    if !consider(id, &mut hits) {
-                        break;
-                    }
-                }
-            }
+            next = id + 1;
         }
         (hits, more)
     }
 
     /// The candidate ids of a filter (for tests and benches of the indexes).
     pub fn candidates(&self, filter: &Node) -> Option<Ids> {
-        self.index.candidates(filter)
+        self.index.candidates(&self.entries, filter)
     }
 }
 
