@@ -245,7 +245,14 @@ impl Runner {
 
     /// Runs one connector's schedule until `shutdown` turns true: a sync at start, then one
     /// whenever the schedule says, retrying failures sooner with a bounded backoff.
-    pub async fn schedule(self: Arc<Self>, connector: String, shutdown: watch::Receiver<bool>) {
+    /// `now`: sync at once (a new server, a new connector) or first after one period (a
+    /// connector that was already scheduled before a reload keeps its pace).
+    pub async fn schedule(
+        self: Arc<Self>,
+        connector: String,
+        shutdown: watch::Receiver<bool>,
+        now: bool,
+    ) {
         let Ok((config, gate)) = self.connector(&connector) else {
             return;
         };
@@ -262,8 +269,9 @@ impl Runner {
                 next.insert(connector.clone(), at);
             }
         };
-        repeat(&schedule, sync, next, shutdown).await;
+        repeat(&schedule, sync, next, shutdown, now).await;
     }
+
     /// The outcome label of a stored run, for status.
     pub fn outcome_label(outcome: Outcome) -> &'static str {
         match outcome {
@@ -304,18 +312,31 @@ pub fn next_delay(
     regular.min(retry)
 }
 
-/// Runs `sync` at once and then as `schedule` says until `shutdown`; `sync` tells whether it
-/// succeeded, `on_next` is told when the next run is due.
+/// Runs `sync` (at once when `now`, else first when the schedule says) and then as `schedule`
+/// says until `shutdown`; `sync` tells whether it succeeded, `on_next` is told when the next
+/// run is due.
 pub async fn repeat<F, Fut>(
     schedule: &Schedule,
     mut sync: F,
     mut on_next: impl FnMut(SystemTime),
     mut shutdown: watch::Receiver<bool>,
+    now: bool,
 ) where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
     let mut failures = 0u32;
+    if !now {
+        let delay = next_delay(schedule, chrono::Utc::now(), 0);
+        if delay == Duration::MAX {
+            return;
+        }
+        on_next(SystemTime::now() + delay);
+        tokio::select! {
+            _ = shutdown.wait_for(|stop| *stop) => return,
+            _ = tokio::time::sleep(delay) => {}
+        }
+    }
     loop {
         let ok = tokio::select! {
             _ = shutdown.wait_for(|stop| *stop) => return,
@@ -399,7 +420,7 @@ mod tests {
             // Fails three times, then works.
             async move { !(2..=4).contains(&n) }
         };
-        repeat(&schedule, sync, |_| {}, shutdown).await;
+        repeat(&schedule, sync, |_| {}, shutdown, true).await;
         // 0: ok; +600 fails; +30; +60; +120 works; +600.
         assert_eq!(*calls.lock().unwrap(), [0, 600, 630, 690, 810, 1410]);
     }
@@ -408,10 +429,9 @@ mod tests {
     async fn repeat_stops_at_once_on_shutdown() {
         let (stop, shutdown) = watch::channel(false);
         let schedule = Schedule::Every(Duration::from_secs(3600));
-        let handle =
-            tokio::spawn(
-                async move { repeat(&schedule, || async { true }, |_| {}, shutdown).await },
-            );
+        let handle = tokio::spawn(async move {
+            repeat(&schedule, || async { true }, |_| {}, shutdown, true).await
+        });
         tokio::task::yield_now().await;
         stop.send(true).unwrap();
         let waited = tokio::time::Instant::now();

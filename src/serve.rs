@@ -143,7 +143,7 @@ pub async fn run(
         gates,
         endpoint,
         http: http_state,
-        schedules: Schedules::start(&runner),
+        schedules: Schedules::start(&runner, None),
     };
 
     let mut shutdown = shutdown;
@@ -171,7 +171,9 @@ struct Schedules {
 }
 
 impl Schedules {
-    fn start(runner: &Arc<Runner>) -> Self {
+    /// Starts the schedules of `runner`'s configuration. Connectors that `before` already
+    /// scheduled keep their pace (next run after one period); new ones sync at once.
+    fn start(runner: &Arc<Runner>, before: Option<&Config>) -> Self {
         let (stop, stopped) = watch::channel(false);
         let mut tasks = JoinSet::new();
         for connector in runner
@@ -180,10 +182,13 @@ impl Schedules {
             .iter()
             .filter(|c| c.schedule.is_some())
         {
+            let known = before
+                .and_then(|b| b.connector(&connector.name))
+                .is_some_and(|c| c.schedule.is_some());
             tasks.spawn(
                 runner
                     .clone()
-                    .schedule(connector.name.clone(), stopped.clone()),
+                    .schedule(connector.name.clone(), stopped.clone(), !known),
             );
         }
         Schedules { stop, tasks }
@@ -257,7 +262,10 @@ impl Live {
             self.metrics.clone(),
             self.gates.clone(),
         ));
-        let old = std::mem::replace(&mut self.schedules, Schedules::start(&runner));
+        let old = std::mem::replace(
+            &mut self.schedules,
+            Schedules::start(&runner, Some(&self.config)),
+        );
         // Old schedule tasks wind down in the background; the shared gates keep a sync that
         // is still finishing from overlapping one of the new configuration.
         tokio::spawn(old.stop());

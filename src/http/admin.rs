@@ -219,7 +219,15 @@ fn edit_error(e: EditError, edited_index: Option<usize>) -> Response {
         EditError::NotFound(_) => {
             ApiError::new(StatusCode::NOT_FOUND, e.to_string()).into_response()
         }
-        EditError::Exists(_) => ApiError::new(StatusCode::CONFLICT, e.to_string()).into_response(),
+        // A taken name is a problem of the name field, reported like the other field errors.
+        EditError::Exists(_) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(json!({
+                "error": "the profile is not valid",
+                "errors": [{ "path": "name", "field": "name", "message": e.to_string() }],
+            })),
+        )
+            .into_response(),
         EditError::Syntax(_) => ApiError::new(StatusCode::CONFLICT, e.to_string()).into_response(),
     }
 }

@@ -510,8 +510,6 @@
     const errors = e.data && Array.isArray(e.data.errors) ? e.data.errors : null;
     if (errors && errors.length) {
       errors.forEach(placeError);
-    } else if (e.status === 409 && /exists already/.test(e.message)) {
-      placeError({ field: 'name', message: e.message });
     } else {
       placeError({ message: e.message });
     }
