@@ -127,6 +127,14 @@ fn main() -> Result<()> {
     let mut round = 0usize;
     while Instant::now() + ROUND <= deadline + Duration::from_secs(1) {
         round += 1;
+        // Last round's leavers return first, so every rename below finds its entry.
+        let mut back = String::new();
+        for i in gone.drain(..) {
+            people[i].write_ldif(false, &mut back);
+        }
+        if !back.is_empty() {
+            slapd.ldapadd(&back).context("re-add upstream")?;
+        }
         let renames: String = (0..50)
             .map(|k| {
                 let p = &people[(round * 50 + k) % n];
@@ -134,10 +142,9 @@ fn main() -> Result<()> {
             })
             .collect();
         slapd.ldapmodify(&renames).context("rename upstream")?;
-        let leaving: Vec<usize> = (0..10)
-            .map(|k| (round * 131 + k * 7919) % n)
-            .filter(|i| !gone.contains(i))
-            .collect();
+        let mut leaving: Vec<usize> = (0..10).map(|k| (round * 131 + k * 7919) % n).collect();
+        leaving.sort_unstable();
+        leaving.dedup();
         slapd
             .delete_many(
                 &leaving
@@ -146,13 +153,6 @@ fn main() -> Result<()> {
                     .collect::<Vec<_>>(),
             )
             .context("delete upstream")?;
-        let mut back = String::new();
-        for i in gone.drain(..) {
-            people[i].write_ldif(false, &mut back);
-        }
-        if !back.is_empty() {
-            slapd.ldapadd(&back).context("re-add upstream")?;
-        }
         gone = leaving;
         std::thread::sleep(ROUND.saturating_sub(Duration::from_millis(50)));
         let rss = rss_kb(pid)?;
