@@ -210,6 +210,8 @@ pub enum BaseRef {
     Entry(u32),
     /// A DN above `base_dn` (`dc=example,dc=com`): subtree searches reach the phone book.
     Ancestor,
+    /// The DN right above `base_dn`: a one-level search also finds the container itself.
+    Parent,
 }
 
 /// One search result.
@@ -304,8 +306,18 @@ impl Snapshot {
         if let Some(id) = self.by_dn.get(&norm) {
             return Some(BaseRef::Entry(*id));
         }
-        (!norm.is_empty() && self.base_norm.ends_with(&format!(",{norm}")))
-            .then_some(BaseRef::Ancestor)
+        if norm.is_empty() || !self.base_norm.ends_with(&format!(",{norm}")) {
+            return None;
+        }
+        let parent = self
+            .base_norm
+            .split_once(',')
+            .is_some_and(|(_, rest)| rest == norm);
+        Some(if parent {
+            BaseRef::Parent
+        } else {
+            BaseRef::Ancestor
+        })
     }
 
     /// Compiles a filter with this snapshot's folding and number plan.
@@ -329,14 +341,18 @@ impl Snapshot {
         let container = matches!(
             (base, scope),
             (BaseRef::Container, Scope::Base | Scope::Sub)
-                | (BaseRef::Ancestor, Scope::Sub | Scope::Children)
+                | (
+                    BaseRef::Ancestor | BaseRef::Parent,
+                    Scope::Sub | Scope::Children
+                )
+                | (BaseRef::Parent, Scope::One)
         );
         if container && filter.eval(&self.container) == Tri::True {
             hits.push(Hit::Container);
         }
         let entries = match (base, scope) {
             (BaseRef::Container, Scope::One | Scope::Sub | Scope::Children)
-            | (BaseRef::Ancestor, Scope::Sub | Scope::Children) => true,
+            | (BaseRef::Ancestor | BaseRef::Parent, Scope::Sub | Scope::Children) => true,
             (BaseRef::Entry(id), Scope::Base | Scope::Sub) => {
                 if hits.len() < limit && filter.eval(self.entry(id)) == Tri::True {
                     hits.push(Hit::Entry(id));
@@ -524,7 +540,14 @@ mod tests {
         assert_eq!(anna, BaseRef::Entry(0));
         assert_eq!(s.search(anna, Scope::Base, &all, 10).0, [Hit::Entry(0)]);
         assert_eq!(s.search(anna, Scope::One, &all, 10).0, []);
-        assert_eq!(s.resolve_base("dc=example,dc=com"), Some(BaseRef::Ancestor));
+        assert_eq!(s.resolve_base("dc=example,dc=com"), Some(BaseRef::Parent));
+        assert_eq!(s.resolve_base("dc=com"), Some(BaseRef::Ancestor));
+        let parent_one = s.search(BaseRef::Parent, Scope::One, &all, 10).0;
+        assert_eq!(
+            parent_one,
+            [Hit::Container],
+            "one level below the parent is the container"
+        );
         assert_eq!(s.resolve_base("ou=other,dc=example,dc=com"), None);
         let (hits, more) = s.search(BaseRef::Container, Scope::One, &all, 2);
         assert_eq!((hits.len(), more), (2, true));
