@@ -3,7 +3,8 @@
 //! served, errors (goal: 0), syncs, and the server's memory over time (goal: flat).
 //!
 //! Run: `cargo bench --bench soak` — 30 minutes by default; `PHONEBOOK_SOAK_SECS=120` for a
-//! short check, `PHONEBOOK_SOAK_PEOPLE` for the size of the directory (default 20,000).
+//! short check, `PHONEBOOK_SOAK_PEOPLE` for the size of the directory (default 20,000),
+//! `PHONEBOOK_SOAK_CLIENTS` for the number of connections searching at once (default 8).
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -22,7 +23,6 @@ use support::gen::{self, GenOptions};
 use support::server::Server;
 use support::slapd::{Slapd, PROXY_DN, PROXY_PW};
 
-const CLIENTS: usize = 8;
 const MIX: [Kind; 5] = [
     Kind::NameContains,
     Kind::NamePrefix,
@@ -54,6 +54,7 @@ fn main() -> Result<()> {
     }
     let total = Duration::from_secs(env_or("PHONEBOOK_SOAK_SECS", 1800));
     let n = env_or("PHONEBOOK_SOAK_PEOPLE", 20_000) as usize;
+    let clients = env_or("PHONEBOOK_SOAK_CLIENTS", 8) as usize;
     let (ldif, _) = gen::people_ldif(&GenOptions {
         n,
         seed: SEED,
@@ -86,7 +87,7 @@ fn main() -> Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let clients: Vec<_> = (0..CLIENTS)
+    let tasks: Vec<_> = (0..clients)
         .map(|c| {
             let (url, filters, searches, errors) = (
                 url.clone(),
@@ -165,8 +166,8 @@ fn main() -> Result<()> {
             rss as f64 / 1024.0
         );
     }
-    for c in clients {
-        rt.block_on(c)?;
+    for task in tasks {
+        rt.block_on(task)?;
     }
     let elapsed = start.elapsed().as_secs_f64();
     let metrics = std::process::Command::new("curl")
@@ -181,7 +182,7 @@ fn main() -> Result<()> {
     let served = searches.load(Ordering::Relaxed);
     println!();
     println!(
-        "soak: {:.0} s, {CLIENTS} connections, {n} people: {served} searches ({:.0}/s), {} errors, RSS {:.1} MB at start, {:.1} MB at the end; syncs: {}",
+        "soak: {:.0} s, {clients} connections, {n} people: {served} searches ({:.0}/s), {} errors, RSS {:.1} MB at start, {:.1} MB at the end; syncs: {}",
         elapsed,
         served as f64 / elapsed,
         errors.load(Ordering::Relaxed),
