@@ -361,3 +361,104 @@ fn sighup_with_a_broken_config_keeps_the_old_one_and_a_good_one_takes_effect() {
     );
     server.stop();
 }
+
+#[test]
+fn one_client_cannot_hold_more_than_its_share_of_connections() {
+    use std::io::Read as _;
+    let (ldif, _) = gen::people_ldif(&GenOptions {
+        n: 5,
+        seed: 2,
+        with_memberof: true,
+    });
+    let slapd = Slapd::builder().ldif(ldif).start().expect("start slapd");
+    let ws = Workspace::new(
+        &serve_config(&slapd.url(), "")
+            .replace("[ldap]\n", "[ldap]\nmax_connections_per_client = 2\n"),
+    );
+    let server = Server::start(&ws);
+    let addr = server.addr();
+    let held: Vec<std::net::TcpStream> = (0..2)
+        .map(|_| std::net::TcpStream::connect(addr).expect("connect"))
+        .collect();
+    // The server counts a connection once it has accepted it; the third is closed at once,
+    // which the client sees as end-of-stream (or a reset) instead of a hang.
+    eventually(
+        Duration::from_secs(10),
+        "the third connection to be refused",
+        || {
+            let mut third = std::net::TcpStream::connect(addr).expect("connect");
+            third
+                .set_read_timeout(Some(Duration::from_secs(2)))
+                .expect("timeout");
+            match third.read(&mut [0u8; 1]) {
+                Ok(0) => true,
+                Ok(_) => false,
+                // A timeout means the server kept the connection open: not refused (yet).
+                Err(e) => !matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ),
+            }
+        },
+    );
+    let slapd = Slapd::builder().ldif(ldif).start().expect("start slapd");
+    let config = serve_config(&slapd.url(), "")
+        .replace("[ldap]\n", "[log]\naccess = true\n[ldap]\n[[ldap.users]]\ndn = \"cn=phones,dc=example,dc=com\"\npassword = \"ph0ne-Secret\"\n");
+    // [[ldap.users]] must follow the [ldap] keys: move the table after them.
+    let config = config.replacen(
+        "[[ldap.users]]\ndn = \"cn=phones,dc=example,dc=com\"\npassword = \"ph0ne-Secret\"\nlisten = \"127.0.0.1:0\"\n",
+        "listen = \"127.0.0.1:0\"\n[[ldap.users]]\ndn = \"cn=phones,dc=example,dc=com\"\npassword = \"ph0ne-Secret\"\n",
+        1,
+    );
+    let ws = Workspace::new(&config);
+    let server = Server::start(&ws);
+    let out = Command::new("ldapsearch")
+        .args([
+            "-x",
+            "-LLL",
+            "-H",
+            &server.url(),
+            "-D",
+            "cn=phones,dc=example,dc=com",
+            "-w",
+            "ph0ne-Secret",
+        ])
+        .args([
+            "-b",
+            "ou=phonebook,dc=example,dc=com",
+            "(|(cn=a*)(sn=b*))",
+            "cn",
+        ])
+        .output()
+        .expect("ldapsearch");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = curl_json(&[&format!(
+        "{}/api/v1/lookup?number=%2B49891234567",
+        server.http_url()
+    )]);
+    let log = server.stop();
+    let ldap: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("access") && l.contains("op=\"search\""))
+        .collect();
+    assert!(
+        ldap.iter().any(|l| l.contains("filter=(|(cn=a*)(sn=b*))")
+            && l.contains("bind_dn=\"cn=phones,dc=example,dc=com\"")
+            && l.contains("result=\"success\"")),
+        "{log}"
+    );
+    assert!(
+        log.lines().any(|l| l.contains("access")
+            && l.contains("GET /api/v1/lookup")
+            && l.contains("status=404")),
+        "{log}"
+    );
+    assert!(
+        !log.contains("ph0ne-Secret") && !log.contains("proxy-secret"),
+        "no password in the log"
+    );
+}
