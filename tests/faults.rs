@@ -401,6 +401,28 @@ fn one_client_cannot_hold_more_than_its_share_of_connections() {
             }
         },
     );
+    drop(held);
+    // Once they close, the same client is served again.
+    eventually(
+        Duration::from_secs(10),
+        "a search after the others closed",
+        || ldap_count(&server, "(objectClass=inetOrgPerson)") == 5,
+    );
+    assert!(
+        server.log().contains("too many connections"),
+        "{}",
+        server.log()
+    );
+    server.stop();
+}
+
+#[test]
+fn the_access_log_records_operations_without_passwords() {
+    let (ldif, _) = gen::people_ldif(&GenOptions {
+        n: 5,
+        seed: 2,
+        with_memberof: true,
+    });
     let slapd = Slapd::builder().ldif(ldif).start().expect("start slapd");
     let config = serve_config(&slapd.url(), "")
         .replace("[ldap]\n", "[log]\naccess = true\n[ldap]\n[[ldap.users]]\ndn = \"cn=phones,dc=example,dc=com\"\npassword = \"ph0ne-Secret\"\n");
