@@ -23,17 +23,7 @@ use crate::directory::schema::Text;
 use crate::directory::ServedEntry;
 
 /// Text attributes with a prefix index (every one a phone might search by equality).
-const PREFIXED: [Text; 9] = [
-    Text::Uid,
-    Text::Cn,
-    Text::GivenName,
-    Text::Sn,
-    Text::O,
-    Text::Ou,
-    Text::Title,
-    Text::Mail,
-    Text::Description,
-];
+const PREFIXED: [Text; 9] = Text::DISTINCT;
 /// Text attributes with a trigram index (substrings).
 const TRIGRAM: [Text; 4] = [Text::Cn, Text::GivenName, Text::Sn, Text::O];
 /// Text attributes with a value-sorted index (ranges).

@@ -53,17 +53,7 @@ impl ServedEntry {
     fn new(entry: Entry, settings: &Settings) -> Self {
         let dn = format!("uid={},{}", entry.uid(), settings.base_dn);
         let mut folded: [Option<Box<str>>; Text::COUNT] = Default::default();
-        for t in [
-            Text::Uid,
-            Text::Cn,
-            Text::GivenName,
-            Text::Sn,
-            Text::O,
-            Text::Ou,
-            Text::Title,
-            Text::Mail,
-            Text::Description,
-        ] {
+        for t in Text::DISTINCT {
             folded[t.slot()] =
                 text_value(&entry, t).map(|v| fold(&v, settings.accents).into_boxed_str());
         }

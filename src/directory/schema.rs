@@ -23,6 +23,19 @@ pub enum Text {
 impl Text {
     pub const COUNT: usize = 10;
 
+    /// Every text attribute with a value of its own (`displayName` shares `cn`'s).
+    pub const DISTINCT: [Text; 9] = [
+        Text::Uid,
+        Text::Cn,
+        Text::GivenName,
+        Text::Sn,
+        Text::O,
+        Text::Ou,
+        Text::Title,
+        Text::Mail,
+        Text::Description,
+    ];
+
     pub fn slot(self) -> usize {
         self as usize
     }

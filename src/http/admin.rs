@@ -283,6 +283,11 @@ async fn apply_edit(
     }
 }
 
+/// A body that is not a profile: its status (400, 413, 415) with the reason as JSON.
+fn rejected(e: axum::extract::rejection::JsonRejection) -> Response {
+    ApiError::new(e.status(), e.body_text()).into_response()
+}
+
 /// `POST /api/v1/connectors` — a new profile.
 pub async fn create(
     State(state): State<Shared>,
@@ -290,7 +295,7 @@ pub async fn create(
 ) -> Response {
     let body = match body {
         Ok(Json(b)) => b,
-        Err(e) => return ApiError::new(e.status(), e.body_text()).into_response(),
+        Err(e) => return rejected(e),
     };
     let p = profile(body);
     let count = state.runner().config().connectors.len();
@@ -310,7 +315,7 @@ pub async fn update(
 ) -> Response {
     let body = match body {
         Ok(Json(b)) => b,
-        Err(e) => return ApiError::new(e.status(), e.body_text()).into_response(),
+        Err(e) => return rejected(e),
     };
     let p = profile(body);
     apply_edit(
@@ -335,7 +340,7 @@ pub async fn preview(
 ) -> Response {
     let body = match body {
         Ok(Json(b)) => b,
-        Err(e) => return ApiError::new(e.status(), e.body_text()).into_response(),
+        Err(e) => return rejected(e),
     };
     let original = body.name.clone();
     let p = profile(body);
