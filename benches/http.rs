@@ -79,7 +79,7 @@ fn fixture() -> Fixture {
         config.clone(),
         store.clone(),
         Arc::new(Directory::new(
-            load_snapshot(&store, &settings(&config)).expect("snapshot"),
+            load_snapshot(&store, &settings(&config), &["corp".to_owned()]).expect("snapshot"),
         )),
         Arc::new(Metrics::default()),
         Arc::new(Gates::default()),

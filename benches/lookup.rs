@@ -310,7 +310,8 @@ fn snapshot(c: &mut Criterion) {
             for _ in 0..iters {
                 let start = Instant::now();
                 let store = Store::open(&path).expect("open the store");
-                let snapshot = schedule::load_snapshot(&store, &settings).expect("load");
+                let snapshot =
+                    schedule::load_snapshot(&store, &settings, &["corp".to_owned()]).expect("load");
                 total += start.elapsed();
                 assert_eq!(snapshot.len(), n);
                 drop((snapshot, store));

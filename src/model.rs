@@ -157,7 +157,7 @@ pub fn normalise_dn(dn: &str) -> String {
 }
 
 /// FNV-1a: stable across Rust versions and platforms, unlike `std`'s hashers.
-fn fnv1a64(bytes: &[u8]) -> u64 {
+pub fn fnv1a64(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
         (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
     })

@@ -17,14 +17,18 @@ use crate::metrics::Metrics;
 use crate::store::{Outcome, Store, StoreError};
 use crate::sync::{self, SyncError, SyncOptions, SyncReport};
 
-/// Builds the snapshot of everything the store holds.
-pub fn load_snapshot(store: &Store, settings: &Settings) -> Result<Snapshot, StoreError> {
+/// Builds the snapshot of what the store holds for the configured `connectors`. A connector
+/// removed from the configuration stops being served; its book stays in the store, so adding
+/// it back (same name) brings its entries back.
+pub fn load_snapshot(
+    store: &Store,
+    settings: &Settings,
+    connectors: &[String],
+) -> Result<Snapshot, StoreError> {
     let generation = store.generation()?;
-    Ok(Snapshot::build(
-        store.all_entries()?,
-        generation,
-        settings.clone(),
-    ))
+    let mut entries = store.all_entries()?;
+    entries.retain(|e| connectors.contains(&e.connector));
+    Ok(Snapshot::build(entries, generation, settings.clone()))
 }
 
 /// The per-connector sync locks, by connector name, created on first use.
@@ -235,7 +239,13 @@ impl Runner {
 
     async fn build(&self) -> Result<Snapshot, StoreError> {
         let (store, settings) = (self.store.clone(), self.settings.clone());
-        tokio::task::spawn_blocking(move || load_snapshot(&store, &settings))
+        let names: Vec<String> = self
+            .config
+            .connectors
+            .iter()
+            .map(|c| c.name.clone())
+            .collect();
+        tokio::task::spawn_blocking(move || load_snapshot(&store, &settings, &names))
             .await
             .map_err(|e| StoreError::Io {
                 path: String::new(),

@@ -61,7 +61,8 @@ pub async fn run(
         accents: config.ldap.accents,
         numbers: config.numbers.clone(),
     };
-    let snapshot = schedule::load_snapshot(&store, &settings)?;
+    let names: Vec<String> = config.connectors.iter().map(|c| c.name.clone()).collect();
+    let snapshot = schedule::load_snapshot(&store, &settings, &names)?;
     let (entries, generation) = (snapshot.len(), snapshot.generation());
     let directory = Arc::new(Directory::new(snapshot));
     let metrics = Arc::new(Metrics::default());
@@ -273,7 +274,14 @@ impl Live {
             .policy
             .store(Arc::new(Policy::from_config(&new.ldap)));
         self.http.set_runner(runner.clone());
-        let reshaped = new.ldap.base_dn != self.config.ldap.base_dn
+        let names = |c: &Config| {
+            c.connectors
+                .iter()
+                .map(|k| k.name.clone())
+                .collect::<Vec<_>>()
+        };
+        let reshaped = names(&new) != names(&self.config)
+            || new.ldap.base_dn != self.config.ldap.base_dn
             || new.ldap.accents != self.config.ldap.accents
             || new.numbers != self.config.numbers;
         if reshaped {

@@ -518,3 +518,46 @@ fn the_token_protects_the_api_but_not_health() {
         "the token never reaches the log"
     );
 }
+
+#[test]
+fn deleting_a_connector_takes_its_entries_out_of_the_served_book() {
+    let slapd = Slapd::builder()
+        .ldif(directory())
+        .start()
+        .expect("start slapd");
+    let branch = ldap_config("branch", &slapd.url(), "")
+        .replace("[store]\npath = \"data/phonebook.db\"\n", "");
+    let config = format!(
+        "[ldap]\nlisten = \"127.0.0.1:0\"\n[http]\nlisten = \"127.0.0.1:0\"\n{}\n{branch}",
+        ldap_config("corp", &slapd.url(), "")
+    );
+    let ws = Workspace::new(&config);
+    assert_eq!(ws.run(&["sync"]).code, 0);
+    let server = Server::start(&ws);
+    let base = server.http_url();
+    let count = || {
+        get(&format!("{base}/api/v1/entries")).json()["entries"]
+            .as_array()
+            .map_or(0, Vec::len)
+    };
+    assert_eq!(count(), 8);
+    let deleted = curl(&["-X", "DELETE", &format!("{base}/api/v1/connectors/branch")]);
+    assert_eq!(deleted.status, 200, "{}", deleted.text());
+    assert_eq!(
+        count(),
+        4,
+        "the removed connector's people leave the phone book"
+    );
+    let file = std::fs::read_to_string(ws.config_path()).expect("config");
+    assert!(
+        !file.contains("name = \"branch\"") && file.contains("name = \"corp\""),
+        "{file}"
+    );
+    let backup = std::fs::read_to_string(ws.path().join("phonebook.toml.bak")).expect("backup");
+    assert_eq!(backup, config, "the previous file is kept beside it");
+    assert_eq!(
+        curl(&["-X", "DELETE", &format!("{base}/api/v1/connectors/branch")]).status,
+        404
+    );
+    server.stop();
+}

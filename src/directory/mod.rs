@@ -213,6 +213,7 @@ pub enum Hit {
 
 /// An immutable phone book with its indexes.
 pub struct Snapshot {
+    version: String,
     generation: u64,
     settings: Settings,
     base_norm: String,
@@ -248,7 +249,15 @@ impl Snapshot {
             .map(|(i, e)| (normalise_dn(&e.dn), i as u32))
             .collect();
         let index = Indexes::build(&entries);
+        let mut served: Vec<&str> = entries.iter().map(|e| e.entry.connector.as_str()).collect();
+        served.sort_unstable();
+        served.dedup();
+        let version = format!(
+            "{generation}.{:08x}",
+            crate::model::fnv1a64(served.join(",").as_bytes()) as u32
+        );
         Snapshot {
+            version,
             generation,
             base_norm: normalise_dn(&settings.base_dn),
             container: Container::new(&settings.base_dn),
@@ -261,6 +270,12 @@ impl Snapshot {
 
     pub fn generation(&self) -> u64 {
         self.generation
+    }
+
+    /// Names the content: the store's generation, and which connectors' books are served
+    /// (removing a connector from the configuration changes the book, not the generation).
+    pub fn version(&self) -> &str {
+        &self.version
     }
 
     pub fn len(&self) -> usize {

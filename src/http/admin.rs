@@ -326,9 +326,9 @@ pub async fn update(
     .await
 }
 
-/// `DELETE /api/v1/connectors/{name}` — the connector goes from the file; its entries stay in
-/// the store until a sync of a connector with that name runs again, and are no longer served
-/// after the next restart.
+/// `DELETE /api/v1/connectors/{name}` — the connector goes from the file and its entries from
+/// the served phone book at once; the store keeps its book, so adding the connector back
+/// under the same name brings them back.
 pub async fn remove(State(state): State<Shared>, Path(name): Path<String>) -> Response {
     apply_edit(&state, |text| config_edit::delete(text, &name), |_| None).await
 }

@@ -18,9 +18,9 @@ use crate::directory::{BaseRef, Hit, Scope, Snapshot};
 use crate::filter::{LdapFilter, LdapSubstringFilter};
 use crate::model::Entry;
 
-/// The serialised feed of one generation, plain and gzip-compressed.
+/// The serialised feed of one snapshot version, plain and gzip-compressed.
 pub struct Feed {
-    generation: u64,
+    version: String,
     json: Bytes,
     gzip: Bytes,
 }
@@ -40,18 +40,19 @@ impl Feed {
         gz.write_all(&json).map_err(|e| e.to_string())?;
         let gzip = gz.finish().map_err(|e| e.to_string())?;
         Ok(Feed {
-            generation: snapshot.generation(),
+            version: snapshot.version().to_owned(),
             json: json.into(),
             gzip: gzip.into(),
         })
     }
 
-    /// Strong ETags: the generation names the content; each encoding is its own representation.
+    /// Strong ETags: the snapshot version names the content; each encoding is its own
+    /// representation.
     fn etag(&self, gzip: bool) -> String {
         if gzip {
-            format!("\"pb-{}-gz\"", self.generation)
+            format!("\"pb-{}-gz\"", self.version)
         } else {
-            format!("\"pb-{}\"", self.generation)
+            format!("\"pb-{}\"", self.version)
         }
     }
 }
@@ -66,10 +67,7 @@ struct FeedJson<'a, E: Serialize> {
 async fn current_feed(state: &Shared) -> Result<Arc<Feed>, ApiError> {
     let snapshot = state.runner().directory().load();
     if let Ok(cache) = state.feed.lock() {
-        if let Some(feed) = cache
-            .as_ref()
-            .filter(|f| f.generation == snapshot.generation())
-        {
+        if let Some(feed) = cache.as_ref().filter(|f| f.version == snapshot.version()) {
             return Ok(feed.clone());
         }
     }
@@ -341,20 +339,20 @@ mod tests {
     #[test]
     fn etags_match_either_representation() {
         let feed = Feed {
-            generation: 7,
+            version: "7.0".into(),
             json: Bytes::new(),
             gzip: Bytes::new(),
         };
         assert!(not_modified(
-            &headers(&[("if-none-match", "\"pb-7\"")]),
+            &headers(&[("if-none-match", "\"pb-7.0\"")]),
             &feed
         ));
         assert!(not_modified(
-            &headers(&[("if-none-match", "\"x\", W/\"pb-7-gz\"")]),
+            &headers(&[("if-none-match", "\"x\", W/\"pb-7.0-gz\"")]),
             &feed
         ));
         assert!(!not_modified(
-            &headers(&[("if-none-match", "\"pb-6\"")]),
+            &headers(&[("if-none-match", "\"pb-6.0\"")]),
             &feed
         ));
     }

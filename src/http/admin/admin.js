@@ -346,7 +346,8 @@
 
   async function remove(name) {
     if (!window.confirm(`Delete the connector ${name} from the configuration file? ` +
-      'Its entries stay in the phone book until the server restarts.')) return;
+      'Its entries leave the phone book at once; they stay in the store, so adding the ' +
+      'connector back under the same name brings them back.')) return;
     try {
       await api('DELETE', '/api/v1/connectors/' + encodeURIComponent(name));
       state.results.delete(name);
