@@ -21,6 +21,11 @@ const BOOK: &[u8] = b"b\0";
 const RUN: &[u8] = b"r\0";
 const GENERATION: &[u8] = b"generation";
 
+/// sled's page cache. Books are read whole and rarely (at start, at each sync), so a large
+/// cache only grows the resident set (sled's default is 1 GiB); the served data lives in the
+/// directory snapshot anyway.
+const CACHE_BYTES: u64 = 32 * 1024 * 1024;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("the store {path} is in use by another phonebook-proxy process (stop it, or use its HTTP API)")]
@@ -86,20 +91,24 @@ impl Store {
                 cause: e.to_string(),
             })?;
         }
-        let db = sled::Config::new().path(path).open().map_err(|e| match e {
-            sled::Error::Io(io)
-                if io.kind() == std::io::ErrorKind::WouldBlock
-                    || io.to_string().contains("lock") =>
-            {
-                StoreError::Locked {
-                    path: shown.clone(),
+        let db = sled::Config::new()
+            .path(path)
+            .cache_capacity(CACHE_BYTES)
+            .open()
+            .map_err(|e| match e {
+                sled::Error::Io(io)
+                    if io.kind() == std::io::ErrorKind::WouldBlock
+                        || io.to_string().contains("lock") =>
+                {
+                    StoreError::Locked {
+                        path: shown.clone(),
+                    }
                 }
-            }
-            other => StoreError::Io {
-                path: shown.clone(),
-                cause: other.to_string(),
-            },
-        })?;
+                other => StoreError::Io {
+                    path: shown.clone(),
+                    cause: other.to_string(),
+                },
+            })?;
         Ok(Store { db, path: shown })
     }
 
