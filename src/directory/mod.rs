@@ -33,6 +33,8 @@ pub struct Settings {
 /// One entry as served: its DN, the phone book entry, and its comparable keys.
 pub struct ServedEntry {
     pub dn: String,
+    /// `dn[4..4 + uid_len]` is the uid (`uid=<uid>,<base_dn>`).
+    uid_len: usize,
     pub entry: Entry,
     /// Folded values by [`Text`] slot (`DisplayName` reads the `Cn` slot).
     folded: [Option<Box<str>>; Text::COUNT],
@@ -51,7 +53,8 @@ fn kind_slot(kind: PhoneKind) -> usize {
 
 impl ServedEntry {
     fn new(entry: Entry, settings: &Settings) -> Self {
-        let dn = format!("uid={},{}", entry.uid(), settings.base_dn);
+        let uid = entry.uid();
+        let dn = format!("uid={uid},{}", settings.base_dn);
         let mut folded: [Option<Box<str>>; Text::COUNT] = Default::default();
         for t in Text::DISTINCT {
             folded[t.slot()] =
@@ -66,6 +69,7 @@ impl ServedEntry {
         });
         ServedEntry {
             dn,
+            uid_len: uid.len(),
             entry,
             folded,
             phones,
@@ -80,6 +84,22 @@ impl ServedEntry {
 
     fn all_phone_keys(&self) -> impl Iterator<Item = &PhoneKeys> {
         self.phones.iter().flatten()
+    }
+
+    /// The served value of a text attribute, as written.
+    pub fn text_ref(&self, t: Text) -> Option<&str> {
+        let e = &self.entry;
+        match t {
+            Text::Uid => self.dn.get(4..4 + self.uid_len),
+            Text::Cn | Text::DisplayName => Some(&e.display_name),
+            Text::GivenName => e.first_name.as_deref(),
+            Text::Sn => Some(e.last_name.as_deref().unwrap_or(&e.display_name)),
+            Text::O => e.company.as_deref(),
+            Text::Ou => e.department.as_deref(),
+            Text::Title => e.title.as_deref(),
+            Text::Mail => e.email.as_deref(),
+            Text::Description => e.notes.as_deref(),
+        }
     }
 
     /// The served values of an attribute, as written.

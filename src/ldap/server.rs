@@ -22,7 +22,7 @@ use tokio_util::codec::Framed;
 
 use crate::directory::Directory;
 use crate::ldap::codec::Codec;
-use crate::ldap::session::{Action, Policy, Session};
+use crate::ldap::session::{Action, Part, Policy, Session};
 use crate::metrics::Metrics;
 
 /// Limits that keep one client from hurting the others.
@@ -226,29 +226,31 @@ async fn connection(
         let op = op_name(&msg.op);
         let request = endpoint.access_log.then(|| describe(&msg.op));
         let started = Instant::now();
-        let reply = session.handle(msg);
-        record(&endpoint.metrics, op, &reply.msgs, started);
+        let reply = session.respond(msg);
+        record(&endpoint.metrics, op, reply.last_msg(), started);
         if let Some(request) = request {
-            let entries = reply
-                .msgs
-                .iter()
-                .filter(|m| matches!(m.op, LdapOp::SearchResultEntry(_)))
-                .count();
+            let entries = reply.entry_count();
             tracing::info!(
                 target: "access",
                 client = %peer,
                 bind_dn = session.bound_dn().unwrap_or(""),
                 op,
                 request,
-                result = result_label(&reply.msgs),
+                result = result_label(reply.last_msg()),
                 entries,
                 us = started.elapsed().as_micros() as u64,
                 "ldap"
             );
         }
-        for msg in reply.msgs {
-            if framed.feed(msg).await.is_err() {
-                return;
+        for part in reply.parts {
+            match part {
+                Part::Msg(msg) => {
+                    if framed.feed(msg).await.is_err() {
+                        return;
+                    }
+                }
+                // Encoded straight into the write buffer, after what was fed before.
+                Part::Entries(entries) => entries.encode(framed.write_buffer_mut()),
             }
         }
         if framed.flush().await.is_err() {
@@ -325,8 +327,8 @@ fn describe(op: &LdapOp) -> String {
 }
 
 /// The result code of a reply as a label (`success`, `SizeLimitExceeded`, …).
-fn result_label(replies: &[LdapMsg]) -> String {
-    let code = replies.last().and_then(|m| match &m.op {
+fn result_label(last: Option<&LdapMsg>) -> String {
+    let code = last.and_then(|m| match &m.op {
         LdapOp::BindResponse(r) => Some(&r.res.code),
         LdapOp::SearchResultDone(r)
         | LdapOp::ModifyResponse(r)
@@ -345,8 +347,8 @@ fn result_label(replies: &[LdapMsg]) -> String {
 }
 
 /// Counts an answered operation by kind and result code; times searches.
-fn record(metrics: &Metrics, op: &'static str, replies: &[LdapMsg], started: Instant) {
-    let result = result_label(replies);
+fn record(metrics: &Metrics, op: &'static str, last: Option<&LdapMsg>, started: Instant) {
+    let result = result_label(last);
     metrics
         .ldap_requests
         .inc(&[("op", op), ("result", &result)]);

@@ -1,12 +1,16 @@
 //! One LDAP connection's state and semantics, with no socket: [`Session::handle`] takes a
 //! decoded message and returns the messages to send back, so every behaviour a phone relies
-//! on is testable as plain function calls.
+//! on is testable as plain function calls. The server calls [`Session::respond`], the same
+//! answer with the search result entries left as references into the snapshot, which
+//! [`Entries::encode`] writes straight to BER — no `LdapMsg` per entry, no copy of a value.
 //!
 //! The session owns what lives as long as a connection: who is bound, whether TLS is on, and
 //! the result lists of paged searches in progress (each pinned to the snapshot it started on,
 //! so a sync in between neither duplicates nor skips an entry).
 
 use std::sync::Arc;
+
+use tokio_util::bytes::{BufMut, BytesMut};
 
 use ldap3_proto::control::{LdapControl, ServerSortRequet, ServerSortResult};
 use ldap3_proto::proto::{
@@ -19,9 +23,9 @@ use crate::config::{LdapConfig, Secret};
 use crate::directory::fold::fold;
 use crate::directory::matcher::Tri;
 use crate::directory::schema::{resolve, Attr, Resolved, SERVED};
-use crate::directory::{BaseRef, Directory, Hit, Scope, Snapshot};
+use crate::directory::{BaseRef, Directory, Hit, Scope, ServedEntry, Snapshot};
 use crate::filter::LdapFilter;
-use crate::model::normalise_dn;
+use crate::model::{normalise_dn, PhoneNumber};
 
 pub const OID_PAGED_RESULTS: &str = "1.2.840.113556.1.4.319";
 pub const OID_SERVER_SORT: &str = "1.2.840.113556.1.4.473";
@@ -72,13 +76,299 @@ pub struct Reply {
     pub action: Action,
 }
 
-impl Reply {
+/// [`Reply`] as the server sends it: search result entries stay references until encoded.
+pub struct Response {
+    pub parts: Vec<Part>,
+    pub action: Action,
+}
+
+/// One piece of a response, in order.
+pub enum Part {
+    Msg(LdapMsg),
+    Entries(Entries),
+}
+
+impl Response {
     fn send(msgs: Vec<LdapMsg>) -> Self {
-        Reply {
-            msgs,
+        Response {
+            parts: msgs.into_iter().map(Part::Msg).collect(),
             action: Action::Continue,
         }
     }
+
+    /// The last message (the one with the result code), if any.
+    pub fn last_msg(&self) -> Option<&LdapMsg> {
+        match self.parts.last() {
+            Some(Part::Msg(msg)) => Some(msg),
+            _ => None,
+        }
+    }
+
+    /// How many search result entries it carries.
+    pub fn entry_count(&self) -> usize {
+        self.parts
+            .iter()
+            .map(|p| match p {
+                Part::Msg(m) => usize::from(matches!(m.op, LdapOp::SearchResultEntry(_))),
+                Part::Entries(e) => e.len(),
+            })
+            .sum()
+    }
+
+    /// The same response as plain messages.
+    pub fn into_reply(self) -> Reply {
+        let mut msgs = Vec::new();
+        for part in self.parts {
+            match part {
+                Part::Msg(msg) => msgs.push(msg),
+                Part::Entries(entries) => msgs.extend(entries.msgs()),
+            }
+        }
+        Reply {
+            msgs,
+            action: self.action,
+        }
+    }
+}
+
+/// Search result entries of one search (or page): hits of a snapshot with the attributes
+/// the request selected.
+pub struct Entries {
+    id: i32,
+    snapshot: Arc<Snapshot>,
+    hits: Vec<Hit>,
+    selection: Arc<Selection>,
+}
+
+impl Entries {
+    pub fn len(&self) -> usize {
+        self.hits.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.hits.is_empty()
+    }
+
+    /// As `SearchResultEntry` messages.
+    pub fn msgs(&self) -> impl Iterator<Item = LdapMsg> + '_ {
+        self.hits.iter().map(|hit| {
+            let (dn, attributes) = attributes(&self.snapshot, *hit, &self.selection);
+            let types_only = self.selection.types_only;
+            LdapMsg {
+                msgid: self.id,
+                op: LdapOp::SearchResultEntry(LdapSearchResultEntry {
+                    dn: dn.to_owned(),
+                    attributes: attributes
+                        .into_iter()
+                        .map(|(name, vals)| LdapPartialAttribute {
+                            atype: name.to_owned(),
+                            vals: if types_only {
+                                Vec::new()
+                            } else {
+                                let mut out = Vec::new();
+                                vals.for_each(|v| out.push(v.as_bytes().to_vec()));
+                                out
+                            },
+                        })
+                        .collect(),
+                }),
+                ctrl: Vec::new(),
+            }
+        })
+    }
+
+    /// Appends every entry as a BER-encoded `SearchResultEntry` message, byte for byte what
+    /// ldap3_proto's codec writes for [`Entries::msgs`].
+    pub fn encode(&self, out: &mut BytesMut) {
+        let types_only = self.selection.types_only;
+        for hit in &self.hits {
+            let (dn, attributes) = attributes(&self.snapshot, *hit, &self.selection);
+            let value_len = |vals: &Values| -> usize {
+                let mut len = 0;
+                if !types_only {
+                    vals.for_each(|v| len += tlv_len(v.len()));
+                }
+                len
+            };
+            let list_len: usize = attributes
+                .iter()
+                .map(|(name, vals)| tlv_len(tlv_len(name.len()) + tlv_len(value_len(vals))))
+                .sum();
+            let op_len = tlv_len(dn.len()) + tlv_len(list_len);
+            let id = ber_integer(self.id);
+            out.reserve(tlv_len(tlv_len(id.len()) + tlv_len(op_len)));
+            put_header(out, 0x30, tlv_len(id.len()) + tlv_len(op_len));
+            put_header(out, 0x02, id.len());
+            out.put_slice(&id);
+            put_header(out, 0x64, op_len);
+            put_header(out, 0x04, dn.len());
+            out.put_slice(dn.as_bytes());
+            put_header(out, 0x30, list_len);
+            for (name, vals) in &attributes {
+                let vals_len = value_len(vals);
+                put_header(out, 0x30, tlv_len(name.len()) + tlv_len(vals_len));
+                put_header(out, 0x04, name.len());
+                out.put_slice(name.as_bytes());
+                put_header(out, 0x31, vals_len);
+                if !types_only {
+                    vals.for_each(|v| {
+                        put_header(out, 0x04, v.len());
+                        out.put_slice(v.as_bytes());
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// The served attributes a search returns, resolved once per search.
+#[derive(Debug, Clone)]
+pub struct Selection {
+    /// Indexes into [`SERVED`], in its order.
+    served: Vec<usize>,
+    /// The request's list, for the base container's RDN attribute.
+    attrs: Vec<String>,
+    types_only: bool,
+}
+
+impl Selection {
+    fn new(attrs: Vec<String>, types_only: bool) -> Self {
+        let all = attrs.is_empty() || attrs.iter().any(|a| a == "*");
+        let served = SERVED
+            .iter()
+            .enumerate()
+            .filter(|(_, (name, attr))| {
+                all || attrs.iter().any(|a| {
+                    a.eq_ignore_ascii_case(name)
+                        || (!SERVED.iter().any(|(n, _)| n.eq_ignore_ascii_case(a))
+                            && resolve(a) == Resolved::Served(*attr))
+                })
+            })
+            .map(|(i, _)| i)
+            .collect();
+        Selection {
+            served,
+            attrs,
+            types_only,
+        }
+    }
+}
+
+/// The values of one attribute, borrowed from the snapshot.
+enum Values<'a> {
+    One(&'a str),
+    Phones(&'a [PhoneNumber]),
+    Fixed(&'a [&'static str]),
+}
+
+impl Values<'_> {
+    fn for_each(&self, mut f: impl FnMut(&str)) {
+        match self {
+            Values::One(v) => f(v),
+            Values::Phones(phones) => phones.iter().for_each(|p| f(&p.written)),
+            Values::Fixed(values) => values.iter().for_each(|v| f(v)),
+        }
+    }
+}
+
+/// The DN and the selected, non-empty attributes of a hit.
+fn attributes<'a>(
+    snapshot: &'a Snapshot,
+    hit: Hit,
+    selection: &Selection,
+) -> (&'a str, Vec<(&'a str, Values<'a>)>) {
+    match hit {
+        Hit::Container => {
+            let c = snapshot.container();
+            let mut attributes = Vec::new();
+            if selection.served.first() == Some(&0) {
+                // SERVED[0] is objectClass
+                attributes.push(("objectClass", Values::Fixed(&c.object_classes)));
+            }
+            let a = &selection.attrs;
+            if a.is_empty()
+                || a.iter()
+                    .any(|a| a == "*" || a.eq_ignore_ascii_case(&c.rdn.0))
+            {
+                attributes.push((c.rdn.0.as_str(), Values::One(&c.rdn.1)));
+            }
+            (&c.dn, attributes)
+        }
+        Hit::Entry(id) => {
+            let e: &ServedEntry = snapshot.entry(id);
+            let attributes = selection
+                .served
+                .iter()
+                .filter_map(|i| {
+                    let (name, attr) = SERVED[*i];
+                    let values = match attr {
+                        Attr::ObjectClass => {
+                            Values::Fixed(&crate::directory::schema::OBJECT_CLASSES)
+                        }
+                        Attr::Text(t) => Values::One(e.text_ref(t)?),
+                        Attr::Phone(k) => {
+                            let phones = e.entry.phones(k);
+                            if phones.is_empty() {
+                                return None;
+                            }
+                            Values::Phones(phones)
+                        }
+                    };
+                    Some((name, values))
+                })
+                .collect();
+            (&e.dn, attributes)
+        }
+    }
+}
+
+/// Size of a BER TLV with `len` content bytes (definite length, minimal form).
+fn tlv_len(len: usize) -> usize {
+    1 + length_octets(len) + len
+}
+
+fn length_octets(len: usize) -> usize {
+    if len < 128 {
+        1
+    } else {
+        1 + (usize::BITS - len.leading_zeros()).div_ceil(8) as usize
+    }
+}
+
+fn put_header(out: &mut BytesMut, tag: u8, len: usize) {
+    out.put_u8(tag);
+    if len < 128 {
+        out.put_u8(len as u8);
+    } else {
+        let count = length_octets(len) - 1;
+        out.put_u8(0x80 | count as u8);
+        out.put_slice(&len.to_be_bytes()[std::mem::size_of::<usize>() - count..]);
+    }
+}
+
+/// The content octets of an INTEGER as ldap3_lber writes a message id.
+fn ber_integer(value: i32) -> Vec<u8> {
+    let inner = i64::from(value);
+    let mut count = 0usize;
+    let mut rem = inner.abs();
+    loop {
+        count += 1;
+        rem >>= 8;
+        if rem == 0 {
+            break;
+        }
+    }
+    if inner > 0 && inner >> (8 * count - 1) == 1 {
+        count += 1;
+    }
+    let repr = inner.to_be_bytes();
+    let mut out = Vec::with_capacity(count);
+    if count > repr.len() {
+        out.push(0);
+        count -= 1;
+    }
+    out.extend_from_slice(&repr[repr.len() - count..]);
+    out
 }
 
 /// A paged search in progress.
@@ -87,8 +377,7 @@ struct Cursor {
     snapshot: Arc<Snapshot>,
     hits: Vec<Hit>,
     next: usize,
-    attrs: Vec<String>,
-    types_only: bool,
+    selection: Arc<Selection>,
 }
 
 /// The state of one connection.
@@ -125,39 +414,47 @@ impl Session {
 
     /// Handles one request.
     pub fn handle(&mut self, msg: LdapMsg) -> Reply {
+        self.respond(msg).into_reply()
+    }
+
+    /// Handles one request; search result entries are left for [`Entries::encode`].
+    pub fn respond(&mut self, msg: LdapMsg) -> Response {
         let id = msg.msgid;
         if let Some(oid) = critical_unsupported(&msg.ctrl) {
             let message = format!("critical control {oid} is not supported");
             return match response_kind(&msg.op) {
-                Some(kind) => Reply::send(vec![result(
+                Some(kind) => Response::send(vec![result(
                     id,
                     kind,
                     LdapResultCode::UnavailableCriticalExtension,
                     &message,
                 )]),
-                None => Reply::send(Vec::new()),
+                None => Response::send(Vec::new()),
             };
         }
         match msg.op {
-            LdapOp::BindRequest(req) => Reply::send(vec![self.bind(id, req)]),
-            LdapOp::SearchRequest(req) => Reply::send(self.search(id, req, &msg.ctrl)),
-            LdapOp::UnbindRequest => Reply {
-                msgs: Vec::new(),
+            LdapOp::BindRequest(req) => Response::send(vec![self.bind(id, req)]),
+            LdapOp::SearchRequest(req) => Response {
+                parts: self.search(id, req, &msg.ctrl),
+                action: Action::Continue,
+            },
+            LdapOp::UnbindRequest => Response {
+                parts: Vec::new(),
                 action: Action::Close,
             },
-            LdapOp::AbandonRequest(_) => Reply::send(Vec::new()),
+            LdapOp::AbandonRequest(_) => Response::send(Vec::new()),
             LdapOp::ExtendedRequest(req) => self.extended(id, req),
-            LdapOp::CompareRequest(req) => Reply::send(vec![self.compare(id, req)]),
+            LdapOp::CompareRequest(req) => Response::send(vec![self.compare(id, req)]),
             op => match response_kind(&op) {
-                Some(kind) => Reply::send(vec![result(
+                Some(kind) => Response::send(vec![result(
                     id,
                     kind,
                     LdapResultCode::UnwillingToPerform,
                     "the phone book is read-only",
                 )]),
                 // A response type sent as a request: the peer does not speak LDAP.
-                None => Reply {
-                    msgs: Vec::new(),
+                None => Response {
+                    parts: Vec::new(),
                     action: Action::Close,
                 },
             },
@@ -214,15 +511,10 @@ impl Session {
         self.policy.anonymous || self.bound.is_some()
     }
 
-    fn search(
-        &mut self,
-        id: i32,
-        req: LdapSearchRequest,
-        controls: &[LdapControl],
-    ) -> Vec<LdapMsg> {
-        let done = |code, message: &str| result(id, Kind::Search, code, message);
+    fn search(&mut self, id: i32, req: LdapSearchRequest, controls: &[LdapControl]) -> Vec<Part> {
+        let done = |code, message: &str| Part::Msg(result(id, Kind::Search, code, message));
         if req.base.trim().is_empty() && req.scope == LdapSearchScope::Base {
-            return self.root_dse(id, &req);
+            return self.root_dse(id, &req).into_iter().map(Part::Msg).collect();
         }
         if !self.may_search() {
             return vec![done(
@@ -241,7 +533,12 @@ impl Session {
         }
         let snapshot = self.directory.load();
         let Some(base) = snapshot.resolve_base(&req.base) else {
-            let mut msg = done(LdapResultCode::NoSuchObject, "no such entry");
+            let mut msg = result(
+                id,
+                Kind::Search,
+                LdapResultCode::NoSuchObject,
+                "no such entry",
+            );
             if let LdapOp::SearchResultDone(res) = &mut msg.op {
                 res.matcheddn = if normalise_dn(&req.base)
                     .ends_with(&normalise_dn(&snapshot.settings().base_dn))
@@ -251,7 +548,7 @@ impl Session {
                     String::new()
                 };
             }
-            return vec![msg];
+            return vec![Part::Msg(msg)];
         };
         let node = match snapshot.compile(&req.filter) {
             Ok(node) => node,
@@ -292,6 +589,7 @@ impl Session {
                 more = true;
             }
         }
+        let selection = Arc::new(Selection::new(req.attrs, req.typesonly));
         match paging {
             Some((size, _)) => {
                 self.cookies += 1;
@@ -300,49 +598,63 @@ impl Session {
                     snapshot,
                     hits,
                     next: 0,
-                    attrs: req.attrs,
-                    types_only: req.typesonly,
+                    selection,
                 };
                 if self.cursors.len() >= MAX_CURSORS {
                     self.cursors.remove(0);
                 }
                 self.cursors.push(cursor);
                 let index = self.cursors.len() - 1;
-                let mut msgs = self.page(id, index, size, more);
-                if let Some(done) = msgs.last_mut() {
+                let mut parts = self.page(id, index, size, more);
+                if let Some(Part::Msg(done)) = parts.last_mut() {
                     done.ctrl.extend(response_controls);
                 }
-                msgs
+                parts
             }
             None => {
-                let mut msgs: Vec<LdapMsg> = hits
-                    .iter()
-                    .map(|h| entry_msg(id, &snapshot, *h, &req.attrs, req.typesonly))
-                    .collect();
                 let mut end = if more {
-                    done(LdapResultCode::SizeLimitExceeded, "size limit exceeded")
+                    result(
+                        id,
+                        Kind::Search,
+                        LdapResultCode::SizeLimitExceeded,
+                        "size limit exceeded",
+                    )
                 } else {
-                    done(LdapResultCode::Success, "")
+                    result(id, Kind::Search, LdapResultCode::Success, "")
                 };
                 end.ctrl = response_controls;
-                msgs.push(end);
-                msgs
+                let mut parts = Vec::with_capacity(2);
+                if !hits.is_empty() {
+                    parts.push(Part::Entries(Entries {
+                        id,
+                        snapshot,
+                        hits,
+                        selection,
+                    }));
+                }
+                parts.push(Part::Msg(end));
+                parts
             }
         }
     }
 
     /// Sends the next `size` hits of cursor `index`; drops the cursor when it is exhausted.
-    fn page(&mut self, id: i32, index: usize, size: i64, limited: bool) -> Vec<LdapMsg> {
+    fn page(&mut self, id: i32, index: usize, size: i64, limited: bool) -> Vec<Part> {
         let cursor = &mut self.cursors[index];
         let size = usize::try_from(size)
             .ok()
             .filter(|s| *s > 0)
             .unwrap_or(usize::MAX);
         let end = cursor.next.saturating_add(size).min(cursor.hits.len());
-        let mut msgs: Vec<LdapMsg> = cursor.hits[cursor.next..end]
-            .iter()
-            .map(|h| entry_msg(id, &cursor.snapshot, *h, &cursor.attrs, cursor.types_only))
-            .collect();
+        let mut parts = Vec::with_capacity(2);
+        if end > cursor.next {
+            parts.push(Part::Entries(Entries {
+                id,
+                snapshot: cursor.snapshot.clone(),
+                hits: cursor.hits[cursor.next..end].to_vec(),
+                selection: cursor.selection.clone(),
+            }));
+        }
         cursor.next = end;
         let finished = end >= cursor.hits.len();
         let cookie = if finished {
@@ -361,18 +673,18 @@ impl Session {
         let mut done = result(id, Kind::Search, code, message);
         done.ctrl
             .push(LdapControl::SimplePagedResults { size: 0, cookie });
-        msgs.push(done);
-        msgs
+        parts.push(Part::Msg(done));
+        parts
     }
 
-    fn next_page(&mut self, id: i32, size: i64, cookie: &[u8]) -> Vec<LdapMsg> {
+    fn next_page(&mut self, id: i32, size: i64, cookie: &[u8]) -> Vec<Part> {
         let Some(index) = self.cursors.iter().position(|c| c.cookie == cookie) else {
-            return vec![result(
+            return vec![Part::Msg(result(
                 id,
                 Kind::Search,
                 LdapResultCode::UnwillingToPerform,
                 "unknown or expired paged results cookie",
-            )];
+            ))];
         };
         if size == 0 {
             // RFC 2696 §3: a size of zero abandons the paged search.
@@ -382,7 +694,7 @@ impl Session {
                 size: 0,
                 cookie: Vec::new(),
             });
-            return vec![done];
+            return vec![Part::Msg(done)];
         }
         self.page(id, index, size, false)
     }
@@ -433,7 +745,7 @@ impl Session {
         ]
     }
 
-    fn extended(&mut self, id: i32, req: LdapExtendedRequest) -> Reply {
+    fn extended(&mut self, id: i32, req: LdapExtendedRequest) -> Response {
         let respond = |code, message: &str, name: Option<String>, value: Option<Vec<u8>>| LdapMsg {
             msgid: id,
             op: LdapOp::ExtendedResponse(LdapExtendedResponse {
@@ -450,35 +762,35 @@ impl Session {
                     .as_ref()
                     .map(|dn| format!("dn:{dn}"))
                     .unwrap_or_default();
-                Reply::send(vec![respond(
+                Response::send(vec![respond(
                     LdapResultCode::Success,
                     "",
                     None,
                     Some(authz.into_bytes()),
                 )])
             }
-            OID_STARTTLS if self.tls => Reply::send(vec![respond(
+            OID_STARTTLS if self.tls => Response::send(vec![respond(
                 LdapResultCode::OperationsError,
                 "TLS is already active",
                 None,
                 None,
             )]),
-            OID_STARTTLS if !self.policy.starttls => Reply::send(vec![respond(
+            OID_STARTTLS if !self.policy.starttls => Response::send(vec![respond(
                 LdapResultCode::Unavailable,
                 "StartTLS is not configured",
                 None,
                 None,
             )]),
-            OID_STARTTLS => Reply {
-                msgs: vec![respond(
+            OID_STARTTLS => Response {
+                parts: vec![Part::Msg(respond(
                     LdapResultCode::Success,
                     "",
                     Some(OID_STARTTLS.to_owned()),
                     None,
-                )],
+                ))],
                 action: Action::StartTls,
             },
-            other => Reply::send(vec![respond(
+            other => Response::send(vec![respond(
                 LdapResultCode::ProtocolError,
                 &format!("extended operation {other} is not supported"),
                 None,
@@ -543,71 +855,6 @@ fn sort_hits(snapshot: &Snapshot, hits: &mut [Hit], keys: &[ServerSortRequet]) -
     ServerSortResult {
         result_code: LdapResultCode::Success,
         attribute_type: None,
-    }
-}
-
-/// A search result entry with the requested attributes.
-fn entry_msg(
-    id: i32,
-    snapshot: &Snapshot,
-    hit: Hit,
-    attrs: &[String],
-    types_only: bool,
-) -> LdapMsg {
-    let wanted = |name: &str, attr: Attr| -> bool {
-        if attrs.is_empty() || attrs.iter().any(|a| a == "*") {
-            return true;
-        }
-        attrs.iter().any(|a| {
-            a.eq_ignore_ascii_case(name)
-                || (!SERVED.iter().any(|(n, _)| n.eq_ignore_ascii_case(a))
-                    && resolve(a) == Resolved::Served(attr))
-        })
-    };
-    let pack = |atype: &str, vals: Vec<String>| LdapPartialAttribute {
-        atype: atype.to_owned(),
-        vals: if types_only {
-            Vec::new()
-        } else {
-            vals.into_iter().map(String::into_bytes).collect()
-        },
-    };
-    let (dn, attributes) = match hit {
-        Hit::Container => {
-            let c = snapshot.container();
-            let mut attributes = Vec::new();
-            if wanted("objectClass", Attr::ObjectClass) {
-                attributes.push(pack(
-                    "objectClass",
-                    c.object_classes.iter().map(|s| (*s).to_owned()).collect(),
-                ));
-            }
-            if attrs.is_empty()
-                || attrs
-                    .iter()
-                    .any(|a| a == "*" || a.eq_ignore_ascii_case(&c.rdn.0))
-            {
-                attributes.push(pack(&c.rdn.0, vec![c.rdn.1.clone()]));
-            }
-            (c.dn.clone(), attributes)
-        }
-        Hit::Entry(entry) => {
-            let e = snapshot.entry(entry);
-            let attributes = SERVED
-                .iter()
-                .filter(|(name, attr)| wanted(name, *attr))
-                .filter_map(|(name, attr)| {
-                    let vals = e.values(*attr);
-                    (!vals.is_empty()).then(|| pack(name, vals))
-                })
-                .collect();
-            (e.dn.clone(), attributes)
-        }
-    };
-    LdapMsg {
-        msgid: id,
-        op: LdapOp::SearchResultEntry(LdapSearchResultEntry { dn, attributes }),
-        ctrl: Vec::new(),
     }
 }
 
@@ -705,4 +952,76 @@ fn critical_unsupported(controls: &[LdapControl]) -> Option<String> {
 /// Compares without an early exit on the first differing byte.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Accents;
+    use crate::directory::Settings;
+    use crate::model::Entry;
+    use crate::numbers::NumberPlan;
+    use tokio_util::codec::Encoder;
+
+    fn snapshot() -> Arc<Snapshot> {
+        let plan = NumberPlan::default();
+        let mut a = Entry::new("corp", "1", "Jürgen Müller");
+        a.first_name = Some("Jürgen".into());
+        a.last_name = Some("Müller".into());
+        a.company = Some("Example GmbH".into());
+        a.business.push(plan.phone("+49 (89) 1234-567"));
+        a.business.push(plan.phone("089 7654321"));
+        a.mobile.push(plan.phone("0170 1234567"));
+        a.notes = Some("n".repeat(300));
+        let b = Entry::new("corp", "2", "Zoë");
+        let c = Entry::new("corp", "3", &"a long name ".repeat(30));
+        let settings = Settings {
+            base_dn: "ou=phonebook,dc=example,dc=com".into(),
+            accents: Accents::Fold,
+            numbers: plan,
+        };
+        Arc::new(Snapshot::build(vec![a, b, c], 1, settings))
+    }
+
+    #[test]
+    fn entries_encode_exactly_as_the_codec_encodes_their_messages() {
+        let snapshot = snapshot();
+        let hits: Vec<Hit> = std::iter::once(Hit::Container)
+            .chain((0..snapshot.len() as u32).map(Hit::Entry))
+            .collect();
+        let lists: [&[&str]; 5] = [
+            &[],
+            &["*"],
+            &[
+                "cn",
+                "TELEPHONENUMBER",
+                "surname",
+                "shoeSize",
+                "description",
+            ],
+            &["1.1"],
+            &["ou", "objectClass"],
+        ];
+        for attrs in lists {
+            for types_only in [false, true] {
+                for id in [0, 1, 127, 128, 255, 256, 32767, 32768, 65535, i32::MAX] {
+                    let attrs: Vec<String> = attrs.iter().map(|a| (*a).to_owned()).collect();
+                    let entries = Entries {
+                        id,
+                        snapshot: snapshot.clone(),
+                        hits: hits.clone(),
+                        selection: Arc::new(Selection::new(attrs.clone(), types_only)),
+                    };
+                    let mut fast = BytesMut::new();
+                    entries.encode(&mut fast);
+                    let mut slow = BytesMut::new();
+                    let mut codec = ldap3_proto::LdapCodec::new(None, None);
+                    for msg in entries.msgs() {
+                        codec.encode(msg, &mut slow).unwrap();
+                    }
+                    assert_eq!(fast, slow, "{attrs:?} types_only={types_only} id={id}");
+                }
+            }
+        }
+    }
 }
