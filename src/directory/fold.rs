@@ -12,24 +12,35 @@ use crate::config::Accents;
 /// The folded form of `s`.
 pub fn fold(s: &str, accents: Accents) -> String {
     let mut out = String::with_capacity(s.len());
+    fold_into(s, accents, &mut out);
+    out
+}
+
+/// Appends the folded form of `s` to `out`.
+pub fn fold_into(s: &str, accents: Accents, out: &mut String) {
+    let start = out.len();
     let mut space = false;
     for c in s.chars() {
         if c.is_whitespace() {
-            space = !out.is_empty();
+            space = out.len() > start;
             continue;
         }
         if space {
             out.push(' ');
             space = false;
         }
+        if c.is_ascii() {
+            // The common case, and the same result as below for every ASCII character.
+            out.push(c.to_ascii_lowercase());
+            continue;
+        }
         for lower in c.to_lowercase() {
             match accents {
                 Accents::Exact => out.push(lower),
-                Accents::Fold => push_unaccented(lower, &mut out),
+                Accents::Fold => push_unaccented(lower, out),
             }
         }
     }
-    out
 }
 
 fn push_unaccented(c: char, out: &mut String) {

@@ -17,13 +17,23 @@
 //! so 100k entries cost a few tens of MB, not a heap object per key.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
-use crate::directory::matcher::{Node, Pieces, Tri};
+use crate::directory::matcher::{Node, PhoneKeys, Pieces, Tri};
 use crate::directory::schema::Text;
 use crate::directory::ServedEntry;
 
-/// Text attributes with a prefix index (every one a phone might search by equality).
-const PREFIXED: [Text; 9] = Text::DISTINCT;
+/// Text attributes with a prefix index (every one a phone might search by name).
+const PREFIXED: [Text; 7] = [
+    Text::Uid,
+    Text::Cn,
+    Text::GivenName,
+    Text::Sn,
+    Text::O,
+    Text::Ou,
+    Text::Mail,
+];
 /// Text attributes with a trigram index (substrings).
 const TRIGRAM: [Text; 4] = [Text::Cn, Text::GivenName, Text::Sn, Text::O];
 /// Text attributes with a value-sorted index (ranges).
@@ -43,29 +53,69 @@ pub struct Postings {
     ids: Vec<u32>,
 }
 
-impl Postings {
-    /// From `(key, id)` pairs in any order (duplicates allowed).
-    fn build(mut pairs: Vec<(u64, u32)>) -> Self {
-        pairs.sort_unstable();
-        pairs.dedup();
-        let mut p = Postings {
-            keys: Vec::new(),
-            offsets: Vec::new(),
-            ids: Vec::with_capacity(pairs.len()),
-        };
-        for (key, id) in pairs {
-            if p.keys.last() != Some(&key) {
-                p.keys.push(key);
-                p.offsets.push(p.ids.len() as u32);
-            }
-            p.ids.push(id);
+/// Collects `(key, id)` pairs — ids must not decrease (entries are visited in order) and
+/// may repeat — grouping them by hashing, so that only the distinct keys are sorted.
+#[derive(Default)]
+struct PostingsBuilder {
+    groups: HashMap<u64, u32, BuildHasherDefault<KeyHasher>>,
+    keys: Vec<u64>,
+    counts: Vec<u32>,
+    last: Vec<u32>,
+    /// (group, id) in arrival order.
+    seq: Vec<(u32, u32)>,
+}
+
+impl PostingsBuilder {
+    fn push(&mut self, key: u64, id: u32) {
+        let (keys, counts, last) = (&mut self.keys, &mut self.counts, &mut self.last);
+        let g = *self.groups.entry(key).or_insert_with(|| {
+            keys.push(key);
+            counts.push(0);
+            last.push(u32::MAX);
+            (keys.len() - 1) as u32
+        }) as usize;
+        if self.last[g] != id {
+            self.last[g] = id;
+            self.counts[g] += 1;
+            self.seq.push((g as u32, id));
         }
-        p.offsets.push(p.ids.len() as u32);
-        p.keys.shrink_to_fit();
-        p.offsets.shrink_to_fit();
-        p
     }
 
+    fn finish(self) -> Postings {
+        let PostingsBuilder {
+            groups,
+            keys,
+            counts,
+            seq,
+            ..
+        } = self;
+        drop(groups);
+        let mut order: Vec<u32> = (0..keys.len() as u32).collect();
+        order.sort_unstable_by_key(|g| keys[*g as usize]);
+        let mut next = vec![0u32; keys.len()];
+        let mut offsets = Vec::with_capacity(keys.len() + 1);
+        let mut total = 0u32;
+        for g in &order {
+            next[*g as usize] = total;
+            offsets.push(total);
+            total += counts[*g as usize];
+        }
+        offsets.push(total);
+        let mut ids = vec![0u32; total as usize];
+        for (g, id) in seq {
+            let at = &mut next[g as usize];
+            ids[*at as usize] = id;
+            *at += 1;
+        }
+        Postings {
+            keys: order.iter().map(|g| keys[*g as usize]).collect(),
+            offsets,
+            ids,
+        }
+    }
+}
+
+impl Postings {
     fn get(&self, key: u64) -> &[u32] {
         match self.keys.binary_search(&key) {
             Ok(i) => &self.ids[self.offsets[i] as usize..self.offsets[i + 1] as usize],
@@ -81,13 +131,91 @@ struct TextIndex {
     sorted: Vec<u32>,
 }
 
+/// Posting lists of every digit n-gram, addressed by its value (`10^n` lists).
+#[derive(Default)]
+struct DigitGrams {
+    n: usize,
+    offsets: Vec<u32>,
+    ids: Vec<u32>,
+}
+
+impl DigitGrams {
+    /// The n-gram lists of `keys` (`(entry, key)` with entries in order).
+    fn build<'a>(
+        keys: impl Fn() -> Box<dyn Iterator<Item = (u32, &'a [u8])> + 'a>,
+        n: usize,
+    ) -> Self {
+        let k = 10usize.pow(n as u32);
+        let mut counts = vec![0u32; k];
+        let mut last = vec![u32::MAX; k];
+        for (id, key) in keys() {
+            for g in digit_grams(key, n) {
+                if last[g] != id {
+                    last[g] = id;
+                    counts[g] += 1;
+                }
+            }
+        }
+        let mut offsets = Vec::with_capacity(k + 1);
+        let mut total = 0u32;
+        for c in &counts {
+            offsets.push(total);
+            total += c;
+        }
+        offsets.push(total);
+        drop(counts);
+        let mut ids = vec![0u32; total as usize];
+        let mut next = offsets[..k].to_vec();
+        last.fill(u32::MAX);
+        for (id, key) in keys() {
+            for g in digit_grams(key, n) {
+                if last[g] != id {
+                    last[g] = id;
+                    ids[next[g] as usize] = id;
+                    next[g] += 1;
+                }
+            }
+        }
+        DigitGrams { n, offsets, ids }
+    }
+
+    fn get(&self, gram: usize) -> &[u32] {
+        match (self.offsets.get(gram), self.offsets.get(gram + 1)) {
+            (Some(&a), Some(&b)) => &self.ids[a as usize..b as usize],
+            _ => &[],
+        }
+    }
+}
+
+/// A hasher for keys that are already well spread `u64`s.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write_u64(self.0 ^ u64::from(*b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        let x = (self.0 ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.0 = x ^ (x >> 29);
+    }
+}
+
 #[derive(Default)]
 pub struct Indexes {
     text: Vec<TextIndex>,
     /// Exact digit keys (hashed).
     phone_keys: Postings,
     /// Digit 3-grams and 5-grams of the keys.
-    phone_grams: Postings,
+    grams3: DigitGrams,
+    grams5: DigitGrams,
     len: u32,
 }
 
@@ -109,94 +237,153 @@ fn pack3(a: u64, b: u64, c: u64) -> u64 {
     (a << 42) | (b << 21) | c
 }
 
-/// The prefix key of the first 1..=3 characters of `s`, or `None` for an empty `s`.
-fn prefix_key(s: &str) -> Option<u64> {
+/// The key of the first `n` (1..=3) characters of `s`, or `None` when it is shorter.
+fn prefix_key(s: &str, n: usize) -> Option<u64> {
     let mut c = s.chars().map(u64::from);
-    let a = c.next()?;
-    let b = c.next().unwrap_or(NO_CHAR);
-    let d = if b == NO_CHAR {
-        NO_CHAR
-    } else {
-        c.next().unwrap_or(NO_CHAR)
-    };
-    Some(PREFIX_BIT | pack3(a, b, d))
+    let mut k = [NO_CHAR; 3];
+    for slot in k.iter_mut().take(n) {
+        *slot = c.next()?;
+    }
+    Some(PREFIX_BIT | pack3(k[0], k[1], k[2]))
+}
+
+/// The prefix key a value starting with `p` has: of its first three characters at most.
+fn lookup_prefix_key(p: &str) -> Option<u64> {
+    let n = p.chars().take(3).count();
+    if n == 0 {
+        return None;
+    }
+    prefix_key(p, n)
+}
+
+/// The first eight bytes of `s` as a big-endian number (zero-padded): ordering by it, then by
+/// the whole string, is ordering by the string — with most comparisons on a local `u64`.
+pub fn head(s: &str) -> u64 {
+    let mut b = [0u8; 8];
+    let n = s.len().min(8);
+    b[..n].copy_from_slice(&s.as_bytes()[..n]);
+    u64::from_be_bytes(b)
 }
 
 /// Three consecutive characters packed into one key.
 pub fn trigrams(s: &str) -> impl Iterator<Item = u64> + '_ {
-    let chars: Vec<u64> = s.chars().map(u64::from).collect();
-    (0..chars.len().saturating_sub(2)).map(move |i| pack3(chars[i], chars[i + 1], chars[i + 2]))
+    let mut c = s.chars().map(u64::from);
+    let mut window = [c.next(), c.next()];
+    c.filter_map(move |z| {
+        let [x, y] = window;
+        window = [y, Some(z)];
+        Some(pack3(x?, y?, z))
+    })
 }
 
-/// Digit n-grams (n = 3 or 5) of an all-digit key, as decimal values tagged with n.
-fn digit_grams(digits: &str, n: usize) -> impl Iterator<Item = u64> + '_ {
-    let d = digits.as_bytes();
-    (0..(d.len() + 1).saturating_sub(n)).map(move |i| {
-        d[i..i + n].iter().fold(n as u64, |acc, b| {
-            acc * 10 + u64::from(b.wrapping_sub(b'0'))
+/// The n-grams of the digit runs of `key`, as their decimal values.
+fn digit_grams(key: &[u8], n: usize) -> impl Iterator<Item = usize> + '_ {
+    key.windows(n).filter_map(|w| {
+        w.iter().try_fold(0usize, |acc, b| {
+            b.is_ascii_digit().then(|| acc * 10 + usize::from(b - b'0'))
         })
     })
 }
 
 /// FNV-1a of a digit key.
-fn key_hash(key: &str) -> u64 {
-    key.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
+fn key_hash(key: &[u8]) -> u64 {
+    crate::model::fnv1a64(key)
 }
 
 impl Indexes {
+    /// Builds every index of `entries`; the number indexes on a second thread when the
+    /// phone book is large.
     pub fn build(entries: &[ServedEntry]) -> Self {
-        let mut text: Vec<TextIndex> = (0..crate::directory::schema::Text::COUNT)
-            .map(|_| TextIndex::default())
-            .collect();
-        for t in PREFIXED {
-            let trigram = TRIGRAM.contains(&t);
-            let mut pairs = Vec::new();
-            for (i, e) in entries.iter().enumerate() {
-                let Some(v) = e.folded(t) else { continue };
-                let id = i as u32;
-                let mut chars = v.chars().map(u64::from);
-                if let Some(a) = chars.next() {
-                    pairs.push((PREFIX_BIT | pack3(a, NO_CHAR, NO_CHAR), id));
-                    if let Some(b) = chars.next() {
-                        pairs.push((PREFIX_BIT | pack3(a, b, NO_CHAR), id));
-                        if let Some(c) = chars.next() {
-                            pairs.push((PREFIX_BIT | pack3(a, b, c), id));
-                        }
-                    }
-                }
-                if trigram {
-                    pairs.extend(trigrams(v).map(|g| (g, id)));
-                }
-            }
-            text[t.slot()].postings = Postings::build(pairs);
-        }
-        for t in SORTED {
-            let mut sorted: Vec<u32> = (0..entries.len() as u32)
-                .filter(|id| entries[*id as usize].folded(t).is_some())
-                .collect();
-            sorted.sort_by_cached_key(|id| entries[*id as usize].folded(t));
-            text[t.slot()].sorted = sorted;
-        }
-        let mut keys = Vec::new();
-        let mut grams = Vec::new();
-        for (i, e) in entries.iter().enumerate() {
-            let id = i as u32;
-            for phone in e.all_phone_keys() {
-                for key in phone.keys() {
-                    keys.push((key_hash(key), id));
-                    grams.extend(digit_grams(key, 3).map(|g| (g, id)));
-                    grams.extend(digit_grams(key, 5).map(|g| (g, id)));
-                }
-            }
-        }
+        let (text, (phone_keys, grams3, grams5)) = if entries.len() >= 20_000 {
+            std::thread::scope(|scope| {
+                let phones = scope.spawn(|| Self::build_phones(entries));
+                let text = Self::build_text(entries);
+                let phones = phones
+                    .join()
+                    .unwrap_or_else(|e| std::panic::resume_unwind(e));
+                (text, phones)
+            })
+        } else {
+            (Self::build_text(entries), Self::build_phones(entries))
+        };
         Indexes {
             text,
-            phone_keys: Postings::build(keys),
-            phone_grams: Postings::build(grams),
+            phone_keys,
+            grams3,
+            grams5,
             len: entries.len() as u32,
         }
+    }
+
+    /// Prefix and trigram lists of every attribute in one pass over the entries (they are
+    /// large and scattered in memory; one pass reads each once), then the sorted lists.
+    fn build_text(entries: &[ServedEntry]) -> Vec<TextIndex> {
+        let mut builders: Vec<PostingsBuilder> = PREFIXED
+            .iter()
+            .map(|_| PostingsBuilder::default())
+            .collect();
+        for (i, e) in entries.iter().enumerate() {
+            let id = i as u32;
+            for (t, builder) in PREFIXED.iter().zip(builders.iter_mut()) {
+                let Some(v) = e.folded(*t) else { continue };
+                for n in 1..=3 {
+                    if let Some(key) = prefix_key(v, n) {
+                        builder.push(key, id);
+                    }
+                }
+                if TRIGRAM.contains(t) {
+                    trigrams(v).for_each(|g| builder.push(g, id));
+                }
+            }
+        }
+        let mut text: Vec<TextIndex> = (0..Text::COUNT).map(|_| TextIndex::default()).collect();
+        for (t, builder) in PREFIXED.iter().zip(builders) {
+            text[t.slot()].postings = builder.finish();
+        }
+        for t in SORTED {
+            let values: Vec<Option<&str>> = entries.iter().map(|e| e.folded(t)).collect();
+            let heads: Vec<u64> = values.iter().map(|v| head(v.unwrap_or_default())).collect();
+            let mut sorted: Vec<u32> = (0..entries.len() as u32)
+                .filter(|id| values[*id as usize].is_some())
+                .collect();
+            sorted.sort_unstable_by(|a, b| {
+                let (a, b) = (*a as usize, *b as usize);
+                heads[a]
+                    .cmp(&heads[b])
+                    .then_with(|| values[a].cmp(&values[b]))
+                    .then(a.cmp(&b))
+            });
+            text[t.slot()].sorted = sorted;
+        }
+        text
+    }
+
+    fn build_phones(entries: &[ServedEntry]) -> (Postings, DigitGrams, DigitGrams) {
+        // Every distinct key once, in one buffer, so the passes below read memory in order.
+        let mut bytes: Vec<u8> = Vec::new();
+        let mut keys: Vec<(u32, u32)> = Vec::new();
+        for (i, e) in entries.iter().enumerate() {
+            for key in e.all_phone_keys().flat_map(PhoneKeys::keys) {
+                bytes.extend_from_slice(key.as_bytes());
+                keys.push((i as u32, bytes.len() as u32));
+            }
+        }
+        let flat = || -> Box<dyn Iterator<Item = (u32, &[u8])> + '_> {
+            Box::new(keys.iter().scan(0usize, |start, &(id, end)| {
+                let key = &bytes[*start..end as usize];
+                *start = end as usize;
+                Some((id, key))
+            }))
+        };
+        let mut exact = PostingsBuilder::default();
+        for (id, key) in flat() {
+            exact.push(key_hash(key), id);
+        }
+        (
+            exact.finish(),
+            DigitGrams::build(flat, 3),
+            DigitGrams::build(flat, 5),
+        )
     }
 
     /// A superset of the entries `node` can be True for, or `None` when only a scan can tell.
@@ -249,11 +436,11 @@ impl Indexes {
                     return Plan::All;
                 }
                 let mut keys = vec![Plan::List(Cow::Borrowed(
-                    self.phone_keys.get(key_hash(&v.digits)),
+                    self.phone_keys.get(key_hash(v.digits.as_bytes())),
                 ))];
                 if let Some(e164) = v.e164.as_deref().filter(|e| *e != v.digits) {
                     keys.push(Plan::List(Cow::Borrowed(
-                        self.phone_keys.get(key_hash(e164)),
+                        self.phone_keys.get(key_hash(e164.as_bytes())),
                     )));
                 }
                 Plan::or(keys)
@@ -262,10 +449,14 @@ impl Indexes {
                 let Some(piece) = pieces.longest().filter(|p| p.len() >= 3) else {
                     return Plan::All;
                 };
-                let n = if piece.len() >= 5 { 5 } else { 3 };
+                let grams = if piece.len() >= self.grams5.n {
+                    &self.grams5
+                } else {
+                    &self.grams3
+                };
                 Plan::and(
-                    digit_grams(piece, n)
-                        .map(|g| Plan::List(Cow::Borrowed(self.phone_grams.get(g))))
+                    digit_grams(piece.as_bytes(), grams.n)
+                        .map(|g| Plan::List(Cow::Borrowed(grams.get(g))))
                         .collect(),
                 )
             }
@@ -275,7 +466,11 @@ impl Indexes {
 
     /// Values of `t` starting with `p` (at most its first three characters are indexed).
     fn prefix(&self, t: Text, p: &str) -> Plan<'_> {
-        match (self.text.get(index_attr(t).slot()), prefix_key(p)) {
+        let t = index_attr(t);
+        if !PREFIXED.contains(&t) {
+            return Plan::All;
+        }
+        match (self.text.get(t.slot()), lookup_prefix_key(p)) {
             (Some(index), Some(key)) => Plan::List(Cow::Borrowed(index.postings.get(key))),
             _ => Plan::All,
         }
@@ -495,11 +690,27 @@ mod tests {
     }
 
     #[test]
-    fn digit_grams_are_tagged_with_their_length() {
-        assert_eq!(digit_grams("0891", 3).collect::<Vec<_>>(), [3089, 3891]);
-        assert_eq!(digit_grams("12", 3).count(), 0);
-        assert_ne!(digit_grams("00123", 5).next(), digit_grams("123", 3).next());
-        assert_ne!(prefix_key("m"), prefix_key("mü"));
-        assert_eq!(prefix_key(""), None);
+    fn digit_grams_and_prefix_keys() {
+        assert_eq!(digit_grams(b"0891", 3).collect::<Vec<_>>(), [89, 891]);
+        assert_eq!(digit_grams(b"12", 3).count(), 0);
+        assert_eq!(digit_grams(b"1x234", 3).collect::<Vec<_>>(), [234]);
+        assert!(head("ab") < head("abc") && head("abz") < head("ac"));
+        assert_ne!(lookup_prefix_key("m"), lookup_prefix_key("mü"));
+        assert_eq!(lookup_prefix_key("müller"), prefix_key("mül", 3));
+        assert_eq!(lookup_prefix_key(""), None);
+        assert_eq!(prefix_key("mü", 3), None);
+    }
+
+    #[test]
+    fn postings_group_keys_and_keep_ids_ascending() {
+        let mut b = PostingsBuilder::default();
+        for (key, id) in [(7, 1), (3, 1), (7, 1), (3, 2), (9, 4), (3, 4)] {
+            b.push(key, id);
+        }
+        let p = b.finish();
+        assert_eq!(p.get(3), [1, 2, 4]);
+        assert_eq!(p.get(7), [1]);
+        assert_eq!(p.get(9), [4]);
+        assert!(p.get(5).is_empty());
     }
 }

@@ -9,7 +9,7 @@
 use crate::config::Accents;
 use crate::directory::fold::fold;
 use crate::directory::schema::{resolve, Attr, Resolved, Text, OBJECT_CLASSES};
-use crate::filter::{substring_matches, LdapFilter};
+use crate::filter::LdapFilter;
 use crate::model::PhoneKind;
 use crate::numbers::{digits, NumberPlan};
 
@@ -35,39 +35,77 @@ impl Tri {
     }
 }
 
-/// The comparable keys of one stored number.
+/// The comparable keys of one stored number, in one allocation: its digits, the digits of
+/// its E.164 form, its national form (`0891234567`, when the number is in the home country)
+/// and its written form case-folded (for assertions that are not numbers at all).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PhoneKeys {
-    /// Digits of the written form.
-    pub digits: String,
-    /// Digits of the E.164 form (without `+`).
-    pub e164: Option<String>,
-    /// The national form (`0891234567`) when the number is in the home country.
-    pub national: Option<String>,
-    /// The written form, case-folded, for assertions that are not numbers at all.
-    pub folded: String,
+    buf: Box<str>,
+    /// Ends of digits, E.164, national and folded in `buf`.
+    ends: [u32; 4],
+    has_e164: bool,
+    has_national: bool,
 }
 
 impl PhoneKeys {
     pub fn new(written: &str, e164: Option<&str>, plan: &NumberPlan) -> Self {
-        let e164 = e164.map(|e| e.trim_start_matches('+').to_owned());
+        let e164 = e164.map(|e| e.trim_start_matches('+'));
         let national = e164
-            .as_deref()
             .and_then(|e| e.strip_prefix(plan.country_code.as_str()))
             .map(|rest| format!("{}{rest}", plan.national_prefix));
+        let parts = [
+            digits(written),
+            e164.unwrap_or_default().to_owned(),
+            national.clone().unwrap_or_default(),
+            fold(written, Accents::Exact),
+        ];
+        let mut buf = String::with_capacity(parts.iter().map(String::len).sum());
+        let mut ends = [0u32; 4];
+        for (end, part) in ends.iter_mut().zip(&parts) {
+            buf.push_str(part);
+            *end = u32::try_from(buf.len()).unwrap_or(u32::MAX);
+        }
         PhoneKeys {
-            digits: digits(written),
-            e164,
-            national,
-            folded: fold(written, Accents::Exact),
+            buf: buf.into_boxed_str(),
+            ends,
+            has_e164: e164.is_some(),
+            has_national: national.is_some(),
         }
     }
 
-    /// Every digit key, for substring matching and indexing.
+    fn part(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        self.buf
+            .get(start..self.ends[i] as usize)
+            .unwrap_or_default()
+    }
+
+    /// Digits of the written form.
+    pub fn digits(&self) -> &str {
+        self.part(0)
+    }
+
+    /// Digits of the E.164 form (without `+`).
+    pub fn e164(&self) -> Option<&str> {
+        self.has_e164.then(|| self.part(1))
+    }
+
+    /// The national form, when the number is in the home country.
+    pub fn national(&self) -> Option<&str> {
+        self.has_national.then(|| self.part(2))
+    }
+
+    /// The written form, case-folded.
+    pub fn folded(&self) -> &str {
+        self.part(3)
+    }
+
+    /// Every distinct digit key, for substring matching and indexing.
     pub fn keys(&self) -> impl Iterator<Item = &str> {
-        std::iter::once(self.digits.as_str())
-            .chain(self.e164.as_deref())
-            .chain(self.national.as_deref())
+        let digits = self.digits();
+        let e164 = self.e164().filter(|e| *e != digits);
+        let national = self.national().filter(|n| *n != digits && Some(*n) != e164);
+        std::iter::once(digits).chain(e164).chain(national)
     }
 }
 
@@ -88,13 +126,25 @@ pub struct Pieces {
 }
 
 impl Pieces {
+    /// `substring_matches` of the filter module, by bytes: the values are short, so a plain
+    /// scan beats setting up a string searcher per value.
     fn matches(&self, value: &str) -> bool {
-        substring_matches(
-            value,
-            self.initial.as_deref(),
-            &self.any,
-            self.last.as_deref(),
-        )
+        let mut rest = value.as_bytes();
+        if let Some(initial) = &self.initial {
+            match rest.strip_prefix(initial.as_bytes()) {
+                Some(r) => rest = r,
+                None => return false,
+            }
+        }
+        for piece in &self.any {
+            match find(rest, piece.as_bytes()) {
+                Some(at) => rest = &rest[at + piece.len()..],
+                None => return false,
+            }
+        }
+        self.last
+            .as_ref()
+            .is_none_or(|l| rest.ends_with(l.as_bytes()))
     }
 
     /// The longest piece, the most selective for an index.
@@ -106,6 +156,23 @@ impl Pieces {
             .map(String::as_str)
             .max_by_key(|p| p.chars().count())
     }
+}
+
+/// The first position of `needle` in `hay`. On valid UTF-8 a byte match of a whole valid
+/// UTF-8 needle starts on a character boundary, so this agrees with `str::find`.
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    let (&first, tail) = match needle.split_first() {
+        Some(split) => split,
+        None => return Some(0),
+    };
+    let last_start = hay.len().checked_sub(needle.len())?;
+    (0..=last_start).find(|&i| {
+        hay[i] == first
+            && hay[i + 1..i + needle.len()]
+                .iter()
+                .zip(tail)
+                .all(|(a, b)| a == b)
+    })
 }
 
 /// A phone assertion in its comparable forms.
@@ -318,20 +385,20 @@ impl Node {
                     .any(|n| n.keys().any(|key| p.matches(key))),
             ),
             Node::PhoneText(k, p) => {
-                Tri::from_bool(s.phones(*k).iter().any(|n| p.matches(&n.folded)))
+                Tri::from_bool(s.phones(*k).iter().any(|n| p.matches(n.folded())))
             }
             Node::PhoneGe(k, v) => {
-                Tri::from_bool(s.phones(*k).iter().any(|n| n.digits.as_str() >= v.as_str()))
+                Tri::from_bool(s.phones(*k).iter().any(|n| n.digits() >= v.as_str()))
             }
             Node::PhoneLe(k, v) => {
-                Tri::from_bool(s.phones(*k).iter().any(|n| n.digits.as_str() <= v.as_str()))
+                Tri::from_bool(s.phones(*k).iter().any(|n| n.digits() <= v.as_str()))
             }
         }
     }
 }
 
 fn phone_equal(n: &PhoneKeys, v: &PhoneValue) -> bool {
-    if let (Some(a), Some(b)) = (&v.e164, &n.e164) {
+    if let (Some(a), Some(b)) = (v.e164.as_deref(), n.e164()) {
         if a == b {
             return true;
         }
@@ -339,7 +406,7 @@ fn phone_equal(n: &PhoneKeys, v: &PhoneValue) -> bool {
     if !v.digits.is_empty() && n.keys().any(|k| k == v.digits) {
         return true;
     }
-    v.folded == n.folded
+    v.folded == n.folded()
 }
 
 #[cfg(test)]
@@ -486,5 +553,57 @@ mod tests {
         let wide = format!("(|{})", "(cn=a)".repeat(600));
         let f = crate::filter::parse(&wide).unwrap();
         assert!(compile(&f, Accents::Fold, &NumberPlan::default()).is_err());
+    }
+}
+
+#[cfg(test)]
+mod substring_tests {
+    use super::*;
+
+    #[test]
+    fn byte_search_agrees_with_the_filter_module() {
+        let values = [
+            "müller-lüdenscheidt",
+            "0891234567",
+            "abcabc",
+            "",
+            "王伟 wang",
+            "aaa",
+        ];
+        let pieces = [
+            (None, vec![], Some("dt")),
+            (Some("mü"), vec!["lü".to_owned()], None),
+            (None, vec!["234".to_owned(), "67".to_owned()], None),
+            (Some("abc"), vec![], Some("abc")),
+            (Some("abcabc"), vec![], Some("abc")),
+            (None, vec!["伟".to_owned()], Some("wang")),
+            (None, vec!["aa".to_owned(), "a".to_owned()], None),
+            (None, vec!["aa".to_owned(), "aa".to_owned()], None),
+            (Some(""), vec!["".to_owned()], Some("")),
+        ];
+        for v in values {
+            for (initial, any, last) in &pieces {
+                let p = Pieces {
+                    initial: initial.map(str::to_owned),
+                    any: any.clone(),
+                    last: last.map(str::to_owned),
+                };
+                assert_eq!(
+                    p.matches(v),
+                    crate::filter::substring_matches(v, *initial, any, *last),
+                    "{v:?} {p:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn phone_keys_are_distinct() {
+        let plan = NumberPlan::default();
+        let k = PhoneKeys::new("+49 89 1234567", Some("+49891234567"), &plan);
+        assert_eq!(k.keys().collect::<Vec<_>>(), ["49891234567", "0891234567"]);
+        assert_eq!(k.folded(), "+49 89 1234567");
+        let k = PhoneKeys::new("intern 42", None, &plan);
+        assert_eq!((k.digits(), k.e164(), k.national()), ("42", None, None));
     }
 }

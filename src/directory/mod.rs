@@ -9,7 +9,6 @@ pub mod index;
 pub mod matcher;
 pub mod schema;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
@@ -31,14 +30,22 @@ pub struct Settings {
 }
 
 /// One entry as served: its DN, the phone book entry, and its comparable keys.
+///
+/// The comparable keys live in two allocations per entry (one for the folded texts, one
+/// slice of numbers) rather than one per value: a 100k phone book is mostly these.
 pub struct ServedEntry {
     pub dn: String,
     /// `dn[4..4 + uid_len]` is the uid (`uid=<uid>,<base_dn>`).
-    uid_len: usize,
+    uid_len: u32,
     pub entry: Entry,
-    /// Folded values by [`Text`] slot (`DisplayName` reads the `Cn` slot).
-    folded: [Option<Box<str>>; Text::COUNT],
-    phones: [Vec<PhoneKeys>; 5],
+    /// The folded values of [`Text::DISTINCT`], concatenated; `folded_ends[i]` ends the i-th.
+    folded: Box<str>,
+    folded_ends: [u32; Text::DISTINCT.len()],
+    /// Bit i: the i-th of [`Text::DISTINCT`] has a value.
+    folded_present: u16,
+    /// Numbers in [`PhoneKind::ALL`] order; `phone_ends[k]` ends kind k.
+    phones: Box<[PhoneKeys]>,
+    phone_ends: [u16; 5],
 }
 
 fn kind_slot(kind: PhoneKind) -> usize {
@@ -51,46 +58,92 @@ fn kind_slot(kind: PhoneKind) -> usize {
     }
 }
 
+/// Position of a text attribute's value in [`Text::DISTINCT`] (`displayName` is `cn`'s).
+fn distinct_slot(t: Text) -> usize {
+    match t {
+        Text::Uid => 0,
+        Text::Cn | Text::DisplayName => 1,
+        Text::GivenName => 2,
+        Text::Sn => 3,
+        Text::O => 4,
+        Text::Ou => 5,
+        Text::Title => 6,
+        Text::Mail => 7,
+        Text::Description => 8,
+    }
+}
+
 impl ServedEntry {
     fn new(entry: Entry, settings: &Settings) -> Self {
         let uid = entry.uid();
         let dn = format!("uid={uid},{}", settings.base_dn);
-        let mut folded: [Option<Box<str>>; Text::COUNT] = Default::default();
-        for t in Text::DISTINCT {
-            folded[t.slot()] =
-                text_value(&entry, t).map(|v| fold(&v, settings.accents).into_boxed_str());
-        }
-        let phones = PhoneKind::ALL.map(|k| {
-            entry
-                .phones(k)
-                .iter()
-                .map(|p| PhoneKeys::new(&p.written, p.e164.as_deref(), &settings.numbers))
-                .collect()
-        });
-        ServedEntry {
+        let mut served = ServedEntry {
             dn,
-            uid_len: uid.len(),
+            uid_len: u32::try_from(uid.len()).unwrap_or(0),
             entry,
-            folded,
-            phones,
+            folded: Box::default(),
+            folded_ends: [0; Text::DISTINCT.len()],
+            folded_present: 0,
+            phones: Box::default(),
+            phone_ends: [0; 5],
+        };
+        let size: usize = Text::DISTINCT
+            .iter()
+            .filter_map(|t| served.text_ref(*t))
+            .map(str::len)
+            .sum();
+        let mut folded = String::with_capacity(size);
+        for (i, t) in Text::DISTINCT.into_iter().enumerate() {
+            if let Some(v) = served.text_ref(t) {
+                fold::fold_into(v, settings.accents, &mut folded);
+                served.folded_present |= 1 << i;
+            }
+            served.folded_ends[i] = u32::try_from(folded.len()).unwrap_or(u32::MAX);
         }
+        served.folded = folded.into_boxed_str();
+        let mut phones = Vec::new();
+        for (k, kind) in PhoneKind::ALL.into_iter().enumerate() {
+            phones.extend(
+                served
+                    .entry
+                    .phones(kind)
+                    .iter()
+                    .map(|p| PhoneKeys::new(&p.written, p.e164.as_deref(), &settings.numbers)),
+            );
+            served.phone_ends[k] = u16::try_from(phones.len()).unwrap_or(u16::MAX);
+        }
+        served.phones = phones.into_boxed_slice();
+        served
     }
 
     /// The folded value of a text attribute.
     pub fn folded(&self, t: Text) -> Option<&str> {
-        let t = if t == Text::DisplayName { Text::Cn } else { t };
-        self.folded[t.slot()].as_deref()
+        let i = distinct_slot(t);
+        if self.folded_present & (1 << i) == 0 {
+            return None;
+        }
+        let start = if i == 0 { 0 } else { self.folded_ends[i - 1] };
+        self.folded
+            .get(start as usize..self.folded_ends[i] as usize)
     }
 
     fn all_phone_keys(&self) -> impl Iterator<Item = &PhoneKeys> {
-        self.phones.iter().flatten()
+        self.phones.iter()
+    }
+
+    fn phones_of(&self, kind: PhoneKind) -> &[PhoneKeys] {
+        let k = kind_slot(kind);
+        let start = if k == 0 { 0 } else { self.phone_ends[k - 1] };
+        self.phones
+            .get(start as usize..self.phone_ends[k] as usize)
+            .unwrap_or_default()
     }
 
     /// The served value of a text attribute, as written.
     pub fn text_ref(&self, t: Text) -> Option<&str> {
         let e = &self.entry;
         match t {
-            Text::Uid => self.dn.get(4..4 + self.uid_len),
+            Text::Uid => self.dn.get(4..4 + self.uid_len as usize),
             Text::Cn | Text::DisplayName => Some(&e.display_name),
             Text::GivenName => e.first_name.as_deref(),
             Text::Sn => Some(e.last_name.as_deref().unwrap_or(&e.display_name)),
@@ -146,7 +199,7 @@ impl Subject for ServedEntry {
     }
 
     fn phones(&self, kind: PhoneKind) -> &[PhoneKeys] {
-        &self.phones[kind_slot(kind)]
+        self.phones_of(kind)
     }
 }
 
@@ -239,8 +292,103 @@ pub struct Snapshot {
     base_norm: String,
     container: Container,
     entries: Vec<ServedEntry>,
-    by_dn: HashMap<String, u32>,
+    /// `(hash of the normalised DN, position)`, sorted.
+    by_dn: Vec<(u64, u32)>,
     index: Indexes,
+}
+
+/// Threads a snapshot build may use.
+fn workers(items: usize) -> usize {
+    if items < 20_000 {
+        return 1;
+    }
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
+}
+
+/// `items.into_iter().map(f).collect()`, in order, split over the cores.
+fn parallel_map<T: Send, U: Send>(mut items: Vec<T>, f: impl Fn(T) -> U + Sync) -> Vec<U> {
+    let workers = workers(items.len());
+    if workers <= 1 {
+        return items.into_iter().map(f).collect();
+    }
+    let chunk = items.len().div_ceil(workers);
+    let mut chunks = Vec::with_capacity(workers);
+    while items.len() > chunk {
+        let tail = items.split_off(items.len() - chunk);
+        chunks.push(tail);
+    }
+    chunks.push(items);
+    chunks.reverse();
+    let f = &f;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| scope.spawn(move || chunk.into_iter().map(f).collect::<Vec<U>>()))
+            .collect();
+        let mut out = Vec::new();
+        for handle in handles {
+            out.extend(
+                handle
+                    .join()
+                    .unwrap_or_else(|e| std::panic::resume_unwind(e)),
+            );
+        }
+        out
+    })
+}
+
+/// The served entries sorted as [`display_order`] sorts entries.
+fn in_display_order(entries: Vec<ServedEntry>, accents: Accents) -> Vec<ServedEntry> {
+    // The folded cn is the sort key when names are folded with accents; else fold again.
+    let keys: Option<Vec<String>> = (!matches!(accents, Accents::Fold)).then(|| {
+        entries
+            .iter()
+            .map(|e| fold(&e.entry.display_name, Accents::Fold))
+            .collect()
+    });
+    let key = |i: usize| -> &str {
+        match &keys {
+            Some(keys) => &keys[i],
+            None => entries[i].folded(Text::Cn).unwrap_or_default(),
+        }
+    };
+    // Most comparisons end on the first bytes, kept side by side in memory.
+    let heads: Vec<u64> = (0..entries.len()).map(|i| index::head(key(i))).collect();
+    let mut order: Vec<usize> = (0..entries.len()).collect();
+    order.sort_unstable_by(|&a, &b| {
+        let (x, y) = (&entries[a].entry, &entries[b].entry);
+        heads[a]
+            .cmp(&heads[b])
+            .then_with(|| key(a).cmp(key(b)))
+            .then_with(|| x.display_name.cmp(&y.display_name))
+            .then_with(|| x.connector.cmp(&y.connector))
+            .then_with(|| x.id.cmp(&y.id))
+    });
+    drop(keys);
+    let mut slots: Vec<Option<ServedEntry>> = entries.into_iter().map(Some).collect();
+    order.iter().filter_map(|&i| slots[i].take()).collect()
+}
+
+/// The hash under which `by_dn` finds an entry: FNV-1a of its normalised DN
+/// (`uid=<uid>,<base>`), without building that string when the uid is a plain token.
+fn dn_hash(e: &ServedEntry, base_norm: &str) -> u64 {
+    let uid = e.text_ref(Text::Uid).unwrap_or_default();
+    if uid.is_empty()
+        || !uid
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b))
+    {
+        return crate::model::fnv1a64(normalise_dn(&e.dn).as_bytes());
+    }
+    let bytes = b"uid="
+        .iter()
+        .copied()
+        .chain(uid.bytes().map(|b| b.to_ascii_lowercase()))
+        .chain(std::iter::once(b','))
+        .chain(base_norm.bytes());
+    bytes.fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 /// The order every listing uses: display name (accent- and case-folded), then connector, id.
@@ -256,18 +404,19 @@ pub fn display_order(entries: &mut [Entry]) {
 }
 
 impl Snapshot {
-    /// Builds the snapshot of `entries` (in any order).
-    pub fn build(mut entries: Vec<Entry>, generation: u64, settings: Settings) -> Snapshot {
-        display_order(&mut entries);
-        let entries: Vec<ServedEntry> = entries
-            .into_iter()
-            .map(|e| ServedEntry::new(e, &settings))
-            .collect();
-        let by_dn = entries
+    /// Builds the snapshot of `entries` (in any order), on every core.
+    pub fn build(entries: Vec<Entry>, generation: u64, settings: Settings) -> Snapshot {
+        let entries = in_display_order(
+            parallel_map(entries, |e| ServedEntry::new(e, &settings)),
+            settings.accents,
+        );
+        let base_norm = normalise_dn(&settings.base_dn);
+        let mut by_dn: Vec<(u64, u32)> = entries
             .iter()
             .enumerate()
-            .map(|(i, e)| (normalise_dn(&e.dn), i as u32))
+            .map(|(i, e)| (dn_hash(e, &base_norm), i as u32))
             .collect();
+        by_dn.sort_unstable();
         let index = Indexes::build(&entries);
         let mut served: Vec<&str> = entries.iter().map(|e| e.entry.connector.as_str()).collect();
         served.sort_unstable();
@@ -279,7 +428,7 @@ impl Snapshot {
         Snapshot {
             version,
             generation,
-            base_norm: normalise_dn(&settings.base_dn),
+            base_norm,
             container: Container::new(&settings.base_dn),
             settings,
             entries,
@@ -328,7 +477,13 @@ impl Snapshot {
         if norm == self.base_norm {
             return Some(BaseRef::Container);
         }
-        if let Some(id) = self.by_dn.get(&norm) {
+        let hash = crate::model::fnv1a64(norm.as_bytes());
+        let start = self.by_dn.partition_point(|(h, _)| *h < hash);
+        if let Some((_, id)) = self.by_dn[start..]
+            .iter()
+            .take_while(|(h, _)| *h == hash)
+            .find(|(_, id)| normalise_dn(&self.entries[*id as usize].dn) == norm)
+        {
             return Some(BaseRef::Entry(*id));
         }
         if norm.is_empty() || !self.base_norm.ends_with(&format!(",{norm}")) {
