@@ -171,6 +171,7 @@ fn run() -> Result<()> {
         }
     }
     let ours = server.context("no server left running")?;
+    eprintln!("load: pids: ours {} slapd {slapd_pid}", ours.pid);
     let idle_rss = memory(ours.pid)?;
     let _ = writeln!(
         report,
@@ -245,7 +246,7 @@ fn run() -> Result<()> {
     let _ = writeln!(report, "\nload ({secs} s measured per phase after {WARM_UP:?} warm-up; server CPU from /proc/PID/stat)\n");
     let _ = writeln!(
         report,
-        "| connections | server | searches/s | p50 | p99 | server CPU / search | server CPU use | client CPU use |\n|---|---|---|---|---|---|---|---|"
+        "| connections | server | searches/s | p50 | p99 | server CPU / search (user + system) | server CPU use | client CPU use |\n|---|---|---|---|---|---|---|---|"
     );
     for &conns in &connections {
         for target in &targets {
@@ -253,14 +254,16 @@ fn run() -> Result<()> {
             let r = runtime.block_on(phase(target, conns, &pools, Duration::from_secs(secs)))?;
             let _ = writeln!(
                 report,
-                "| {conns} | {} | {:.0} | {:.2} ms | {:.2} ms | {:.1} µs | {:.0}% | {:.0}% |",
+                "| {conns} | {} | {:.0} | {:.2} ms | {:.2} ms | {:.1} µs ({:.1} + {:.1}) | {:.0}% | {:.0}% |",
                 target.name,
                 r.searches as f64 / r.seconds,
                 r.p50_us / 1e3,
                 r.p99_us / 1e3,
-                r.server_cpu_s * 1e6 / r.searches as f64,
-                r.server_cpu_s / r.seconds * 100.0,
-                r.client_cpu_s / r.seconds * 100.0
+                r.server.total() * 1e6 / r.searches as f64,
+                r.server.user * 1e6 / r.searches as f64,
+                r.server.system * 1e6 / r.searches as f64,
+                r.server.total() / r.seconds * 100.0,
+                r.client.total() / r.seconds * 100.0
             );
         }
     }
@@ -444,8 +447,32 @@ fn clock_ticks() -> Result<f64> {
     Ok(ticks as f64)
 }
 
-/// utime + stime of a process (all its threads, finished ones included), in seconds.
-fn cpu_seconds(pid: &str) -> Result<f64> {
+/// CPU time of a process (all its threads, finished ones included), in seconds.
+#[derive(Debug, Clone, Copy)]
+struct Cpu {
+    user: f64,
+    system: f64,
+}
+
+impl Cpu {
+    fn total(self) -> f64 {
+        self.user + self.system
+    }
+}
+
+impl std::ops::Sub for Cpu {
+    type Output = Cpu;
+
+    fn sub(self, earlier: Cpu) -> Cpu {
+        Cpu {
+            user: self.user - earlier.user,
+            system: self.system - earlier.system,
+        }
+    }
+}
+
+/// utime and stime of a process from /proc/PID/stat.
+fn cpu_seconds(pid: &str) -> Result<Cpu> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .with_context(|| format!("reading /proc/{pid}/stat"))?;
     // The command name may contain spaces and parentheses: fields start after the last ')'.
@@ -462,7 +489,11 @@ fn cpu_seconds(pid: &str) -> Result<f64> {
             .map(|t| t as f64)
             .context("malformed /proc/PID/stat")
     };
-    Ok((tick(11)? + tick(12)?) / clock_ticks()?)
+    let hz = clock_ticks()?;
+    Ok(Cpu {
+        user: tick(11)? / hz,
+        system: tick(12)? / hz,
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -493,8 +524,8 @@ struct PhaseResult {
     seconds: f64,
     p50_us: f64,
     p99_us: f64,
-    server_cpu_s: f64,
-    client_cpu_s: f64,
+    server: Cpu,
+    client: Cpu,
 }
 
 /// `conns` connections search the mix for a warm-up, then for `measure`.
@@ -569,7 +600,7 @@ async fn phase(
         seconds: (t1 - t0).as_secs_f64(),
         p50_us: pct(0.50),
         p99_us: pct(0.99),
-        server_cpu_s: server1 - server0,
-        client_cpu_s: client1 - client0,
+        server: server1 - server0,
+        client: client1 - client0,
     })
 }
