@@ -21,7 +21,8 @@
 //!
 //! Run: `cargo bench --bench load` (builds the release binary first). Knobs:
 //! `PHONEBOOK_LOAD_N` (people, default 100000), `PHONEBOOK_LOAD_SECS` (measured seconds per
-//! phase, default 15), `PHONEBOOK_LOAD_CONNECTIONS` (default "8,32").
+//! phase, default 15), `PHONEBOOK_LOAD_CONNECTIONS` (default "8,32"), `PHONEBOOK_LOAD_BINARY`
+//! (another `phonebook-proxy` to measure, e.g. a build from before a change).
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -94,7 +95,9 @@ fn run() -> Result<()> {
         .split(',')
         .map(|c| c.trim().parse().context("PHONEBOOK_LOAD_CONNECTIONS"))
         .collect::<Result<_>>()?;
-    let binary = PathBuf::from(support::cli::binary());
+    // Another build of the server (say, before a change) can be measured the same way.
+    let binary = std::env::var_os("PHONEBOOK_LOAD_BINARY")
+        .map_or_else(|| PathBuf::from(support::cli::binary()), PathBuf::from);
     if !binary.components().any(|c| c.as_os_str() == "release") {
         eprintln!("load: warning: {} is not a release build", binary.display());
     }

@@ -127,7 +127,7 @@ fn cases(people: &[Person], snapshot: &Snapshot) -> Vec<Case> {
         name: "base_entry_dn",
         requests: (0..POOL)
             .map(|_| {
-                let dn = &snapshot.entry(r.below(snapshot.len()) as u32).dn;
+                let dn = snapshot.packed(r.below(snapshot.len()) as u32).dn();
                 search(dn, LdapSearchScope::Base, "(objectClass=*)", 0)
             })
             .collect(),
@@ -154,19 +154,16 @@ fn scanned(snapshot: &Snapshot, req: &LdapMsg) -> usize {
     let node = snapshot
         .compile(&search.filter)
         .unwrap_or_else(|e| panic!("{e}"));
+    let ids = 0..snapshot.len() as u32;
     let matching = if search.scope == LdapSearchScope::Base {
-        let entry = snapshot
-            .entries()
-            .iter()
-            .find(|e| e.dn == search.base)
+        let entry = ids
+            .map(|id| snapshot.packed(id))
+            .find(|e| e.dn() == search.base)
             .unwrap_or_else(|| panic!("no entry {}", search.base));
-        usize::from(node.eval(entry) == Tri::True)
+        usize::from(node.eval(&entry) == Tri::True)
     } else {
         // The container entry is not a person: no phone filter here matches it.
-        snapshot
-            .entries()
-            .iter()
-            .filter(|e| node.eval(*e) == Tri::True)
+        ids.filter(|id| node.eval(&snapshot.packed(*id)) == Tri::True)
             .count()
     };
     let limit = usize::try_from(search.sizelimit)

@@ -20,9 +20,9 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-use crate::directory::matcher::{Node, PhoneKeys, Pieces, Tri};
+use crate::directory::matcher::{Node, PhoneView, Pieces, Tri};
 use crate::directory::schema::Text;
-use crate::directory::ServedEntry;
+use crate::directory::Packed;
 
 /// Text attributes with a prefix index (every one a phone might search by name).
 const PREFIXED: [Text; 7] = [
@@ -116,6 +116,10 @@ impl PostingsBuilder {
 }
 
 impl Postings {
+    fn heap_bytes(&self) -> usize {
+        self.keys.capacity() * 8 + (self.offsets.capacity() + self.ids.capacity()) * 4
+    }
+
     fn get(&self, key: u64) -> &[u32] {
         match self.keys.binary_search(&key) {
             Ok(i) => &self.ids[self.offsets[i] as usize..self.offsets[i + 1] as usize],
@@ -291,9 +295,36 @@ fn key_hash(key: &[u8]) -> u64 {
 }
 
 impl Indexes {
+    /// Bytes the indexes hold (for memory accounting).
+    pub fn heap_bytes(&self) -> usize {
+        let text: usize = self
+            .text
+            .iter()
+            .map(|t| t.postings.heap_bytes() + t.sorted.capacity() * 4)
+            .sum();
+        let grams = |g: &DigitGrams| (g.offsets.capacity() + g.ids.capacity()) * 4;
+        if std::env::var_os("PHONEBOOK_INDEX_DEBUG").is_some() {
+            for (i, t) in self.text.iter().enumerate() {
+                eprintln!(
+                    "text {i}: postings {} ids {} keys, sorted {}",
+                    t.postings.ids.len(),
+                    t.postings.keys.len(),
+                    t.sorted.len()
+                );
+            }
+            eprintln!(
+                "keys {} grams3 {} grams5 {}",
+                self.phone_keys.ids.len(),
+                self.grams3.ids.len(),
+                self.grams5.ids.len()
+            );
+        }
+        text + self.phone_keys.heap_bytes() + grams(&self.grams3) + grams(&self.grams5)
+    }
+
     /// Builds every index of `entries`; the number indexes on a second thread when the
     /// phone book is large.
-    pub fn build(entries: &[ServedEntry]) -> Self {
+    pub fn build(entries: &[Box<[u8]>]) -> Self {
         let (text, (phone_keys, grams3, grams5)) = if entries.len() >= 20_000 {
             std::thread::scope(|scope| {
                 let phones = scope.spawn(|| Self::build_phones(entries));
@@ -317,7 +348,7 @@ impl Indexes {
 
     /// Prefix and trigram lists of every attribute in one pass over the entries (they are
     /// large and scattered in memory; one pass reads each once), then the sorted lists.
-    fn build_text(entries: &[ServedEntry]) -> Vec<TextIndex> {
+    fn build_text(entries: &[Box<[u8]>]) -> Vec<TextIndex> {
         let mut builders: Vec<PostingsBuilder> = PREFIXED
             .iter()
             .map(|_| PostingsBuilder::default())
@@ -325,7 +356,9 @@ impl Indexes {
         for (i, e) in entries.iter().enumerate() {
             let id = i as u32;
             for (t, builder) in PREFIXED.iter().zip(builders.iter_mut()) {
-                let Some(v) = e.folded(*t) else { continue };
+                let Some(v) = Packed(e).text(*t) else {
+                    continue;
+                };
                 for n in 1..=3 {
                     if let Some(key) = prefix_key(v, n) {
                         builder.push(key, id);
@@ -341,7 +374,7 @@ impl Indexes {
             text[t.slot()].postings = builder.finish();
         }
         for t in SORTED {
-            let values: Vec<Option<&str>> = entries.iter().map(|e| e.folded(t)).collect();
+            let values: Vec<Option<&str>> = entries.iter().map(|e| Packed(e).text(t)).collect();
             let heads: Vec<u64> = values.iter().map(|v| head(v.unwrap_or_default())).collect();
             let mut sorted: Vec<u32> = (0..entries.len() as u32)
                 .filter(|id| values[*id as usize].is_some())
@@ -358,12 +391,12 @@ impl Indexes {
         text
     }
 
-    fn build_phones(entries: &[ServedEntry]) -> (Postings, DigitGrams, DigitGrams) {
+    fn build_phones(entries: &[Box<[u8]>]) -> (Postings, DigitGrams, DigitGrams) {
         // Every distinct key once, in one buffer, so the passes below read memory in order.
         let mut bytes: Vec<u8> = Vec::new();
         let mut keys: Vec<(u32, u32)> = Vec::new();
         for (i, e) in entries.iter().enumerate() {
-            for key in e.all_phone_keys().flat_map(PhoneKeys::keys) {
+            for key in Packed(e).all_phones().flat_map(PhoneView::keys) {
                 bytes.extend_from_slice(key.as_bytes());
                 keys.push((i as u32, bytes.len() as u32));
             }
@@ -387,7 +420,7 @@ impl Indexes {
     }
 
     /// A superset of the entries `node` can be True for, or `None` when only a scan can tell.
-    pub fn candidates(&self, entries: &[ServedEntry], node: &Node) -> Option<Ids> {
+    pub fn candidates(&self, entries: &[Box<[u8]>], node: &Node) -> Option<Ids> {
         match self.plan(entries, node) {
             Plan::All => None,
             plan => {
@@ -405,7 +438,7 @@ impl Indexes {
 
     /// The candidates of `node` among `entries` (the ones indexed) as a cursor in
     /// ascending id order.
-    pub fn cursor(&self, entries: &[ServedEntry], node: &Node) -> Cursor<'_> {
+    pub fn cursor(&self, entries: &[Box<[u8]>], node: &Node) -> Cursor<'_> {
         let plan = self.plan(entries, node);
         if let Plan::All = plan {
             return Cursor::All { len: self.len };
@@ -413,7 +446,7 @@ impl Indexes {
         Cursor::new(plan)
     }
 
-    fn plan(&self, entries: &[ServedEntry], node: &Node) -> Plan<'_> {
+    fn plan(&self, entries: &[Box<[u8]>], node: &Node) -> Plan<'_> {
         match node {
             Node::And(nodes) => Plan::and(nodes.iter().map(|n| self.plan(entries, n)).collect()),
             Node::Or(nodes) => Plan::or(nodes.iter().map(|n| self.plan(entries, n)).collect()),
@@ -499,7 +532,7 @@ impl Indexes {
     /// where !within(x))`, when that range is narrow enough to be worth sorting.
     fn range(
         &self,
-        entries: &[ServedEntry],
+        entries: &[Box<[u8]>],
         t: Text,
         before: impl Fn(&str) -> bool,
         within: impl Fn(&str) -> bool,
@@ -511,7 +544,7 @@ impl Indexes {
         let Some(index) = self.text.get(t.slot()) else {
             return Plan::All;
         };
-        let value = |id: &u32| entries[*id as usize].folded(t).unwrap_or_default();
+        let value = |id: &u32| Packed(&entries[*id as usize]).text(t).unwrap_or_default();
         let start = index.sorted.partition_point(|id| before(value(id)));
         let len = index.sorted[start..].partition_point(|id| within(value(id)));
         if len > MAX_RANGE {

@@ -35,77 +35,93 @@ impl Tri {
     }
 }
 
-/// The comparable keys of one stored number, in one allocation: its digits, the digits of
-/// its E.164 form, its national form (`0891234567`, when the number is in the home country)
-/// and its written form case-folded (for assertions that are not numbers at all).
+/// The comparable forms of a stored number: its digits, the digits of its E.164 form, its
+/// national form (`0891234567`, when the number is in the home country) and its written form
+/// case-folded (for assertions that are not numbers at all).
+pub fn phone_parts(
+    written: &str,
+    e164: Option<&str>,
+    plan: &NumberPlan,
+) -> (String, Option<String>, Option<String>, String) {
+    let e164 = e164.map(|e| e.trim_start_matches('+'));
+    let national = e164
+        .and_then(|e| e.strip_prefix(plan.country_code.as_str()))
+        .map(|rest| format!("{}{rest}", plan.national_prefix));
+    (
+        digits(written),
+        e164.map(str::to_owned),
+        national,
+        fold(written, Accents::Exact),
+    )
+}
+
+/// The comparable keys of one stored number (see [`phone_parts`]), owned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PhoneKeys {
-    buf: Box<str>,
-    /// Ends of digits, E.164, national and folded in `buf`.
-    ends: [u32; 4],
-    has_e164: bool,
-    has_national: bool,
+    digits: String,
+    e164: Option<String>,
+    national: Option<String>,
+    folded: String,
 }
 
 impl PhoneKeys {
     pub fn new(written: &str, e164: Option<&str>, plan: &NumberPlan) -> Self {
-        let e164 = e164.map(|e| e.trim_start_matches('+'));
-        let national = e164
-            .and_then(|e| e.strip_prefix(plan.country_code.as_str()))
-            .map(|rest| format!("{}{rest}", plan.national_prefix));
-        let parts = [
-            digits(written),
-            e164.unwrap_or_default().to_owned(),
-            national.clone().unwrap_or_default(),
-            fold(written, Accents::Exact),
-        ];
-        let mut buf = String::with_capacity(parts.iter().map(String::len).sum());
-        let mut ends = [0u32; 4];
-        for (end, part) in ends.iter_mut().zip(&parts) {
-            buf.push_str(part);
-            *end = u32::try_from(buf.len()).unwrap_or(u32::MAX);
-        }
+        let (digits, e164, national, folded) = phone_parts(written, e164, plan);
         PhoneKeys {
-            buf: buf.into_boxed_str(),
-            ends,
-            has_e164: e164.is_some(),
-            has_national: national.is_some(),
+            digits,
+            e164,
+            national,
+            folded,
         }
     }
 
-    fn part(&self, i: usize) -> &str {
-        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
-        self.buf
-            .get(start..self.ends[i] as usize)
-            .unwrap_or_default()
+    pub fn view(&self) -> PhoneView<'_> {
+        PhoneView {
+            digits: &self.digits,
+            e164: self.e164.as_deref(),
+            national: self.national.as_deref(),
+            folded: &self.folded,
+        }
     }
+}
 
+/// The comparable keys of one stored number, borrowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PhoneView<'a> {
     /// Digits of the written form.
-    pub fn digits(&self) -> &str {
-        self.part(0)
-    }
-
+    pub digits: &'a str,
     /// Digits of the E.164 form (without `+`).
-    pub fn e164(&self) -> Option<&str> {
-        self.has_e164.then(|| self.part(1))
-    }
-
+    pub e164: Option<&'a str>,
     /// The national form, when the number is in the home country.
-    pub fn national(&self) -> Option<&str> {
-        self.has_national.then(|| self.part(2))
-    }
-
+    pub national: Option<&'a str>,
     /// The written form, case-folded.
-    pub fn folded(&self) -> &str {
-        self.part(3)
-    }
+    pub folded: &'a str,
+}
 
+impl<'a> PhoneView<'a> {
     /// Every distinct digit key, for substring matching and indexing.
-    pub fn keys(&self) -> impl Iterator<Item = &str> {
-        let digits = self.digits();
-        let e164 = self.e164().filter(|e| *e != digits);
-        let national = self.national().filter(|n| *n != digits && Some(*n) != e164);
+    pub fn keys(self) -> impl Iterator<Item = &'a str> {
+        let digits = self.digits;
+        let e164 = self.e164.filter(|e| *e != digits);
+        let national = self.national.filter(|n| *n != digits && Some(*n) != e164);
         std::iter::once(digits).chain(e164).chain(national)
+    }
+}
+
+/// The numbers of one kind of a subject.
+pub enum Phones<'a> {
+    Owned(std::slice::Iter<'a, PhoneKeys>),
+    Packed(crate::directory::packed::PhoneIter<'a>),
+}
+
+impl<'a> Iterator for Phones<'a> {
+    type Item = PhoneView<'a>;
+
+    fn next(&mut self) -> Option<PhoneView<'a>> {
+        match self {
+            Phones::Owned(iter) => iter.next().map(PhoneKeys::view),
+            Phones::Packed(iter) => iter.next(),
+        }
     }
 }
 
@@ -114,7 +130,7 @@ pub trait Subject {
     fn has_object_class(&self, lower: &str) -> bool;
     /// The folded value of a text attribute.
     fn text(&self, attr: Text) -> Option<&str>;
-    fn phones(&self, kind: PhoneKind) -> &[PhoneKeys];
+    fn phones(&self, kind: PhoneKind) -> Phones<'_>;
 }
 
 /// Substring pieces, folded.
@@ -373,32 +389,24 @@ impl Node {
             Node::ObjectClass(class) => Tri::from_bool(s.has_object_class(class)),
             Node::Present(Attr::ObjectClass) => Tri::True,
             Node::Present(Attr::Text(t)) => Tri::from_bool(s.text(*t).is_some()),
-            Node::Present(Attr::Phone(k)) => Tri::from_bool(!s.phones(*k).is_empty()),
+            Node::Present(Attr::Phone(k)) => Tri::from_bool(s.phones(*k).next().is_some()),
             Node::TextEq(t, v) => Tri::from_bool(s.text(*t) == Some(v.as_str())),
             Node::TextSub(t, p) => Tri::from_bool(s.text(*t).is_some_and(|v| p.matches(v))),
             Node::TextGe(t, v) => Tri::from_bool(s.text(*t).is_some_and(|x| x >= v.as_str())),
             Node::TextLe(t, v) => Tri::from_bool(s.text(*t).is_some_and(|x| x <= v.as_str())),
-            Node::PhoneEq(k, v) => Tri::from_bool(s.phones(*k).iter().any(|p| phone_equal(p, v))),
-            Node::PhoneDigits(k, p) => Tri::from_bool(
-                s.phones(*k)
-                    .iter()
-                    .any(|n| n.keys().any(|key| p.matches(key))),
-            ),
-            Node::PhoneText(k, p) => {
-                Tri::from_bool(s.phones(*k).iter().any(|n| p.matches(n.folded())))
+            Node::PhoneEq(k, v) => Tri::from_bool(s.phones(*k).any(|p| phone_equal(p, v))),
+            Node::PhoneDigits(k, p) => {
+                Tri::from_bool(s.phones(*k).any(|n| n.keys().any(|key| p.matches(key))))
             }
-            Node::PhoneGe(k, v) => {
-                Tri::from_bool(s.phones(*k).iter().any(|n| n.digits() >= v.as_str()))
-            }
-            Node::PhoneLe(k, v) => {
-                Tri::from_bool(s.phones(*k).iter().any(|n| n.digits() <= v.as_str()))
-            }
+            Node::PhoneText(k, p) => Tri::from_bool(s.phones(*k).any(|n| p.matches(n.folded))),
+            Node::PhoneGe(k, v) => Tri::from_bool(s.phones(*k).any(|n| n.digits >= v.as_str())),
+            Node::PhoneLe(k, v) => Tri::from_bool(s.phones(*k).any(|n| n.digits <= v.as_str())),
         }
     }
 }
 
-fn phone_equal(n: &PhoneKeys, v: &PhoneValue) -> bool {
-    if let (Some(a), Some(b)) = (v.e164.as_deref(), n.e164()) {
+fn phone_equal(n: PhoneView, v: &PhoneValue) -> bool {
+    if let (Some(a), Some(b)) = (v.e164.as_deref(), n.e164) {
         if a == b {
             return true;
         }
@@ -406,7 +414,7 @@ fn phone_equal(n: &PhoneKeys, v: &PhoneValue) -> bool {
     if !v.digits.is_empty() && n.keys().any(|k| k == v.digits) {
         return true;
     }
-    v.folded == n.folded()
+    v.folded == n.folded
 }
 
 #[cfg(test)]
@@ -447,7 +455,7 @@ mod tests {
                 .find(|(t, _)| *t == attr)
                 .map(|(_, v)| v.as_str())
         }
-        fn phones(&self, kind: PhoneKind) -> &[PhoneKeys] {
+        fn phones(&self, kind: PhoneKind) -> Phones<'_> {
             let start = self
                 .phones
                 .iter()
@@ -457,7 +465,7 @@ mod tests {
                 .iter()
                 .take_while(|(k, _)| *k == kind)
                 .count();
-            &self.all[start..start + len]
+            Phones::Owned(self.all[start..start + len].iter())
         }
     }
 
@@ -601,9 +609,13 @@ mod substring_tests {
     fn phone_keys_are_distinct() {
         let plan = NumberPlan::default();
         let k = PhoneKeys::new("+49 89 1234567", Some("+49891234567"), &plan);
-        assert_eq!(k.keys().collect::<Vec<_>>(), ["49891234567", "0891234567"]);
-        assert_eq!(k.folded(), "+49 89 1234567");
+        assert_eq!(
+            k.view().keys().collect::<Vec<_>>(),
+            ["49891234567", "0891234567"]
+        );
+        assert_eq!(k.view().folded, "+49 89 1234567");
         let k = PhoneKeys::new("intern 42", None, &plan);
-        assert_eq!((k.digits(), k.e164(), k.national()), ("42", None, None));
+        let v = k.view();
+        assert_eq!((v.digits, v.e164, v.national), ("42", None, None));
     }
 }

@@ -4,9 +4,11 @@
 //! entries after each applied sync and swapped in whole ([`Directory::publish`]); searches
 //! take the current `Arc<Snapshot>` without a lock and never wait for a sync.
 
+pub mod ber;
 pub mod fold;
 pub mod index;
 pub mod matcher;
+pub mod packed;
 pub mod schema;
 
 use std::sync::Arc;
@@ -18,7 +20,8 @@ use crate::model::{normalise_dn, Entry, PhoneKind};
 use crate::numbers::NumberPlan;
 use fold::fold;
 use index::{Ids, Indexes};
-use matcher::{Node, PhoneKeys, Subject, Tri};
+use matcher::{Node, Phones, Subject, Tri};
+pub use packed::Packed;
 use schema::{Attr, Text, OBJECT_CLASSES};
 
 /// How the snapshot presents and compares entries.
@@ -29,132 +32,15 @@ pub struct Settings {
     pub numbers: NumberPlan,
 }
 
-/// One entry as served: its DN, the phone book entry, and its comparable keys.
+/// One entry of the phone book as the endpoints list it.
 ///
-/// The comparable keys live in two allocations per entry (one for the folded texts, one
-/// slice of numbers) rather than one per value: a 100k phone book is mostly these.
+/// What a search reads — folded names, number keys, the BER-encoded values — is packed
+/// apart from it ([`Snapshot::packed`]), in one allocation per entry.
 pub struct ServedEntry {
-    pub dn: String,
-    /// `dn[4..4 + uid_len]` is the uid (`uid=<uid>,<base_dn>`).
-    uid_len: u32,
     pub entry: Entry,
-    /// The folded values of [`Text::DISTINCT`], concatenated; `folded_ends[i]` ends the i-th.
-    folded: Box<str>,
-    folded_ends: [u32; Text::DISTINCT.len()],
-    /// Bit i: the i-th of [`Text::DISTINCT`] has a value.
-    folded_present: u16,
-    /// Numbers in [`PhoneKind::ALL`] order; `phone_ends[k]` ends kind k.
-    phones: Box<[PhoneKeys]>,
-    phone_ends: [u16; 5],
-}
-
-fn kind_slot(kind: PhoneKind) -> usize {
-    match kind {
-        PhoneKind::Business => 0,
-        PhoneKind::Mobile => 1,
-        PhoneKind::Home => 2,
-        PhoneKind::Fax => 3,
-        PhoneKind::Other => 4,
-    }
-}
-
-/// Position of a text attribute's value in [`Text::DISTINCT`] (`displayName` is `cn`'s).
-fn distinct_slot(t: Text) -> usize {
-    match t {
-        Text::Uid => 0,
-        Text::Cn | Text::DisplayName => 1,
-        Text::GivenName => 2,
-        Text::Sn => 3,
-        Text::O => 4,
-        Text::Ou => 5,
-        Text::Title => 6,
-        Text::Mail => 7,
-        Text::Description => 8,
-    }
 }
 
 impl ServedEntry {
-    fn new(entry: Entry, settings: &Settings) -> Self {
-        let uid = entry.uid();
-        let dn = format!("uid={uid},{}", settings.base_dn);
-        let mut served = ServedEntry {
-            dn,
-            uid_len: u32::try_from(uid.len()).unwrap_or(0),
-            entry,
-            folded: Box::default(),
-            folded_ends: [0; Text::DISTINCT.len()],
-            folded_present: 0,
-            phones: Box::default(),
-            phone_ends: [0; 5],
-        };
-        let size: usize = Text::DISTINCT
-            .iter()
-            .filter_map(|t| served.text_ref(*t))
-            .map(str::len)
-            .sum();
-        let mut folded = String::with_capacity(size);
-        for (i, t) in Text::DISTINCT.into_iter().enumerate() {
-            if let Some(v) = served.text_ref(t) {
-                fold::fold_into(v, settings.accents, &mut folded);
-                served.folded_present |= 1 << i;
-            }
-            served.folded_ends[i] = u32::try_from(folded.len()).unwrap_or(u32::MAX);
-        }
-        served.folded = folded.into_boxed_str();
-        let mut phones = Vec::new();
-        for (k, kind) in PhoneKind::ALL.into_iter().enumerate() {
-            phones.extend(
-                served
-                    .entry
-                    .phones(kind)
-                    .iter()
-                    .map(|p| PhoneKeys::new(&p.written, p.e164.as_deref(), &settings.numbers)),
-            );
-            served.phone_ends[k] = u16::try_from(phones.len()).unwrap_or(u16::MAX);
-        }
-        served.phones = phones.into_boxed_slice();
-        served
-    }
-
-    /// The folded value of a text attribute.
-    pub fn folded(&self, t: Text) -> Option<&str> {
-        let i = distinct_slot(t);
-        if self.folded_present & (1 << i) == 0 {
-            return None;
-        }
-        let start = if i == 0 { 0 } else { self.folded_ends[i - 1] };
-        self.folded
-            .get(start as usize..self.folded_ends[i] as usize)
-    }
-
-    fn all_phone_keys(&self) -> impl Iterator<Item = &PhoneKeys> {
-        self.phones.iter()
-    }
-
-    fn phones_of(&self, kind: PhoneKind) -> &[PhoneKeys] {
-        let k = kind_slot(kind);
-        let start = if k == 0 { 0 } else { self.phone_ends[k - 1] };
-        self.phones
-            .get(start as usize..self.phone_ends[k] as usize)
-            .unwrap_or_default()
-    }
-
-    /// The served value of a text attribute, as written.
-    pub fn text_ref(&self, t: Text) -> Option<&str> {
-        let e = &self.entry;
-        match t {
-            Text::Uid => self.dn.get(4..4 + self.uid_len as usize),
-            Text::Cn | Text::DisplayName => Some(&e.display_name),
-            Text::GivenName => e.first_name.as_deref(),
-            Text::Sn => Some(e.last_name.as_deref().unwrap_or(&e.display_name)),
-            Text::O => e.company.as_deref(),
-            Text::Ou => e.department.as_deref(),
-            Text::Title => e.title.as_deref(),
-            Text::Mail => e.email.as_deref(),
-            Text::Description => e.notes.as_deref(),
-        }
-    }
-
     /// The served values of an attribute, as written.
     pub fn values(&self, attr: Attr) -> Vec<String> {
         match attr {
@@ -189,17 +75,17 @@ fn text_value(e: &Entry, t: Text) -> Option<String> {
     }
 }
 
-impl Subject for ServedEntry {
+impl Subject for Packed<'_> {
     fn has_object_class(&self, lower: &str) -> bool {
         OBJECT_CLASSES.iter().any(|c| c.eq_ignore_ascii_case(lower))
     }
 
     fn text(&self, attr: Text) -> Option<&str> {
-        self.folded(attr)
+        Packed::text(*self, attr)
     }
 
-    fn phones(&self, kind: PhoneKind) -> &[PhoneKeys] {
-        self.phones_of(kind)
+    fn phones(&self, kind: PhoneKind) -> Phones<'_> {
+        Phones::Packed(Packed::phones(*self, kind))
     }
 }
 
@@ -252,8 +138,8 @@ impl Subject for Container {
             .then_some(self.folded_rdn.as_str())
     }
 
-    fn phones(&self, _: PhoneKind) -> &[PhoneKeys] {
-        &[]
+    fn phones(&self, _: PhoneKind) -> Phones<'_> {
+        Phones::Owned([].iter())
     }
 }
 
@@ -292,6 +178,9 @@ pub struct Snapshot {
     base_norm: String,
     container: Container,
     entries: Vec<ServedEntry>,
+    /// The served form of each entry ([`packed`]), side by side so a search walks a dense
+    /// array of pointers.
+    packed: Vec<Box<[u8]>>,
     /// `(hash of the normalised DN, position)`, sorted.
     by_dn: Vec<(u64, u32)>,
     index: Indexes,
@@ -337,26 +226,45 @@ fn parallel_map<T: Send, U: Send>(mut items: Vec<T>, f: impl Fn(T) -> U + Sync) 
     })
 }
 
-/// The served entries sorted as [`display_order`] sorts entries.
-fn in_display_order(entries: Vec<ServedEntry>, accents: Accents) -> Vec<ServedEntry> {
+/// Gives the memory freed during a build back to the operating system. Building (and reading
+/// the store before it) leaves tens of megabytes of short-lived allocations behind in the
+/// allocator's arenas, which glibc would keep as resident memory for good.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        unsafe extern "C" {
+            fn malloc_trim(pad: usize) -> i32;
+        }
+        // SAFETY: malloc_trim takes no pointer and only returns free pages to the kernel.
+        unsafe {
+            malloc_trim(0);
+        }
+    }
+}
+
+/// Entries with their packed form, sorted as [`display_order`] sorts entries.
+fn in_display_order(
+    entries: Vec<(Box<[u8]>, Entry)>,
+    accents: Accents,
+) -> (Vec<Box<[u8]>>, Vec<ServedEntry>) {
     // The folded cn is the sort key when names are folded with accents; else fold again.
     let keys: Option<Vec<String>> = (!matches!(accents, Accents::Fold)).then(|| {
         entries
             .iter()
-            .map(|e| fold(&e.entry.display_name, Accents::Fold))
+            .map(|(_, e)| fold(&e.display_name, Accents::Fold))
             .collect()
     });
     let key = |i: usize| -> &str {
         match &keys {
             Some(keys) => &keys[i],
-            None => entries[i].folded(Text::Cn).unwrap_or_default(),
+            None => Packed(&entries[i].0).text(Text::Cn).unwrap_or_default(),
         }
     };
     // Most comparisons end on the first bytes, kept side by side in memory.
     let heads: Vec<u64> = (0..entries.len()).map(|i| index::head(key(i))).collect();
     let mut order: Vec<usize> = (0..entries.len()).collect();
     order.sort_unstable_by(|&a, &b| {
-        let (x, y) = (&entries[a].entry, &entries[b].entry);
+        let (x, y) = (&entries[a].1, &entries[b].1);
         heads[a]
             .cmp(&heads[b])
             .then_with(|| key(a).cmp(key(b)))
@@ -365,20 +273,24 @@ fn in_display_order(entries: Vec<ServedEntry>, accents: Accents) -> Vec<ServedEn
             .then_with(|| x.id.cmp(&y.id))
     });
     drop(keys);
-    let mut slots: Vec<Option<ServedEntry>> = entries.into_iter().map(Some).collect();
-    order.iter().filter_map(|&i| slots[i].take()).collect()
+    let mut slots: Vec<Option<(Box<[u8]>, Entry)>> = entries.into_iter().map(Some).collect();
+    order
+        .iter()
+        .filter_map(|&i| slots[i].take())
+        .map(|(packed, entry)| (packed, ServedEntry { entry }))
+        .unzip()
 }
 
 /// The hash under which `by_dn` finds an entry: FNV-1a of its normalised DN
 /// (`uid=<uid>,<base>`), without building that string when the uid is a plain token.
-fn dn_hash(e: &ServedEntry, base_norm: &str) -> u64 {
-    let uid = e.text_ref(Text::Uid).unwrap_or_default();
-    if uid.is_empty()
-        || !uid
+fn dn_hash(e: Packed, base_norm: &str) -> u64 {
+    let uid = e.text(Text::Uid).unwrap_or_default();
+    let plain = !uid.is_empty()
+        && uid
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b))
-    {
-        return crate::model::fnv1a64(normalise_dn(&e.dn).as_bytes());
+            .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b));
+    if !plain {
+        return crate::model::fnv1a64(normalise_dn(e.dn()).as_bytes());
     }
     let bytes = b"uid="
         .iter()
@@ -406,18 +318,18 @@ pub fn display_order(entries: &mut [Entry]) {
 impl Snapshot {
     /// Builds the snapshot of `entries` (in any order), on every core.
     pub fn build(entries: Vec<Entry>, generation: u64, settings: Settings) -> Snapshot {
-        let entries = in_display_order(
-            parallel_map(entries, |e| ServedEntry::new(e, &settings)),
+        let (packed, entries) = in_display_order(
+            parallel_map(entries, |e| (packed::pack(&e, &settings), e)),
             settings.accents,
         );
         let base_norm = normalise_dn(&settings.base_dn);
-        let mut by_dn: Vec<(u64, u32)> = entries
+        let mut by_dn: Vec<(u64, u32)> = packed
             .iter()
             .enumerate()
-            .map(|(i, e)| (dn_hash(e, &base_norm), i as u32))
+            .map(|(i, p)| (dn_hash(Packed(p), &base_norm), i as u32))
             .collect();
         by_dn.sort_unstable();
-        let index = Indexes::build(&entries);
+        let index = Indexes::build(&packed);
         let mut served: Vec<&str> = entries.iter().map(|e| e.entry.connector.as_str()).collect();
         served.sort_unstable();
         served.dedup();
@@ -425,6 +337,7 @@ impl Snapshot {
             "{generation}.{:08x}",
             crate::model::fnv1a64(served.join(",").as_bytes()) as u32
         );
+        release_freed_memory();
         Snapshot {
             version,
             generation,
@@ -432,9 +345,15 @@ impl Snapshot {
             container: Container::new(&settings.base_dn),
             settings,
             entries,
+            packed,
             by_dn,
             index,
         }
+    }
+
+    /// Bytes held by the indexes (for memory accounting).
+    pub fn index_bytes(&self) -> usize {
+        self.index.heap_bytes() + self.by_dn.capacity() * 16
     }
 
     pub fn generation(&self) -> u64 {
@@ -471,6 +390,11 @@ impl Snapshot {
         &self.entries
     }
 
+    /// The served form of an entry: what searches read.
+    pub fn packed(&self, id: u32) -> Packed<'_> {
+        Packed(&self.packed[id as usize])
+    }
+
     /// What `dn` names, or `None` when nothing here has that DN.
     pub fn resolve_base(&self, dn: &str) -> Option<BaseRef> {
         let norm = normalise_dn(dn);
@@ -482,7 +406,7 @@ impl Snapshot {
         if let Some((_, id)) = self.by_dn[start..]
             .iter()
             .take_while(|(h, _)| *h == hash)
-            .find(|(_, id)| normalise_dn(&self.entries[*id as usize].dn) == norm)
+            .find(|(_, id)| normalise_dn(self.packed(*id).dn()) == norm)
         {
             return Some(BaseRef::Entry(*id));
         }
@@ -534,7 +458,7 @@ impl Snapshot {
             (BaseRef::Container, Scope::One | Scope::Sub | Scope::Children)
             | (BaseRef::Ancestor | BaseRef::Parent, Scope::Sub | Scope::Children) => true,
             (BaseRef::Entry(id), Scope::Base | Scope::Sub) => {
-                if hits.len() < limit && filter.eval(self.entry(id)) == Tri::True {
+                if hits.len() < limit && filter.eval(&self.packed(id)) == Tri::True {
                     hits.push(Hit::Entry(id));
                 }
                 false
@@ -546,7 +470,7 @@ impl Snapshot {
         }
         let mut more = false;
         let mut consider = |id: u32, hits: &mut Vec<Hit>| {
-            if filter.eval(self.entry(id)) != Tri::True {
+            if filter.eval(&self.packed(id)) != Tri::True {
                 return true;
             }
             if hits.len() >= limit {
@@ -556,7 +480,7 @@ impl Snapshot {
             hits.push(Hit::Entry(id));
             true
         };
-        let mut cursor = self.index.cursor(&self.entries, filter);
+        let mut cursor = self.index.cursor(&self.packed, filter);
         let mut next = 0;
         while let Some(id) = cursor.seek(next) {
             if !consider(id, &mut hits) {
@@ -569,7 +493,7 @@ impl Snapshot {
 
     /// The candidate ids of a filter (for tests and benches of the indexes).
     pub fn candidates(&self, filter: &Node) -> Option<Ids> {
-        self.index.candidates(&self.entries, filter)
+        self.index.candidates(&self.packed, filter)
     }
 }
 
@@ -682,11 +606,9 @@ mod tests {
             assert_eq!(names(&s, filter), want, "{filter}");
             // The same filter, forced through a scan, gives the same answer.
             let node = s.compile(&crate::filter::parse(filter).unwrap()).unwrap();
-            let scanned: Vec<String> = s
-                .entries()
-                .iter()
-                .filter(|e| node.eval(*e) == Tri::True)
-                .map(|e| e.entry.display_name.clone())
+            let scanned: Vec<String> = (0..s.len() as u32)
+                .filter(|id| node.eval(&s.packed(*id)) == Tri::True)
+                .map(|id| s.entry(id).entry.display_name.clone())
                 .collect();
             assert_eq!(scanned, want, "scan of {filter}");
             assert!(

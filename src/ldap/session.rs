@@ -20,12 +20,13 @@ use ldap3_proto::proto::{
 };
 
 use crate::config::{LdapConfig, Secret};
+use crate::directory::ber::{self, tlv_len};
 use crate::directory::fold::fold;
 use crate::directory::matcher::Tri;
-use crate::directory::schema::{resolve, Attr, Resolved, SERVED};
-use crate::directory::{BaseRef, Directory, Hit, Scope, ServedEntry, Snapshot};
+use crate::directory::schema::{resolve, Attr, Resolved, OBJECT_CLASSES, SERVED};
+use crate::directory::{BaseRef, Directory, Hit, Packed, Scope, Snapshot};
 use crate::filter::LdapFilter;
-use crate::model::{normalise_dn, PhoneNumber};
+use crate::model::normalise_dn;
 
 pub const OID_PAGED_RESULTS: &str = "1.2.840.113556.1.4.319";
 pub const OID_SERVER_SORT: &str = "1.2.840.113556.1.4.473";
@@ -178,48 +179,99 @@ impl Entries {
     }
 
     /// Appends every entry as a BER-encoded `SearchResultEntry` message, byte for byte what
-    /// ldap3_proto's codec writes for [`Entries::msgs`].
+    /// ldap3_proto's codec writes for [`Entries::msgs`]. Entries are copied from their
+    /// pre-encoded form in the snapshot; only the headers are written here.
     pub fn encode(&self, out: &mut BytesMut) {
-        let types_only = self.selection.types_only;
+        let id = ber_integer(self.id);
+        let selection = &self.selection;
+        let mut parts: Vec<(&str, &[u8])> = Vec::with_capacity(selection.served.len());
         for hit in &self.hits {
-            let (dn, attributes) = attributes(&self.snapshot, *hit, &self.selection);
-            let value_len = |vals: &Values| -> usize {
-                let mut len = 0;
-                if !types_only {
-                    vals.for_each(|v| len += tlv_len(v.len()));
-                }
-                len
+            let Hit::Entry(entry) = *hit else {
+                self.encode_container(&id, out);
+                continue;
             };
-            let list_len: usize = attributes
-                .iter()
-                .map(|(name, vals)| tlv_len(tlv_len(name.len()) + tlv_len(value_len(vals))))
-                .sum();
-            let op_len = tlv_len(dn.len()) + tlv_len(list_len);
-            let id = ber_integer(self.id);
-            out.reserve(tlv_len(tlv_len(id.len()) + tlv_len(op_len)));
-            put_header(out, 0x30, tlv_len(id.len()) + tlv_len(op_len));
+            let e = self.snapshot.packed(entry);
+            parts.clear();
+            for i in &selection.served {
+                let (name, attr) = SERVED[*i];
+                let values = match attr {
+                    Attr::ObjectClass => selection.object_classes.as_slice(),
+                    _ => match e.ber_values(attr) {
+                        Some(values) => values,
+                        None => continue,
+                    },
+                };
+                parts.push((
+                    name,
+                    if selection.types_only {
+                        EMPTY_SET
+                    } else {
+                        values
+                    },
+                ));
+            }
+            let attr_len = |(name, values): &(&str, &[u8])| tlv_len(name.len()) + values.len();
+            let list_len: usize = parts.iter().map(|p| tlv_len(attr_len(p))).sum();
+            let dn = e.ber_dn();
+            let op_len = dn.len() + tlv_len(list_len);
+            let msg_len = tlv_len(id.len()) + tlv_len(op_len);
+            out.reserve(tlv_len(msg_len));
+            put_header(out, 0x30, msg_len);
             put_header(out, 0x02, id.len());
             out.put_slice(&id);
             put_header(out, 0x64, op_len);
-            put_header(out, 0x04, dn.len());
-            out.put_slice(dn.as_bytes());
+            out.put_slice(dn);
             put_header(out, 0x30, list_len);
-            for (name, vals) in &attributes {
-                let vals_len = value_len(vals);
-                put_header(out, 0x30, tlv_len(name.len()) + tlv_len(vals_len));
-                put_header(out, 0x04, name.len());
-                out.put_slice(name.as_bytes());
-                put_header(out, 0x31, vals_len);
-                if !types_only {
-                    vals.for_each(|v| {
-                        put_header(out, 0x04, v.len());
-                        out.put_slice(v.as_bytes());
-                    });
-                }
+            for part in &parts {
+                put_header(out, 0x30, attr_len(part));
+                put_header(out, 0x04, part.0.len());
+                out.put_slice(part.0.as_bytes());
+                out.put_slice(part.1);
+            }
+        }
+    }
+
+    /// The base container as a `SearchResultEntry` (not pre-encoded: it is one entry).
+    fn encode_container(&self, id: &[u8], out: &mut BytesMut) {
+        let types_only = self.selection.types_only;
+        let (dn, attributes) = attributes(&self.snapshot, Hit::Container, &self.selection);
+        let value_len = |vals: &Values| -> usize {
+            let mut len = 0;
+            if !types_only {
+                vals.for_each(|v| len += tlv_len(v.len()));
+            }
+            len
+        };
+        let list_len: usize = attributes
+            .iter()
+            .map(|(name, vals)| tlv_len(tlv_len(name.len()) + tlv_len(value_len(vals))))
+            .sum();
+        let op_len = tlv_len(dn.len()) + tlv_len(list_len);
+        put_header(out, 0x30, tlv_len(id.len()) + tlv_len(op_len));
+        put_header(out, 0x02, id.len());
+        out.put_slice(id);
+        put_header(out, 0x64, op_len);
+        put_header(out, 0x04, dn.len());
+        out.put_slice(dn.as_bytes());
+        put_header(out, 0x30, list_len);
+        for (name, vals) in &attributes {
+            let vals_len = value_len(vals);
+            put_header(out, 0x30, tlv_len(name.len()) + tlv_len(vals_len));
+            put_header(out, 0x04, name.len());
+            out.put_slice(name.as_bytes());
+            put_header(out, 0x31, vals_len);
+            if !types_only {
+                vals.for_each(|v| {
+                    put_header(out, 0x04, v.len());
+                    out.put_slice(v.as_bytes());
+                });
             }
         }
     }
 }
+
+/// An empty `SET OF` (the values of a typesOnly answer).
+const EMPTY_SET: &[u8] = &[0x31, 0x00];
 
 /// The served attributes a search returns, resolved once per search.
 #[derive(Debug, Clone)]
@@ -229,6 +281,8 @@ pub struct Selection {
     /// The request's list, for the base container's RDN attribute.
     attrs: Vec<String>,
     types_only: bool,
+    /// The objectClass values every entry has, as a BER SET.
+    object_classes: Vec<u8>,
 }
 
 impl Selection {
@@ -246,10 +300,13 @@ impl Selection {
             })
             .map(|(i, _)| i)
             .collect();
+        let mut object_classes = Vec::new();
+        ber::put_set(&mut object_classes, OBJECT_CLASSES.iter().copied());
         Selection {
             served,
             attrs,
             types_only,
+            object_classes,
         }
     }
 }
@@ -257,7 +314,7 @@ impl Selection {
 /// The values of one attribute, borrowed from the snapshot.
 enum Values<'a> {
     One(&'a str),
-    Phones(&'a [PhoneNumber]),
+    Packed(Packed<'a>, Attr),
     Fixed(&'a [&'static str]),
 }
 
@@ -265,7 +322,7 @@ impl Values<'_> {
     fn for_each(&self, mut f: impl FnMut(&str)) {
         match self {
             Values::One(v) => f(v),
-            Values::Phones(phones) => phones.iter().for_each(|p| f(&p.written)),
+            Values::Packed(p, attr) => p.values(*attr).for_each(f),
             Values::Fixed(values) => values.iter().for_each(|v| f(v)),
         }
     }
@@ -295,55 +352,29 @@ fn attributes<'a>(
             (&c.dn, attributes)
         }
         Hit::Entry(id) => {
-            let e: &ServedEntry = snapshot.entry(id);
+            let e = snapshot.packed(id);
             let attributes = selection
                 .served
                 .iter()
                 .filter_map(|i| {
                     let (name, attr) = SERVED[*i];
                     let values = match attr {
-                        Attr::ObjectClass => {
-                            Values::Fixed(&crate::directory::schema::OBJECT_CLASSES)
-                        }
-                        Attr::Text(t) => Values::One(e.text_ref(t)?),
-                        Attr::Phone(k) => {
-                            let phones = e.entry.phones(k);
-                            if phones.is_empty() {
-                                return None;
-                            }
-                            Values::Phones(phones)
+                        Attr::ObjectClass => Values::Fixed(&OBJECT_CLASSES),
+                        attr => {
+                            e.ber_values(attr)?;
+                            Values::Packed(e, attr)
                         }
                     };
                     Some((name, values))
                 })
                 .collect();
-            (&e.dn, attributes)
+            (e.dn(), attributes)
         }
     }
 }
 
-/// Size of a BER TLV with `len` content bytes (definite length, minimal form).
-fn tlv_len(len: usize) -> usize {
-    1 + length_octets(len) + len
-}
-
-fn length_octets(len: usize) -> usize {
-    if len < 128 {
-        1
-    } else {
-        1 + (usize::BITS - len.leading_zeros()).div_ceil(8) as usize
-    }
-}
-
 fn put_header(out: &mut BytesMut, tag: u8, len: usize) {
-    out.put_u8(tag);
-    if len < 128 {
-        out.put_u8(len as u8);
-    } else {
-        let count = length_octets(len) - 1;
-        out.put_u8(0x80 | count as u8);
-        out.put_slice(&len.to_be_bytes()[std::mem::size_of::<usize>() - count..]);
-    }
+    ber::put_header(out, tag, len);
 }
 
 /// The content octets of an INTEGER as ldap3_lber writes a message id.
@@ -816,7 +847,7 @@ impl Session {
         }
         let value = String::from_utf8_lossy(&req.val).into_owned();
         match snapshot.compile(&LdapFilter::Equality(req.atype, value)) {
-            Ok(node) if node.eval(snapshot.entry(entry)) == Tri::True => {
+            Ok(node) if node.eval(&snapshot.packed(entry)) == Tri::True => {
                 done(LdapResultCode::CompareTrue, "")
             }
             Ok(_) => done(LdapResultCode::CompareFalse, ""),
