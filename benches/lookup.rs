@@ -33,7 +33,7 @@ use phonebook_proxy::config::{Accents, Config};
 use phonebook_proxy::directory::matcher::Tri;
 use phonebook_proxy::directory::{Directory, Settings, Snapshot};
 use phonebook_proxy::filter;
-use phonebook_proxy::ldap::session::{Part, Policy, Response, Session};
+use phonebook_proxy::ldap::session::{encode_result, Part, Policy, Response, Session};
 use phonebook_proxy::model::Entry;
 use phonebook_proxy::schedule;
 use phonebook_proxy::store::{Counts, Outcome, RunRecord, Store};
@@ -174,11 +174,12 @@ fn scanned(snapshot: &Snapshot, req: &LdapMsg) -> usize {
     matching.min(limit)
 }
 
-/// Writes a response as the server does: entries straight to BER, other messages through the
-/// codec.
+/// Writes a response as the server does: entries and plain results straight to BER, other
+/// messages through the codec.
 fn encode(response: Response, codec: &mut LdapCodec, wire: &mut BytesMut) {
     for part in response.parts {
         match part {
+            Part::Msg(msg) if encode_result(&msg, wire) => {}
             Part::Msg(msg) => codec
                 .encode(msg, wire)
                 .unwrap_or_else(|e| panic!("encoding a reply: {e}")),

@@ -128,8 +128,9 @@ impl<'a> Iterator for Phones<'a> {
 /// What a filter is evaluated against: a served entry, or the base container.
 pub trait Subject {
     fn has_object_class(&self, lower: &str) -> bool;
-    /// The folded value of a text attribute.
-    fn text(&self, attr: Text) -> Option<&str>;
+    /// The folded value of a text attribute, as bytes (what filters compare; byte order is
+    /// `str` order).
+    fn text(&self, attr: Text) -> Option<&[u8]>;
     fn phones(&self, kind: PhoneKind) -> Phones<'_>;
 }
 
@@ -145,7 +146,11 @@ impl Pieces {
     /// `substring_matches` of the filter module, by bytes: the values are short, so a plain
     /// scan beats setting up a string searcher per value.
     fn matches(&self, value: &str) -> bool {
-        let mut rest = value.as_bytes();
+        self.matches_bytes(value.as_bytes())
+    }
+
+    fn matches_bytes(&self, value: &[u8]) -> bool {
+        let mut rest = value;
         if let Some(initial) = &self.initial {
             match rest.strip_prefix(initial.as_bytes()) {
                 Some(r) => rest = r,
@@ -390,10 +395,10 @@ impl Node {
             Node::Present(Attr::ObjectClass) => Tri::True,
             Node::Present(Attr::Text(t)) => Tri::from_bool(s.text(*t).is_some()),
             Node::Present(Attr::Phone(k)) => Tri::from_bool(s.phones(*k).next().is_some()),
-            Node::TextEq(t, v) => Tri::from_bool(s.text(*t) == Some(v.as_str())),
-            Node::TextSub(t, p) => Tri::from_bool(s.text(*t).is_some_and(|v| p.matches(v))),
-            Node::TextGe(t, v) => Tri::from_bool(s.text(*t).is_some_and(|x| x >= v.as_str())),
-            Node::TextLe(t, v) => Tri::from_bool(s.text(*t).is_some_and(|x| x <= v.as_str())),
+            Node::TextEq(t, v) => Tri::from_bool(s.text(*t) == Some(v.as_bytes())),
+            Node::TextSub(t, p) => Tri::from_bool(s.text(*t).is_some_and(|v| p.matches_bytes(v))),
+            Node::TextGe(t, v) => Tri::from_bool(s.text(*t).is_some_and(|x| x >= v.as_bytes())),
+            Node::TextLe(t, v) => Tri::from_bool(s.text(*t).is_some_and(|x| x <= v.as_bytes())),
             Node::PhoneEq(k, v) => Tri::from_bool(s.phones(*k).any(|p| phone_equal(p, v))),
             Node::PhoneDigits(k, p) => {
                 Tri::from_bool(s.phones(*k).any(|n| n.keys().any(|key| p.matches(key))))
@@ -449,11 +454,11 @@ mod tests {
         fn has_object_class(&self, lower: &str) -> bool {
             OBJECT_CLASSES.iter().any(|c| c.eq_ignore_ascii_case(lower))
         }
-        fn text(&self, attr: Text) -> Option<&str> {
+        fn text(&self, attr: Text) -> Option<&[u8]> {
             self.texts
                 .iter()
                 .find(|(t, _)| *t == attr)
-                .map(|(_, v)| v.as_str())
+                .map(|(_, v)| v.as_bytes())
         }
         fn phones(&self, kind: PhoneKind) -> Phones<'_> {
             let start = self

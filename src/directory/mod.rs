@@ -80,8 +80,8 @@ impl Subject for Packed<'_> {
         OBJECT_CLASSES.iter().any(|c| c.eq_ignore_ascii_case(lower))
     }
 
-    fn text(&self, attr: Text) -> Option<&str> {
-        Packed::text(*self, attr)
+    fn text(&self, attr: Text) -> Option<&[u8]> {
+        self.text_bytes(attr)
     }
 
     fn phones(&self, kind: PhoneKind) -> Phones<'_> {
@@ -126,7 +126,7 @@ impl Subject for Container {
             .any(|c| c.eq_ignore_ascii_case(lower))
     }
 
-    fn text(&self, attr: Text) -> Option<&str> {
+    fn text(&self, attr: Text) -> Option<&[u8]> {
         let name = match attr {
             Text::Ou => "ou",
             Text::O => "o",
@@ -135,7 +135,7 @@ impl Subject for Container {
         self.rdn
             .0
             .eq_ignore_ascii_case(name)
-            .then_some(self.folded_rdn.as_str())
+            .then_some(self.folded_rdn.as_bytes())
     }
 
     fn phones(&self, _: PhoneKind) -> Phones<'_> {
@@ -482,11 +482,28 @@ impl Snapshot {
         };
         let mut cursor = self.index.cursor(&self.packed, filter);
         let mut next = 0;
-        while let Some(id) = cursor.seek(next) {
-            if !consider(id, &mut hits) {
+        let mut batch = [0u32; 8];
+        'walk: loop {
+            let mut n = 0;
+            while n < batch.len() {
+                let Some(id) = cursor.seek(next) else { break };
+                batch[n] = id;
+                n += 1;
+                next = id + 1;
+            }
+            // Start reading the next candidates all at once: their loads from memory overlap
+            // instead of waiting for one another.
+            for id in &batch[..n] {
+                std::hint::black_box(self.packed[*id as usize].first().copied());
+            }
+            for id in &batch[..n] {
+                if !consider(*id, &mut hits) {
+                    break 'walk;
+                }
+            }
+            if n < batch.len() {
                 break;
             }
-            next = id + 1;
         }
         (hits, more)
     }

@@ -2,15 +2,20 @@
 //! allocation, so that a search touches one place in memory per candidate instead of a dozen
 //! strings scattered over the heap, and a 100k phone book stays small.
 //!
-//! Layout (lengths are LEB128 varints; offsets are little-endian `u32`s):
+//! Layout: a header of offsets, so that any value is found without parsing what comes before
+//! it, then three sections.
 //!
 //! ```text
-//! [phones_at: u32][ber_at: u32]
-//! texts:  per Text::DISTINCT a length (0 = no value, else 1 + bytes), then the folded values
-//! phones: per PhoneKind::ALL a count, then per number: flags (1 = E.164, 2 = national),
-//!         four lengths, then its digits, E.164 digits, national digits and folded written form
-//! ber:    per BER part a length, then the parts: the DN as an OCTET STRING, then per
-//!         BER_PARTS attribute the SET OF its values as written (empty when it has none)
+//! header:  flags (1 = offsets are u32, else u16), the bitmask of present texts (u16),
+//!          then little-endian offsets: where each of Text::DISTINCT's folded values ends
+//!          (in the texts section), the length of the phones section, where each BER part
+//!          ends (in the BER section)
+//! texts:   the folded values of Text::DISTINCT, one after another
+//! phones:  per PhoneKind::ALL a count, then per number: flags (1 = E.164, 2 = national),
+//!          four LEB128 lengths, then its digits, E.164 digits, national digits and folded
+//!          written form
+//! ber:     the DN as an OCTET STRING, then per BER_PARTS attribute the SET OF its values as
+//!          written (empty when it has none)
 //! ```
 
 use std::cell::RefCell;
@@ -119,102 +124,102 @@ fn varint(data: &[u8], at: &mut usize) -> usize {
     n
 }
 
-fn put_u32_at(out: &mut [u8], at: usize, value: usize) {
-    let v = u32::try_from(value).unwrap_or(u32::MAX).to_le_bytes();
-    if let Some(slot) = out.get_mut(at..at + 4) {
-        slot.copy_from_slice(&v);
-    }
-}
-
 thread_local! {
-    /// Scratch buffers of [`pack`]: the packed entry, folded text, BER parts.
-    static SCRATCH: RefCell<(Vec<u8>, String, Vec<u8>)> = RefCell::default();
+    /// Scratch buffers of [`pack`], reused from entry to entry.
+    static SCRATCH: RefCell<Scratch> = RefCell::default();
 }
 
 /// Packs the served form of `entry`.
 pub fn pack(entry: &Entry, settings: &Settings) -> Box<[u8]> {
     SCRATCH.with(|scratch| {
         let mut scratch = scratch.borrow_mut();
-        let (out, text, ber) = &mut *scratch;
-        out.clear();
-        pack_into(entry, settings, out, text, ber);
-        Box::from(out.as_slice())
+        pack_into(entry, settings, &mut scratch);
+        Box::from(scratch.out.as_slice())
     })
 }
 
-fn pack_into(
-    entry: &Entry,
-    settings: &Settings,
-    out: &mut Vec<u8>,
-    text: &mut String,
-    ber: &mut Vec<u8>,
-) {
+/// Offsets in the header: text ends, the phones section's length, BER part ends.
+const OFFSETS: usize = Text::DISTINCT.len() + 1 + 1 + BER_PARTS.len();
+/// Where the offsets start: after the flags byte and the presence bitmask.
+const OFFSETS_AT: usize = 3;
+
+#[derive(Default)]
+struct Scratch {
+    out: Vec<u8>,
+    text: String,
+    phones: Vec<u8>,
+    keys: String,
+    ber: Vec<u8>,
+}
+
+fn pack_into(entry: &Entry, settings: &Settings, scratch: &mut Scratch) {
+    let Scratch {
+        out,
+        text,
+        phones,
+        keys,
+        ber,
+    } = scratch;
     let uid = entry.uid();
     let texts = Text::DISTINCT.map(|t| raw_text(entry, &uid, t));
-    out.extend_from_slice(&[0; 8]);
+    let mut offsets = [0usize; OFFSETS];
+    let mut present = 0u16;
 
     // texts
     text.clear();
-    let mut lens = [0usize; Text::DISTINCT.len()];
-    for (len, value) in lens.iter_mut().zip(&texts) {
+    for (i, value) in texts.iter().enumerate() {
         if let Some(v) = value {
-            let start = text.len();
             fold_into(v, settings.accents, text);
-            *len = 1 + text.len() - start;
+            present |= 1 << i;
         }
+        offsets[i] = text.len();
     }
-    for len in lens {
-        put_varint(out, len);
-    }
-    out.extend_from_slice(text.as_bytes());
 
     // phones
-    let phones_at = out.len();
-    for kind in PhoneKind::ALL {
-        put_varint(out, entry.phones(kind).len());
-    }
     let plan = &settings.numbers;
+    phones.clear();
+    for kind in PhoneKind::ALL {
+        put_varint(phones, entry.phones(kind).len());
+    }
     for kind in PhoneKind::ALL {
         for p in entry.phones(kind) {
             let e164 = p.e164.as_deref().map(|e| e.trim_start_matches('+'));
             let national = e164.and_then(|e| e.strip_prefix(plan.country_code.as_str()));
-            out.push(u8::from(e164.is_some()) | (u8::from(national.is_some()) << 1));
-            text.clear();
-            text.extend(p.written.chars().filter(char::is_ascii_digit));
-            let digits = text.len();
-            text.push_str(e164.unwrap_or_default());
-            let e164_end = text.len();
+            phones.push(u8::from(e164.is_some()) | (u8::from(national.is_some()) << 1));
+            keys.clear();
+            keys.extend(p.written.chars().filter(char::is_ascii_digit));
+            let digits = keys.len();
+            keys.push_str(e164.unwrap_or_default());
+            let e164_end = keys.len();
             if let Some(rest) = national {
-                text.push_str(&plan.national_prefix);
-                text.push_str(rest);
+                keys.push_str(&plan.national_prefix);
+                keys.push_str(rest);
             }
-            let national_end = text.len();
-            fold_into(&p.written, Accents::Exact, text);
+            let national_end = keys.len();
+            fold_into(&p.written, Accents::Exact, keys);
             for len in [
                 digits,
                 e164_end - digits,
                 national_end - e164_end,
-                text.len() - national_end,
+                keys.len() - national_end,
             ] {
-                put_varint(out, len);
+                put_varint(phones, len);
             }
-            out.extend_from_slice(text.as_bytes());
+            phones.extend_from_slice(keys.as_bytes());
         }
     }
+    offsets[TEXTS_LEN] = phones.len();
 
     // ber
-    let ber_at = out.len();
     ber.clear();
-    let mut ber_lens = [0usize; 1 + BER_PARTS.len()];
     let dn_len = 4 + uid.len() + 1 + settings.base_dn.len();
     ber::put_header(ber, ber::OCTET_STRING, dn_len);
     ber.extend_from_slice(b"uid=");
     ber.extend_from_slice(uid.as_bytes());
     ber.push(b',');
     ber.extend_from_slice(settings.base_dn.as_bytes());
-    ber_lens[0] = ber.len();
-    for (len, attr) in ber_lens[1..].iter_mut().zip(BER_PARTS) {
-        let start = ber.len();
+    offsets[BER_ENDS_AT] = ber.len();
+    for (i, attr) in BER_PARTS.into_iter().enumerate() {
         match attr {
             Attr::Text(t) => {
                 if let Some(v) = texts[distinct_slot(t)] {
@@ -222,56 +227,100 @@ fn pack_into(
                 }
             }
             Attr::Phone(k) => {
-                let phones = entry.phones(k);
-                if !phones.is_empty() {
-                    ber::put_set(ber, phones.iter().map(|p| p.written.as_str()));
+                let numbers = entry.phones(k);
+                if !numbers.is_empty() {
+                    ber::put_set(ber, numbers.iter().map(|p| p.written.as_str()));
                 }
             }
             Attr::ObjectClass => {}
         }
-        *len = ber.len() - start;
+        offsets[BER_ENDS_AT + 1 + i] = ber.len();
     }
-    for len in ber_lens {
-        put_varint(out, len);
+
+    let wide = offsets.iter().any(|o| *o > usize::from(u16::MAX));
+    out.clear();
+    out.push(u8::from(wide));
+    out.extend_from_slice(&present.to_le_bytes());
+    for o in offsets {
+        if wide {
+            out.extend_from_slice(&u32::try_from(o).unwrap_or(u32::MAX).to_le_bytes());
+        } else {
+            out.extend_from_slice(&(o as u16).to_le_bytes());
+        }
     }
+    out.extend_from_slice(text.as_bytes());
+    out.extend_from_slice(phones);
     out.extend_from_slice(ber);
-    put_u32_at(out, 0, phones_at);
-    put_u32_at(out, 4, ber_at);
 }
+
+/// Index in the header's offsets of the phones section's length.
+const TEXTS_LEN: usize = Text::DISTINCT.len();
+/// Index in the header's offsets of the end of the DN (BER part 0).
+const BER_ENDS_AT: usize = Text::DISTINCT.len() + 1;
 
 /// A view of one packed entry.
 #[derive(Clone, Copy)]
 pub struct Packed<'a>(pub &'a [u8]);
 
 impl<'a> Packed<'a> {
-    fn u32_at(self, at: usize) -> usize {
-        self.0
-            .get(at..at + 4)
-            .and_then(|b| <[u8; 4]>::try_from(b).ok())
-            .map_or(0, |b| u32::from_le_bytes(b) as usize)
+    fn wide(self) -> bool {
+        self.0.first().is_some_and(|f| f & 1 != 0)
+    }
+
+    /// Offset `i` of the header.
+    fn offset(self, i: usize) -> usize {
+        if self.wide() {
+            let at = OFFSETS_AT + 4 * i;
+            self.0
+                .get(at..at + 4)
+                .and_then(|b| <[u8; 4]>::try_from(b).ok())
+                .map_or(0, |b| u32::from_le_bytes(b) as usize)
+        } else {
+            let at = OFFSETS_AT + 2 * i;
+            self.0
+                .get(at..at + 2)
+                .and_then(|b| <[u8; 2]>::try_from(b).ok())
+                .map_or(0, |b| usize::from(u16::from_le_bytes(b)))
+        }
+    }
+
+    fn texts_at(self) -> usize {
+        OFFSETS_AT + OFFSETS * if self.wide() { 4 } else { 2 }
+    }
+
+    fn phones_at(self) -> usize {
+        self.texts_at() + self.offset(TEXTS_LEN - 1)
+    }
+
+    fn ber_at(self) -> usize {
+        self.phones_at() + self.offset(TEXTS_LEN)
+    }
+
+    /// The folded value of a text attribute, as bytes (what filters compare).
+    pub fn text_bytes(self, t: Text) -> Option<&'a [u8]> {
+        let slot = distinct_slot(t);
+        let present = self
+            .0
+            .get(1..3)
+            .and_then(|b| <[u8; 2]>::try_from(b).ok())
+            .map_or(0, u16::from_le_bytes);
+        if present & (1 << slot) == 0 {
+            return None;
+        }
+        let start = if slot == 0 { 0 } else { self.offset(slot - 1) };
+        let at = self.texts_at();
+        self.0.get(at + start..at + self.offset(slot))
     }
 
     /// The folded value of a text attribute.
     pub fn text(self, t: Text) -> Option<&'a str> {
-        let slot = distinct_slot(t);
-        let mut at = 8;
-        let mut lens = [0usize; Text::DISTINCT.len()];
-        for len in lens.iter_mut() {
-            *len = varint(self.0, &mut at);
-        }
-        let start = at
-            + lens[..slot]
-                .iter()
-                .map(|l| l.saturating_sub(1))
-                .sum::<usize>();
-        let len = lens[slot].checked_sub(1)?;
-        std::str::from_utf8(self.0.get(start..start + len)?).ok()
+        std::str::from_utf8(self.text_bytes(t)?).ok()
     }
 
     /// The keys of the numbers of one kind.
     pub fn phones(self, kind: PhoneKind) -> PhoneIter<'a> {
         let k = kind_slot(kind);
-        let mut at = self.u32_at(0);
+        let mut at = self.phones_at();
         let mut counts = [0usize; 5];
         for count in counts.iter_mut() {
             *count = varint(self.0, &mut at);
@@ -289,7 +338,7 @@ impl<'a> Packed<'a> {
 
     /// The keys of every number.
     pub fn all_phones(self) -> PhoneIter<'a> {
-        let mut at = self.u32_at(0);
+        let mut at = self.phones_at();
         let mut total = 0;
         for _ in 0..5 {
             total += varint(self.0, &mut at);
@@ -302,20 +351,20 @@ impl<'a> Packed<'a> {
     }
 
     fn ber(self, part: usize) -> &'a [u8] {
-        let mut at = self.u32_at(4);
-        let mut start = 0;
-        let mut len = 0;
-        let mut lens = [0usize; 1 + BER_PARTS.len()];
-        for (i, l) in lens.iter_mut().enumerate() {
-            *l = varint(self.0, &mut at);
-            if i < part {
-                start += *l;
-            } else if i == part {
-                len = *l;
-            }
-        }
-        let start = at + start;
-        self.0.get(start..start + len).unwrap_or_default()
+        let at = self.ber_at();
+        let start = if part == 0 {
+            0
+        } else {
+            self.offset(BER_ENDS_AT + part - 1)
+        };
+        self.0
+            .get(at + start..at + self.offset(BER_ENDS_AT + part))
+            .unwrap_or_default()
+    }
+
+    /// The whole BER section (the DN and every attribute's values).
+    pub fn ber_all(self) -> &'a [u8] {
+        self.0.get(self.ber_at()..).unwrap_or_default()
     }
 
     /// The DN as a BER OCTET STRING.
@@ -390,8 +439,38 @@ impl<'a> Iterator for PhoneIter<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Accents;
     use crate::directory::matcher::PhoneKeys;
     use crate::numbers::NumberPlan;
+
+    #[test]
+    fn a_large_entry_uses_wide_offsets() {
+        let mut e = Entry::new("corp", "8", "Anna");
+        e.notes = Some("n".repeat(70_000));
+        e.company = Some("Firma".into());
+        let plan = NumberPlan::default();
+        e.mobile.push(plan.phone("0170 1234567"));
+        let settings = Settings {
+            base_dn: "ou=phonebook,dc=example,dc=com".into(),
+            accents: Accents::Fold,
+            numbers: plan,
+        };
+        let data = pack(&e, &settings);
+        let p = Packed(&data);
+        assert!(p.wide());
+        assert_eq!(p.text(Text::Description).map(str::len), Some(70_000));
+        assert_eq!(p.text(Text::O), Some("firma"));
+        assert_eq!(p.dn(), "uid=corp.8,ou=phonebook,dc=example,dc=com");
+        assert_eq!(
+            p.phones(PhoneKind::Mobile).next().map(|v| v.digits),
+            Some("01701234567")
+        );
+        assert_eq!(p.values(Attr::Text(Text::O)).collect::<Vec<_>>(), ["Firma"]);
+        assert_eq!(
+            p.values(Attr::Text(Text::Description)).next().map(str::len),
+            Some(70_000)
+        );
+    }
 
     #[test]
     fn packed_entries_read_back() {

@@ -22,7 +22,7 @@ use tokio_util::codec::Framed;
 
 use crate::directory::Directory;
 use crate::ldap::codec::Codec;
-use crate::ldap::session::{Action, Part, Policy, Session};
+use crate::ldap::session::{encode_result, Action, Part, Policy, Session};
 use crate::metrics::Metrics;
 
 /// Limits that keep one client from hurting the others.
@@ -206,22 +206,33 @@ async fn connection(
         endpoint.policy.load_full(),
         ldaps,
     );
+    // One timer per connection, moved on only when it fires: re-arming a timeout for every
+    // request costs more than answering a caller lookup.
+    let idle_timeout = endpoint.limits.idle_timeout;
+    let idle = tokio::time::sleep(idle_timeout);
+    tokio::pin!(idle);
+    let mut waiting_since = tokio::time::Instant::now();
     loop {
         let next = tokio::select! {
             _ = shutdown.wait_for(|stop| *stop) => return,
-            next = tokio::time::timeout(endpoint.limits.idle_timeout, framed.next()) => next,
+            () = &mut idle => {
+                let deadline = waiting_since + idle_timeout;
+                if tokio::time::Instant::now() >= deadline {
+                    tracing::debug!(%peer, "ldap: idle connection closed");
+                    return;
+                }
+                idle.as_mut().reset(deadline);
+                continue;
+            }
+            next = framed.next() => next,
         };
         let msg = match next {
-            Err(_) => {
-                tracing::debug!(%peer, "ldap: idle connection closed");
-                return;
-            }
-            Ok(None) => return,
-            Ok(Some(Err(e))) => {
+            None => return,
+            Some(Err(e)) => {
                 tracing::warn!(%peer, error = %e, "ldap: malformed or oversized message; closing this connection");
                 return;
             }
-            Ok(Some(Ok(msg))) => msg,
+            Some(Ok(msg)) => msg,
         };
         let op = op_name(&msg.op);
         let request = endpoint.access_log.then(|| describe(&msg.op));
@@ -244,18 +255,21 @@ async fn connection(
         }
         for part in reply.parts {
             match part {
+                // Plain results are written directly; the rest goes through the codec. Either
+                // way the bytes land in the write buffer in order.
+                Part::Msg(msg) if encode_result(&msg, framed.write_buffer_mut()) => {}
                 Part::Msg(msg) => {
                     if framed.feed(msg).await.is_err() {
                         return;
                     }
                 }
-                // Encoded straight into the write buffer, after what was fed before.
                 Part::Entries(entries) => entries.encode(framed.write_buffer_mut()),
             }
         }
         if framed.flush().await.is_err() {
             return;
         }
+        waiting_since = tokio::time::Instant::now();
         match reply.action {
             Action::Continue => {}
             Action::Close => return,

@@ -185,6 +185,15 @@ impl Entries {
         let id = ber_integer(self.id);
         let selection = &self.selection;
         let mut parts: Vec<(&str, &[u8])> = Vec::with_capacity(selection.served.len());
+        // Start reading every entry's encoded values at once (the loads overlap).
+        for hit in &self.hits {
+            if let Hit::Entry(entry) = hit {
+                let ber = self.snapshot.packed(*entry).ber_all();
+                for line in ber.iter().step_by(64) {
+                    std::hint::black_box(*line);
+                }
+            }
+        }
         for hit in &self.hits {
             let Hit::Entry(entry) = *hit else {
                 self.encode_container(&id, out);
@@ -268,6 +277,31 @@ impl Entries {
             }
         }
     }
+}
+
+/// Writes a `SearchResultDone` without controls or referrals straight to BER, byte for byte
+/// what ldap3_proto's codec writes; `false` (nothing written) for any other message.
+pub fn encode_result(msg: &LdapMsg, out: &mut BytesMut) -> bool {
+    let LdapOp::SearchResultDone(res) = &msg.op else {
+        return false;
+    };
+    if !msg.ctrl.is_empty() || !res.referral.is_empty() {
+        return false;
+    }
+    let id = ber_integer(msg.msgid);
+    let code = ber_i64(res.code.clone() as i64);
+    let op_len = tlv_len(code.len()) + tlv_len(res.matcheddn.len()) + tlv_len(res.message.len());
+    put_header(out, 0x30, tlv_len(id.len()) + tlv_len(op_len));
+    put_header(out, 0x02, id.len());
+    out.put_slice(&id);
+    put_header(out, 0x65, op_len);
+    put_header(out, 0x0a, code.len());
+    out.put_slice(&code);
+    put_header(out, 0x04, res.matcheddn.len());
+    out.put_slice(res.matcheddn.as_bytes());
+    put_header(out, 0x04, res.message.len());
+    out.put_slice(res.message.as_bytes());
+    true
 }
 
 /// An empty `SET OF` (the values of a typesOnly answer).
@@ -379,7 +413,11 @@ fn put_header(out: &mut BytesMut, tag: u8, len: usize) {
 
 /// The content octets of an INTEGER as ldap3_lber writes a message id.
 fn ber_integer(value: i32) -> Vec<u8> {
-    let inner = i64::from(value);
+    ber_i64(i64::from(value))
+}
+
+/// The content octets of an INTEGER or ENUMERATED as ldap3_lber writes them.
+fn ber_i64(inner: i64) -> Vec<u8> {
     let mut count = 0usize;
     let mut rem = inner.abs();
     loop {
@@ -1012,6 +1050,45 @@ mod tests {
             numbers: plan,
         };
         Arc::new(Snapshot::build(vec![a, b, c], 1, settings))
+    }
+
+    #[test]
+    fn results_encode_exactly_as_the_codec_encodes_them() {
+        let long = "m".repeat(300);
+        for id in [0, 1, 128, 65535, i32::MAX] {
+            for code in [
+                LdapResultCode::Success,
+                LdapResultCode::SizeLimitExceeded,
+                LdapResultCode::NoSuchObject,
+                LdapResultCode::UnwillingToPerform,
+            ] {
+                for (matched, message) in [
+                    ("", ""),
+                    ("ou=phonebook,dc=example,dc=com", "x"),
+                    ("", long.as_str()),
+                ] {
+                    let mut msg = result(id, Kind::Search, code.clone(), message);
+                    if let LdapOp::SearchResultDone(res) = &mut msg.op {
+                        res.matcheddn = matched.to_owned();
+                    }
+                    let mut fast = BytesMut::new();
+                    assert!(encode_result(&msg, &mut fast));
+                    let mut slow = BytesMut::new();
+                    ldap3_proto::LdapCodec::new(None, None)
+                        .encode(msg, &mut slow)
+                        .unwrap();
+                    assert_eq!(fast, slow, "{id} {code:?} {message}");
+                }
+            }
+        }
+        let mut paged = result(1, Kind::Search, LdapResultCode::Success, "");
+        paged.ctrl.push(LdapControl::SimplePagedResults {
+            size: 0,
+            cookie: Vec::new(),
+        });
+        assert!(!encode_result(&paged, &mut BytesMut::new()));
+        let bind = result(1, Kind::Bind, LdapResultCode::Success, "");
+        assert!(!encode_result(&bind, &mut BytesMut::new()));
     }
 
     #[test]
