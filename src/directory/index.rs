@@ -547,7 +547,8 @@ impl Indexes {
         let value = |id: &u32| Packed(&entries[*id as usize]).text(t).unwrap_or_default();
         let start = index.sorted.partition_point(|id| before(value(id)));
         let len = index.sorted[start..].partition_point(|id| within(value(id)));
-        if len > MAX_RANGE {
+        // A wide range narrows nothing (Poly's `(sn>=A)(sn<=zz)`): walk instead of sorting it.
+        if len > MAX_RANGE || (len > 64 && len * 2 > entries.len()) {
             return Plan::All;
         }
         let mut ids = index.sorted[start..start + len].to_vec();
