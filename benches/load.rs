@@ -7,12 +7,24 @@
 //! 2. Syncs them with the release binary (`phonebook-proxy sync`) into a fresh store — every
 //!    person, no pre-filter — and starts `phonebook-proxy serve` three times, timing spawn →
 //!    "serving on" (the store → snapshot start-up path) and reading VmRSS / VmHWM.
-//! 3. For 8 and 32 concurrent connections (each one persistent `ldap3` connection, anonymous,
+//! 3. Checks the answers: 200 searches of each kind on both servers with the `ldap3` crate,
+//!    an independent decoder (the answers table: mean entries per search on each server),
+//!    and the first 48 of them again with the load client, whose entry counts and size-limit
+//!    flags must equal `ldap3`'s — so every run proves the load client reads right.
+//! 4. For 8 and 32 concurrent connections (each one persistent TCP connection, anonymous,
 //!    on both servers), runs the mix against slapd, then against ours: a 2 s warm-up, then a
 //!    measured phase (15 s by default). Reported per server: searches/s, p50 / p99 latency
 //!    (client side, request sent → result done), and the server's CPU time per search from
 //!    /proc/PID/stat (utime + stime delta / searches) — the figure that counts, because on a
 //!    2-core machine the load client itself competes for the CPU.
+//!
+//! The load client is our own raw-wire one (`common::raw`), not `ldap3`: the requests are
+//! BER-encoded once before the load, and of the responses only the LDAPMessage framing is
+//! read (length, messageID, protocolOp tag, the resultCode of SearchResultDone) — entries
+//! are counted, not decoded. `ldap3` decodes every entry into maps of `String`s; as the load
+//! client it used ~1.4 of the 2 cores, so at 32 connections the p99 measured the client, not
+//! the servers. The framing parser checks itself when the bench starts
+//! (`common::raw::self_check`).
 //!
 //! The mix (equal shares, filters drawn from the data with a fixed seed, sizeLimit 50 as a
 //! phone sends it, the phone attribute list): name contains (3 letters), name prefix (2–4
@@ -39,7 +51,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, ensure, Context as _, Result};
 
-use common::{connect, search, Kind, Rng, BASE_DN, PHONE_SIZE_LIMIT, SEED};
+use common::{connect, raw, search, Kind, Rng, BASE_DN, PHONE_SIZE_LIMIT, SEED};
 use support::gen::{self, GenOptions};
 use support::slapd::{Slapd, PEOPLE_DN, PROXY_DN, PROXY_PW};
 
@@ -60,6 +72,9 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(15);
 const STARTS: usize = 3;
 /// Searches per kind in the answer check before the load.
 const CHECKS: usize = 200;
+/// Of those, the first searches per kind the load client repeats: its entry counts must equal
+/// `ldap3`'s.
+const RAW_CHECKS: usize = 48;
 
 fn main() {
     // `cargo test --benches` runs this target without `--bench`: nothing to test here.
@@ -88,7 +103,29 @@ struct Target {
     pid: u32,
 }
 
+/// The mix as the load client sends it to one server: per kind, the pool's filters encoded.
+type Requests = Arc<Vec<Vec<raw::Request>>>;
+
+/// The pools encoded for `base`, each request with a messageID of its own.
+fn encode_pools(pools: &[Vec<String>], base: &str) -> Result<Requests> {
+    let mut msgid = 0i32;
+    let encoded = pools
+        .iter()
+        .map(|pool| {
+            pool.iter()
+                .map(|filter| {
+                    msgid = msgid.checked_add(1).context("too many requests")?;
+                    raw::search_request(msgid, base, filter)
+                        .with_context(|| format!("encoding the search {filter}"))
+                })
+                .collect::<Result<Vec<_>>>()
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Arc::new(encoded))
+}
+
 fn run() -> Result<()> {
+    raw::self_check().context("self check of the load client")?;
     let n: usize = env_or("PHONEBOOK_LOAD_N", 100_000)?;
     let secs: u64 = env_or("PHONEBOOK_LOAD_SECS", 15)?;
     let connections: Vec<usize> = env_or("PHONEBOOK_LOAD_CONNECTIONS", "8,32".to_owned())?
@@ -216,6 +253,10 @@ fn run() -> Result<()> {
             .collect(),
     );
     drop(people);
+    let requests = targets
+        .iter()
+        .map(|target| encode_pools(&pools, &target.base))
+        .collect::<Result<Vec<_>>>()?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -231,8 +272,8 @@ fn run() -> Result<()> {
         targets[0].name, targets[1].name
     );
     let mut answers = Vec::new();
-    for target in &targets {
-        answers.push(runtime.block_on(check_answers(target, &pools))?);
+    for (target, requests) in targets.iter().zip(&requests) {
+        answers.push(runtime.block_on(check_answers(target, &pools, requests))?);
     }
     for (k, kind) in MIX.iter().enumerate() {
         let _ = writeln!(
@@ -245,6 +286,10 @@ fn run() -> Result<()> {
             answers[1][k].1 * 100.0
         );
     }
+    let _ = writeln!(
+        report,
+        "\nload client: raw wire (BER framing only); its entry counts and size-limit flags equal ldap3's for the first {RAW_CHECKS} searches of each kind on both servers"
+    );
 
     let _ = writeln!(report, "\nload ({secs} s measured per phase after {WARM_UP:?} warm-up; server CPU from /proc/PID/stat)\n");
     let _ = writeln!(
@@ -252,9 +297,9 @@ fn run() -> Result<()> {
         "| connections | server | searches/s | p50 | p99 | server CPU / search (user + system) | server CPU use | client CPU use |\n|---|---|---|---|---|---|---|---|"
     );
     for &conns in &connections {
-        for target in &targets {
+        for (target, requests) in targets.iter().zip(&requests) {
             eprintln!("load: {} with {conns} connections …", target.name);
-            let r = runtime.block_on(phase(target, conns, &pools, Duration::from_secs(secs)))?;
+            let r = runtime.block_on(phase(target, conns, requests, Duration::from_secs(secs)))?;
             let _ = writeln!(
                 report,
                 "| {conns} | {} | {:.0} | {:.2} ms | {:.2} ms | {:.1} µs ({:.1} + {:.1}) | {:.0}% | {:.0}% |",
@@ -502,23 +547,48 @@ fn cpu_seconds(pid: &str) -> Result<Cpu> {
 // ---------------------------------------------------------------------------------------------
 // the load client
 
-/// Per kind: mean entries per search and the share stopped by the size limit.
-async fn check_answers(target: &Target, pools: &[Vec<String>]) -> Result<Vec<(f64, f64)>> {
+/// Per kind: mean entries per search and the share stopped by the size limit, as `ldap3`
+/// reads them. The load client must count the same for the first [`RAW_CHECKS`] searches of
+/// each kind.
+async fn check_answers(
+    target: &Target,
+    pools: &[Vec<String>],
+    requests: &[Vec<raw::Request>],
+) -> Result<Vec<(f64, f64)>> {
     let mut ldap = connect(&target.url).await?;
+    let mut conn = raw::Conn::connect(&raw::address(&target.url)?)
+        .await
+        .with_context(|| target.name)?;
     let mut out = Vec::new();
-    for pool in pools {
+    for (pool, requests) in pools.iter().zip(requests) {
         let (mut entries, mut limited) = (0usize, 0usize);
-        for filter in pool.iter().take(CHECKS) {
+        for (i, filter) in pool.iter().take(CHECKS).enumerate() {
             let (e, l) = search(&mut ldap, &target.base, filter)
                 .await
                 .with_context(|| target.name)?;
             entries += e;
             limited += usize::from(l);
+            if i < RAW_CHECKS {
+                let request = requests.get(i).context("fewer requests than filters")?;
+                ensure!(
+                    request.filter == *filter,
+                    "request {i} is for {}, not {filter}",
+                    request.filter
+                );
+                let (raw_e, raw_l) = conn.search(request).await.with_context(|| target.name)?;
+                ensure!(
+                    (raw_e, raw_l) == (e, l),
+                    "{}: search {filter}: the load client read {raw_e} entries (size limit hit: \
+                     {raw_l}), ldap3 {e} (size limit hit: {l})",
+                    target.name
+                );
+            }
         }
         let count = pool.len().min(CHECKS) as f64;
         out.push((entries as f64 / count, limited as f64 / count));
     }
     let _ = ldap.unbind().await;
+    let _ = conn.unbind().await;
     Ok(out)
 }
 
@@ -535,19 +605,20 @@ struct PhaseResult {
 async fn phase(
     target: &Target,
     conns: usize,
-    pools: &Arc<Vec<Vec<String>>>,
+    requests: &Requests,
     measure: Duration,
 ) -> Result<PhaseResult> {
+    let addr = raw::address(&target.url)?;
     let ready = Arc::new(tokio::sync::Barrier::new(conns + 1));
     let (times_tx, times_rx) = tokio::sync::watch::channel(None::<Instant>);
     let mut tasks = tokio::task::JoinSet::new();
     for c in 0..conns {
-        let (url, base) = (target.url.clone(), target.base.clone());
-        let (pools, ready, mut times) = (pools.clone(), ready.clone(), times_rx.clone());
+        let addr = addr.clone();
+        let (requests, ready, mut times) = (requests.clone(), ready.clone(), times_rx.clone());
         tasks.spawn(async move {
-            let connected = connect(&url).await;
+            let connected = raw::Conn::connect(&addr).await;
             ready.wait().await;
-            let mut ldap = connected?;
+            let mut conn = connected?;
             let stop = times
                 .wait_for(Option::is_some)
                 .await
@@ -557,13 +628,13 @@ async fn phase(
             // (sent, done) of every search
             let mut samples: Vec<(Instant, Instant)> = Vec::with_capacity(1 << 16);
             while Instant::now() < stop {
-                let pool = r.pick(&pools);
-                let filter = r.pick(pool);
+                let pool = r.pick(&requests);
+                let request = r.pick(pool);
                 let sent = Instant::now();
-                search(&mut ldap, &base, filter).await?;
+                conn.search(request).await?;
                 samples.push((sent, Instant::now()));
             }
-            let _ = ldap.unbind().await;
+            let _ = conn.unbind().await;
             Ok::<_, anyhow::Error>(samples)
         });
     }
