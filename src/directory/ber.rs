@@ -15,18 +15,38 @@ fn length_octets(len: usize) -> usize {
     }
 }
 
+/// Where encoded bytes go: a `Vec` while the snapshot encodes its entries, the connection's
+/// `BytesMut` while a response is written. Headers are written as one slice: extending a
+/// `BytesMut` byte by byte showed up as 4 % of a loaded server's CPU.
+pub trait Out {
+    fn put(&mut self, bytes: &[u8]);
+}
+
+impl Out for Vec<u8> {
+    fn put(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+}
+
+impl Out for tokio_util::bytes::BytesMut {
+    fn put(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+}
+
 /// Appends a tag and a length.
-pub fn put_header(out: &mut impl Extend<u8>, tag: u8, len: usize) {
+pub fn put_header(out: &mut impl Out, tag: u8, len: usize) {
+    const WIDTH: usize = std::mem::size_of::<usize>();
+    let mut header = [0u8; 2 + WIDTH];
+    header[0] = tag;
     if len < 128 {
-        out.extend([tag, len as u8]);
+        header[1] = len as u8;
+        out.put(&header[..2]);
     } else {
         let count = length_octets(len) - 1;
-        out.extend([tag, 0x80 | count as u8]);
-        out.extend(
-            len.to_be_bytes()[std::mem::size_of::<usize>() - count..]
-                .iter()
-                .copied(),
-        );
+        header[1] = 0x80 | count as u8;
+        header[2..2 + count].copy_from_slice(&len.to_be_bytes()[WIDTH - count..]);
+        out.put(&header[..2 + count]);
     }
 }
 

@@ -494,7 +494,7 @@ impl Snapshot {
             // Start reading the next candidates all at once: their loads from memory overlap
             // instead of waiting for one another.
             for id in &batch[..n] {
-                std::hint::black_box(self.packed[*id as usize].first().copied());
+                self.packed(*id).touch();
             }
             for id in &batch[..n] {
                 if !consider(*id, &mut hits) {
