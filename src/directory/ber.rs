@@ -16,37 +16,36 @@ fn length_octets(len: usize) -> usize {
 }
 
 /// Where encoded bytes go: a `Vec` while the snapshot encodes its entries, the connection's
-/// `BytesMut` while a response is written. Headers are written as one slice: extending a
-/// `BytesMut` byte by byte showed up as 4 % of a loaded server's CPU.
+/// `BytesMut` while a response is written. Headers go byte by byte through `put_byte`, which
+/// inlines to a store: as slices, each header was a `memcpy` call, and a response of 50
+/// entries writes some 700 headers.
 pub trait Out {
-    fn put(&mut self, bytes: &[u8]);
+    fn put_byte(&mut self, byte: u8);
 }
 
 impl Out for Vec<u8> {
-    fn put(&mut self, bytes: &[u8]) {
-        self.extend_from_slice(bytes);
+    fn put_byte(&mut self, byte: u8) {
+        self.push(byte);
     }
 }
 
 impl Out for tokio_util::bytes::BytesMut {
-    fn put(&mut self, bytes: &[u8]) {
-        self.extend_from_slice(bytes);
+    fn put_byte(&mut self, byte: u8) {
+        tokio_util::bytes::BufMut::put_u8(self, byte);
     }
 }
 
 /// Appends a tag and a length.
 pub fn put_header(out: &mut impl Out, tag: u8, len: usize) {
-    const WIDTH: usize = std::mem::size_of::<usize>();
-    let mut header = [0u8; 2 + WIDTH];
-    header[0] = tag;
+    out.put_byte(tag);
     if len < 128 {
-        header[1] = len as u8;
-        out.put(&header[..2]);
+        out.put_byte(len as u8);
     } else {
         let count = length_octets(len) - 1;
-        header[1] = 0x80 | count as u8;
-        header[2..2 + count].copy_from_slice(&len.to_be_bytes()[WIDTH - count..]);
-        out.put(&header[..2 + count]);
+        out.put_byte(0x80 | count as u8);
+        for i in (0..count).rev() {
+            out.put_byte((len >> (8 * i)) as u8);
+        }
     }
 }
 
