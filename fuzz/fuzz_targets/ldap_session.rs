@@ -1,5 +1,9 @@
-//! Raw bytes from a client → ldap3_proto's codec → `Session::handle`, exactly the path a
+//! Raw bytes from a client → the server's codec → `Session::handle`, exactly the path a
 //! phone's bytes take through the LDAP server (minus the socket). Nothing here may panic.
+//!
+//! Every message the codec yields is also checked against ldap3_proto's own codec on the
+//! same bytes: the codec's fast path for search requests (`ldap::decode`) must decode
+//! exactly what ldap3_proto decodes, and consume exactly as many bytes.
 #![no_main]
 
 use std::sync::{Arc, OnceLock};
@@ -10,6 +14,7 @@ use tokio_util::codec::Decoder;
 
 use phonebook_proxy::config::{Accents, Secret};
 use phonebook_proxy::directory::{Directory, Settings, Snapshot};
+use phonebook_proxy::ldap::codec::Codec;
 use phonebook_proxy::ldap::session::{Action, Policy, Session};
 use phonebook_proxy::model::Entry;
 use phonebook_proxy::numbers::NumberPlan;
@@ -57,11 +62,26 @@ fuzz_target!(|data: &[u8]| {
         starttls: true,
     });
     let mut session = Session::new(directory(), policy, false);
-    let mut codec = ldap3_proto::LdapCodec::new(Some(64 * 1024), None);
+    let mut codec = Codec::new(64 * 1024);
+    let mut reference = ldap3_proto::LdapCodec::new(Some(64 * 1024), None);
     let mut buf = BytesMut::from(data);
     // Decode as the server does: message after message until the codec needs more bytes
     // or refuses the stream (which closes the connection).
-    while let Ok(Some(msg)) = codec.decode(&mut buf) {
+    loop {
+        let mut reference_buf = buf.clone();
+        let Ok(Some(msg)) = codec.decode(&mut buf) else {
+            break;
+        };
+        let expected = reference.decode(&mut reference_buf);
+        assert_eq!(
+            expected.ok().flatten().as_ref(),
+            Some(&msg),
+            "the codec differs from ldap3_proto"
+        );
+        assert_eq!(
+            buf, reference_buf,
+            "the codec consumed a different number of bytes"
+        );
         let reply = session.handle(msg);
         if reply.action == Action::Close {
             break;

@@ -6,13 +6,19 @@
 //! its connection and buffer until the idle timeout. Every LDAPMessage is a SEQUENCE
 //! (`0x30`) with a definite length (RFC 4511 §5.1), so both are refused as soon as the
 //! header has arrived.
+//!
+//! Once a whole message has arrived, a plain SearchRequest — nearly all of the traffic — is
+//! decoded by [`decode::search_request`] without ldap3_proto's intermediate BER tree; every
+//! other message, and any search it does not fully recognise, goes to ldap3_proto as before.
 
 use std::io;
 
 use ldap3_proto::proto::LdapMsg;
 use ldap3_proto::LdapCodec;
-use tokio_util::bytes::BytesMut;
+use tokio_util::bytes::{Buf, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
+
+use super::decode;
 
 /// The universal, constructed SEQUENCE tag every LDAPMessage starts with.
 const SEQUENCE: u8 = 0x30;
@@ -53,7 +59,16 @@ impl Decoder for Codec {
                     ),
                 ))
             }
-            Announced::Size(_) => {}
+            Announced::Size(size) => {
+                // ldap3_proto refuses a buffer holding more than twice its message limit before
+                // looking at it; so does the fast path, to answer exactly as it would.
+                if buf.len() <= self.max_pdu_size.saturating_mul(2) {
+                    if let Some(msg) = buf.get(..size).and_then(decode::search_request) {
+                        buf.advance(size);
+                        return Ok(Some(msg));
+                    }
+                }
+            }
         }
         self.inner.decode(buf)
     }
@@ -155,5 +170,88 @@ mod tests {
         // Half a message waits for the rest.
         let mut buf = BytesMut::from(&[0x30, 0x05, 0x02, 0x01][..]);
         assert!(matches!(Codec::new(1024).decode(&mut buf), Ok(None)));
+    }
+
+    fn search(msgid: i32, filter: &str) -> LdapMsg {
+        use ldap3_proto::proto::{LdapDerefAliases, LdapOp, LdapSearchRequest, LdapSearchScope};
+        LdapMsg::new(
+            msgid,
+            LdapOp::SearchRequest(LdapSearchRequest {
+                base: "ou=phonebook,dc=example,dc=com".into(),
+                scope: LdapSearchScope::Subtree,
+                aliases: LdapDerefAliases::Never,
+                sizelimit: 50,
+                timelimit: 0,
+                typesonly: false,
+                filter: ldap3_proto::parse_ldap_filter_str(filter).unwrap(),
+                attrs: vec!["cn".into(), "telephoneNumber".into()],
+            }),
+        )
+    }
+
+    /// Every message of `buf` as `codec` decodes it, then what ends the stream.
+    fn drain<D: Decoder<Item = LdapMsg, Error = io::Error>>(
+        codec: &mut D,
+        mut buf: BytesMut,
+    ) -> (Vec<LdapMsg>, Result<(), String>, usize) {
+        let mut out = Vec::new();
+        loop {
+            match codec.decode(&mut buf) {
+                Ok(Some(msg)) => out.push(msg),
+                Ok(None) => return (out, Ok(()), buf.len()),
+                Err(e) => return (out, Err(e.to_string()), buf.len()),
+            }
+        }
+    }
+
+    #[test]
+    fn pipelined_messages_decode_as_ldap3_proto_decodes_them() {
+        let mut bytes = BytesMut::new();
+        let mut enc = LdapCodec::default();
+        let controls = LdapMsg::new_with_ctrls(
+            4,
+            search(4, "(cn=*)").op,
+            vec![ldap3_proto::control::LdapControl::SimplePagedResults {
+                size: 10,
+                cookie: vec![],
+            }],
+        );
+        for msg in [
+            search(1, "(|(cn=*Mül*)(sn=Mül*)(telephoneNumber=*123*))"),
+            search(2, "(&(objectClass=person)(!(sn>=Z))(cn~=x)(sn<=b))"),
+            LdapMsg::new(3, ldap3_proto::proto::LdapOp::AbandonRequest(2)),
+            controls,
+            search(5, "(cn:caseIgnoreMatch:=x)"),
+            search(i32::MAX, "(telephoneNumber=*)"),
+            LdapMsg::new(7, ldap3_proto::proto::LdapOp::UnbindRequest),
+        ] {
+            enc.encode(msg, &mut bytes).unwrap();
+        }
+        // Half of another search waits for the rest.
+        let mut tail = BytesMut::new();
+        enc.encode(search(8, "(cn=x)"), &mut tail).unwrap();
+        bytes.extend_from_slice(&tail[..tail.len() / 2]);
+
+        let ours = drain(&mut Codec::new(1 << 20), bytes.clone());
+        let reference = drain(&mut LdapCodec::new(Some(1 << 20), None), bytes);
+        assert_eq!(ours, reference);
+        assert_eq!(ours.0.len(), 7);
+        assert_eq!(ours.2, tail.len() / 2);
+    }
+
+    #[test]
+    fn a_search_in_an_overfull_buffer_is_refused_as_ldap3_proto_refuses_it() {
+        // ldap3_proto refuses a buffer over twice its limit, even when its first message is
+        // whole and small; the fast path must not decode that message either.
+        let mut bytes = BytesMut::new();
+        let mut enc = LdapCodec::default();
+        for msgid in 1..=40 {
+            enc.encode(search(msgid, "(cn=*)"), &mut bytes).unwrap();
+        }
+        let limit = bytes.len() / 4;
+        let ours = drain(&mut Codec::new(limit), bytes.clone());
+        let reference = drain(&mut LdapCodec::new(Some(limit), None), bytes);
+        assert!(ours.1.is_err());
+        assert_eq!(ours, reference);
     }
 }

@@ -1,8 +1,9 @@
 //! The LDAP endpoint for phones: [`session`] holds the protocol semantics (no socket),
 //! [`server`] the listeners, framing, limits and TLS upgrade, [`codec`] the message framing,
-//! [`tls`] the certificate loading.
+//! [`decode`] the fast path for search requests, [`tls`] the certificate loading.
 
 pub mod codec;
+pub mod decode;
 pub mod server;
 pub mod session;
 pub mod tls;
