@@ -67,6 +67,12 @@ impl Decoder for Codec {
                         buf.advance(size);
                         return Ok(Some(msg));
                     }
+                    if let Some(tag) = buf.get(..size).and_then(decode::unknown_operation) {
+                        return Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            format!("unknown LDAP operation (tag {tag:#04x})"),
+                        ));
+                    }
                 }
             }
         }
@@ -122,6 +128,7 @@ fn announced_size(buf: &[u8]) -> Announced {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ldap3_proto::proto::LdapOp;
 
     #[test]
     fn the_header_announces_the_size() {
@@ -253,5 +260,27 @@ mod tests {
         let reference = drain(&mut LdapCodec::new(Some(limit), None), bytes);
         assert!(ours.1.is_err());
         assert_eq!(ours, reference);
+    }
+
+    #[test]
+    fn unknown_operations_are_refused_before_ldap3_proto_sees_them() {
+        // SEQUENCE { INTEGER 1, tag with an empty content }
+        let message = |tag: u8| BytesMut::from(&[0x30, 0x05, 0x02, 0x01, 0x01, tag, 0x00][..]);
+        for tag in [0x43, 0x4b, 0x6a, 0x70, 0x7e, 0x40, 0x51] {
+            let err = Codec::new(1024).decode(&mut message(tag)).unwrap_err();
+            assert!(
+                err.to_string().contains("unknown LDAP operation"),
+                "{tag:#04x}: {err}"
+            );
+        }
+        // Unbind (primitive, and constructed as ldap3_proto also takes it) and abandon
+        // still decode.
+        for tag in [0x42, 0x62] {
+            let msg = Codec::new(1024).decode(&mut message(tag)).unwrap().unwrap();
+            assert_eq!(msg.op, LdapOp::UnbindRequest, "{tag:#04x}");
+        }
+        let mut abandon = BytesMut::from(&[0x30, 0x06, 0x02, 0x01, 0x01, 0x50, 0x01, 0x07][..]);
+        let msg = Codec::new(1024).decode(&mut abandon).unwrap().unwrap();
+        assert_eq!(msg.op, LdapOp::AbandonRequest(7));
     }
 }

@@ -41,6 +41,8 @@ const INTEGER: u8 = 0x02;
 const OCTET_STRING: u8 = 0x04;
 const ENUMERATED: u8 = 0x0a;
 const SEQUENCE: u8 = 0x30;
+/// The class bits of an APPLICATION tag.
+const APPLICATION: u8 = 0x40;
 /// `[APPLICATION 3]`, constructed.
 const SEARCH_REQUEST: u8 = 0x63;
 
@@ -237,6 +239,27 @@ fn boolean(content: &[u8]) -> Option<bool> {
         [value] => Some(*value != 0),
         _ => None,
     }
+}
+
+/// The protocolOp tag of `msg` (one whole LDAPMessage) when it is an APPLICATION tag that
+/// no LDAP operation has (or has in the other form, primitive for constructed). ldap3_proto
+/// prints such a tag to standard output (`unknown op -> N`) before refusing the message, so
+/// any client could make the server write there; the codec refuses these first. `None` also
+/// when the message is not in the plain shape this module reads — ldap3_proto decides then.
+pub fn unknown_operation(msg: &[u8]) -> Option<u8> {
+    let body = Reader::new(msg).element(SEQUENCE)?;
+    let mut body = Reader::new(body);
+    body.element(INTEGER)?;
+    let (tag, _) = body.any()?;
+    if tag & 0xc0 != APPLICATION {
+        return None;
+    }
+    // The tags ldap3_proto decodes (RFC 4511 §4.2–4.14), constructed and primitive.
+    let known = matches!(
+        tag,
+        0x60 | 0x61 | 0x63..=0x69 | 0x6b..=0x6f | 0x73 | 0x77..=0x79 | 0x42 | 0x62 | 0x4a | 0x50
+    );
+    (!known).then_some(tag)
 }
 
 /// Reads consecutive TLV elements out of a byte slice.
