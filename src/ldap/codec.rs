@@ -266,13 +266,33 @@ mod tests {
     fn unknown_operations_are_refused_before_ldap3_proto_sees_them() {
         // SEQUENCE { INTEGER 1, tag with an empty content }
         let message = |tag: u8| BytesMut::from(&[0x30, 0x05, 0x02, 0x01, 0x01, tag, 0x00][..]);
-        for tag in [0x43, 0x4b, 0x6a, 0x70, 0x7e, 0x40, 0x51] {
+        for tag in [0x43, 0x4b, 0x6a, 0x70, 0x7e, 0x40, 0x51, 0x5e] {
             let err = Codec::new(1024).decode(&mut message(tag)).unwrap_err();
             assert!(
                 err.to_string().contains("unknown LDAP operation"),
                 "{tag:#04x}: {err}"
             );
         }
+        // High tag numbers (31 and up, in one or more octets) name no operation either.
+        for tag in [&[0x7f, 0x1f][..], &[0x5f, 0x81, 0x00], &[0x7f, 0x20]] {
+            let mut bytes = BytesMut::from(&[0x30, 0x00, 0x02, 0x01, 0x01][..]);
+            bytes.extend_from_slice(tag);
+            bytes.extend_from_slice(&[0x00]);
+            bytes[1] = (bytes.len() - 2) as u8;
+            let err = Codec::new(1024).decode(&mut bytes).unwrap_err();
+            assert!(
+                err.to_string().contains("unknown LDAP operation"),
+                "{tag:02x?}: {err}"
+            );
+        }
+        // A long-form length on the messageID changes nothing.
+        let mut bytes =
+            BytesMut::from(&[0x30, 0x0a, 0x02, 0x85, 0, 0, 0, 0, 1, 0x01, 0x43, 0x00][..]);
+        assert!(Codec::new(1024)
+            .decode(&mut bytes)
+            .unwrap_err()
+            .to_string()
+            .contains("unknown LDAP operation"));
         // Unbind (primitive, and constructed as ldap3_proto also takes it) and abandon
         // still decode.
         for tag in [0x42, 0x62] {

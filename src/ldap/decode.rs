@@ -244,22 +244,66 @@ fn boolean(content: &[u8]) -> Option<bool> {
 /// The protocolOp tag of `msg` (one whole LDAPMessage) when it is an APPLICATION tag that
 /// no LDAP operation has (or has in the other form, primitive for constructed). ldap3_proto
 /// prints such a tag to standard output (`unknown op -> N`) before refusing the message, so
-/// any client could make the server write there; the codec refuses these first. `None` also
-/// when the message is not in the plain shape this module reads — ldap3_proto decides then.
+/// any client could make the server write there; the codec refuses these first. Tags and
+/// lengths are read in every form BER allows (high tag numbers, long lengths), as
+/// ldap3_proto reads them; `None` when the message is anything else — ldap3_proto decides.
 pub fn unknown_operation(msg: &[u8]) -> Option<u8> {
-    let body = Reader::new(msg).element(SEQUENCE)?;
-    let mut body = Reader::new(body);
-    body.element(INTEGER)?;
-    let (tag, _) = body.any()?;
-    if tag & 0xc0 != APPLICATION {
+    let (_, body, _) = any_element(msg)?;
+    let (id, _, rest) = any_element(body)?;
+    if id != (0x00, INTEGER as u64) {
+        // ldap3_proto refuses a message without a messageID before it looks at the op.
         return None;
     }
-    // The tags ldap3_proto decodes (RFC 4511 §4.2–4.14), constructed and primitive.
-    let known = matches!(
-        tag,
-        0x60 | 0x61 | 0x63..=0x69 | 0x6b..=0x6f | 0x73 | 0x77..=0x79 | 0x42 | 0x62 | 0x4a | 0x50
-    );
-    (!known).then_some(tag)
+    let (&first, _) = rest.split_first()?;
+    let ((class_form, number), _, _) = any_element(rest)?;
+    if class_form & 0xc0 != APPLICATION {
+        return None;
+    }
+    let constructed = class_form & 0x20 != 0;
+    // The operations ldap3_proto decodes (RFC 4511 §4.2–4.14), by number and form.
+    let known = match number {
+        2 => true,
+        10 | 16 => !constructed,
+        0 | 1 | 3..=9 | 11..=15 | 19 | 23..=25 => constructed,
+        _ => false,
+    };
+    (!known).then_some(first)
+}
+
+/// One BER element at the start of `bytes`, any tag and length form: ((class and form bits,
+/// tag number), content, what follows).
+fn any_element(bytes: &[u8]) -> Option<((u8, u64), &[u8], &[u8])> {
+    let (&first, mut rest) = bytes.split_first()?;
+    let mut number = u64::from(first & 0x1f);
+    if number == 0x1f {
+        // High tag number: base-128 digits, the last without the top bit.
+        number = 0;
+        loop {
+            let (&b, more) = rest.split_first()?;
+            rest = more;
+            number = number.checked_mul(128)? | u64::from(b & 0x7f);
+            if b & 0x80 == 0 {
+                break;
+            }
+        }
+    }
+    let (&len0, mut rest) = rest.split_first()?;
+    let len = if len0 < 0x80 {
+        usize::from(len0)
+    } else {
+        let count = usize::from(len0 & 0x7f);
+        if count == 0 || count > 8 {
+            return None;
+        }
+        let octets = rest.get(..count)?;
+        rest = rest.get(count..)?;
+        let len = octets
+            .iter()
+            .fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
+        usize::try_from(len).ok()?
+    };
+    let content = rest.get(..len)?;
+    Some(((first & 0xe0, number), content, rest.get(len..)?))
 }
 
 /// Reads consecutive TLV elements out of a byte slice.
