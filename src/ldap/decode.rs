@@ -270,9 +270,12 @@ pub fn unknown_operation(msg: &[u8]) -> Option<u8> {
     (!known).then_some(first)
 }
 
-/// One BER element at the start of `bytes`, any tag and length form: ((class and form bits,
-/// tag number), content, what follows).
-fn any_element(bytes: &[u8]) -> Option<((u8, u64), &[u8], &[u8])> {
+/// A tag as (class and form bits, tag number).
+type Tag = (u8, u64);
+
+/// One BER element at the start of `bytes`, any tag and length form: its tag, its content,
+/// what follows.
+fn any_element(bytes: &[u8]) -> Option<(Tag, &[u8], &[u8])> {
     let (&first, mut rest) = bytes.split_first()?;
     let mut number = u64::from(first & 0x1f);
     if number == 0x1f {
