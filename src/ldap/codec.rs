@@ -273,7 +273,8 @@ mod tests {
                 "{tag:#04x}: {err}"
             );
         }
-        // High tag numbers (31 and up, in one or more octets) name no operation either.
+        // Tag number 31 (which ldap3_lber reads from the low five bits alone) names no
+        // operation either, whatever follows.
         for tag in [&[0x7f, 0x1f][..], &[0x5f, 0x81, 0x00], &[0x7f, 0x20]] {
             let mut bytes = BytesMut::from(&[0x30, 0x00, 0x02, 0x01, 0x01][..]);
             bytes.extend_from_slice(tag);
@@ -285,7 +286,15 @@ mod tests {
                 "{tag:02x?}: {err}"
             );
         }
-        // A long-form length on the messageID changes nothing.
+        // An op length ldap3_lber reads in its own way (41 length octets) changes nothing.
+        let mut bytes = BytesMut::from(&[0x30, 0x2e, 0x02, 0x01, 0x0a, 0x41, 0xa9][..]);
+        bytes.resize(0x30, 0);
+        assert!(Codec::new(1024)
+            .decode(&mut bytes)
+            .unwrap_err()
+            .to_string()
+            .contains("unknown LDAP operation"));
+        // Nor does a long-form length on the messageID.
         let mut bytes =
             BytesMut::from(&[0x30, 0x0a, 0x02, 0x85, 0, 0, 0, 0, 1, 0x01, 0x43, 0x00][..]);
         assert!(Codec::new(1024)

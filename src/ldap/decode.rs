@@ -244,22 +244,23 @@ fn boolean(content: &[u8]) -> Option<bool> {
 /// The protocolOp tag of `msg` (one whole LDAPMessage) when it is an APPLICATION tag that
 /// no LDAP operation has (or has in the other form, primitive for constructed). ldap3_proto
 /// prints such a tag to standard output (`unknown op -> N`) before refusing the message, so
-/// any client could make the server write there; the codec refuses these first. Tags and
-/// lengths are read in every form BER allows (high tag numbers, long lengths), as
-/// ldap3_proto reads them; `None` when the message is anything else — ldap3_proto decides.
+/// any client could make the server write there; the codec refuses these first. Only the
+/// tag decides: ldap3_proto refuses every such message, printing or not, so refusing it here
+/// changes nothing else. The messageID before it is skipped as ldap3_lber reads lengths.
 pub fn unknown_operation(msg: &[u8]) -> Option<u8> {
-    let (_, body, _) = any_element(msg)?;
-    let (id, _, rest) = any_element(body)?;
-    if id != (0x00, INTEGER as u64) {
+    let (_, body, _) = lber_element(msg)?;
+    let (id_tag, _, rest) = lber_element(body)?;
+    if id_tag != INTEGER {
         // ldap3_proto refuses a message without a messageID before it looks at the op.
         return None;
     }
-    let (&first, _) = rest.split_first()?;
-    let ((class_form, number), _, _) = any_element(rest)?;
-    if class_form & 0xc0 != APPLICATION {
+    let &tag = rest.first()?;
+    if tag & 0xc0 != APPLICATION {
         return None;
     }
-    let constructed = class_form & 0x20 != 0;
+    // ldap3_lber reads the low five bits as the tag number (no high-tag-number form).
+    let number = tag & 0x1f;
+    let constructed = tag & 0x20 != 0;
     // The operations ldap3_proto decodes (RFC 4511 §4.2–4.14), by number and form.
     let known = match number {
         2 => true,
@@ -267,46 +268,27 @@ pub fn unknown_operation(msg: &[u8]) -> Option<u8> {
         0 | 1 | 3..=9 | 11..=15 | 19 | 23..=25 => constructed,
         _ => false,
     };
-    (!known).then_some(first)
+    (!known).then_some(tag)
 }
 
-/// A tag as (class and form bits, tag number).
-type Tag = (u8, u64);
-
-/// One BER element at the start of `bytes`, any tag and length form: its tag, its content,
-/// what follows.
-fn any_element(bytes: &[u8]) -> Option<(Tag, &[u8], &[u8])> {
-    let (&first, mut rest) = bytes.split_first()?;
-    let mut number = u64::from(first & 0x1f);
-    if number == 0x1f {
-        // High tag number: base-128 digits, the last without the top bit.
-        number = 0;
-        loop {
-            let (&b, more) = rest.split_first()?;
-            rest = more;
-            number = number.checked_mul(128)? | u64::from(b & 0x7f);
-            if b & 0x80 == 0 {
-                break;
-            }
-        }
-    }
-    let (&len0, mut rest) = rest.split_first()?;
-    let len = if len0 < 0x80 {
-        usize::from(len0)
+/// One BER element at the start of `bytes` as ldap3_lber reads it — a one-octet tag; a short
+/// length, or a long one of any number of octets folded into 64 bits (none: length 0) —
+/// as (tag, content, what follows).
+fn lber_element(bytes: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = bytes.split_first()?;
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = if first < 0x80 {
+        (usize::from(first), rest)
     } else {
-        let count = usize::from(len0 & 0x7f);
-        if count == 0 || count > 8 {
-            return None;
-        }
+        let count = usize::from(first - 0x80);
         let octets = rest.get(..count)?;
-        rest = rest.get(count..)?;
         let len = octets
             .iter()
-            .fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
-        usize::try_from(len).ok()?
+            .fold(0u64, |acc, b| acc.wrapping_shl(8) | u64::from(*b));
+        (usize::try_from(len).ok()?, rest.get(count..)?)
     };
     let content = rest.get(..len)?;
-    Some(((first & 0xe0, number), content, rest.get(len..)?))
+    Some((tag, content, rest.get(len..)?))
 }
 
 /// Reads consecutive TLV elements out of a byte slice.
