@@ -322,6 +322,28 @@ fn run() -> Result<()> {
         mb(after.0),
         mb(after.1)
     );
+    // A scheduled sync runs inside the server: what does one cost in memory? The upstream is
+    // unchanged (the usual case), so the served snapshot stays; the sync still pulls, maps
+    // and compares all 100k people.
+    let t = Instant::now();
+    let url = format!("http://{}/api/v1/connectors/corp/sync", ours.http);
+    let out = Command::new("curl")
+        .args(["-sS", "--fail", "-X", "POST", &url])
+        .output()
+        .context("running curl")?;
+    ensure!(
+        out.status.success(),
+        "POST {url}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let synced = memory(ours.pid)?;
+    let _ = writeln!(
+        report,
+        "our server after a sync inside it (POST …/sync, upstream unchanged, {:.2} s): VmRSS {:.1} MB, VmHWM {:.1} MB",
+        t.elapsed().as_secs_f64(),
+        mb(synced.0),
+        mb(synced.1)
+    );
     drop(runtime);
     ours.stop()?;
     drop(slapd);
@@ -358,6 +380,8 @@ struct Serve {
     child: Child,
     pid: u32,
     addr: String,
+    /// The HTTP API's `host:port`.
+    http: String,
 }
 
 impl Serve {
@@ -392,7 +416,13 @@ impl Serve {
                         .next()
                         .unwrap_or_default()
                         .to_owned();
-                    let _ = tx.send((Instant::now(), addr));
+                    let http = rest
+                        .split("http://")
+                        .nth(1)
+                        .and_then(|h| h.split_whitespace().next())
+                        .unwrap_or_default()
+                        .to_owned();
+                    let _ = tx.send((Instant::now(), addr, http));
                 }
             }
         });
@@ -400,10 +430,12 @@ impl Serve {
             child,
             pid,
             addr: String::new(),
+            http: String::new(),
         };
         match rx.recv_timeout(SERVE_START_TIMEOUT) {
-            Ok((at, addr)) => {
+            Ok((at, addr, http)) => {
                 serve.addr = addr;
+                serve.http = http;
                 Ok((serve, at - start))
             }
             Err(_) => {

@@ -152,14 +152,16 @@ impl Runner {
             dry_run: true,
             force: false,
         };
-        sync::run(
+        let result = sync::run(
             connector,
             &self.config.numbers,
             &self.store,
             options,
             &|_| {},
         )
-        .await
+        .await;
+        crate::directory::release_freed_memory();
+        result
     }
 
     /// One sync with its bookkeeping: metrics, logs, and a new snapshot when it changed
@@ -218,6 +220,8 @@ impl Runner {
                 }
             }
         }
+        // What the pull, the mapping and the compare allocated is free now.
+        crate::directory::release_freed_memory();
         result
     }
 

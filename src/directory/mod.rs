@@ -226,10 +226,11 @@ fn parallel_map<T: Send, U: Send>(mut items: Vec<T>, f: impl Fn(T) -> U + Sync) 
     })
 }
 
-/// Gives the memory freed during a build back to the operating system. Building (and reading
-/// the store before it) leaves tens of megabytes of short-lived allocations behind in the
-/// allocator's arenas, which glibc would keep as resident memory for good.
-fn release_freed_memory() {
+/// Gives freed memory back to the operating system. Building a snapshot (and reading the
+/// store before it), and a sync's pull, map and compare, leave tens to hundreds of megabytes
+/// of short-lived allocations behind in the allocator's arenas, which glibc would keep as
+/// resident memory for good (a 100k sync inside the server left it at 463 MB instead of 260).
+pub fn release_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         unsafe extern "C" {
