@@ -160,7 +160,7 @@ impl Runner {
             &|_| {},
         )
         .await;
-        crate::directory::release_freed_memory();
+        crate::memory::release_freed();
         result
     }
 
@@ -221,7 +221,7 @@ impl Runner {
             }
         }
         // What the pull, the mapping and the compare allocated is free now.
-        crate::directory::release_freed_memory();
+        crate::memory::release_freed();
         result
     }
 

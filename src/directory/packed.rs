@@ -376,11 +376,6 @@ impl<'a> Packed<'a> {
             .unwrap_or_default()
     }
 
-    /// The whole BER section (the DN and every attribute's values).
-    pub fn ber_all(self) -> &'a [u8] {
-        self.0.get(self.ber_at()..).unwrap_or_default()
-    }
-
     /// The DN as a BER OCTET STRING.
     pub fn ber_dn(self) -> &'a [u8] {
         self.ber(0)
@@ -457,6 +452,14 @@ mod tests {
     use crate::directory::matcher::PhoneKeys;
     use crate::numbers::NumberPlan;
 
+    fn settings(numbers: NumberPlan) -> Settings {
+        Settings {
+            base_dn: "ou=phonebook,dc=example,dc=com".into(),
+            accents: Accents::Fold,
+            numbers,
+        }
+    }
+
     #[test]
     fn a_large_entry_uses_wide_offsets() {
         let mut e = Entry::new("corp", "8", "Anna");
@@ -464,12 +467,7 @@ mod tests {
         e.company = Some("Firma".into());
         let plan = NumberPlan::default();
         e.mobile.push(plan.phone("0170 1234567"));
-        let settings = Settings {
-            base_dn: "ou=phonebook,dc=example,dc=com".into(),
-            accents: Accents::Fold,
-            numbers: plan,
-        };
-        let data = pack(&e, &settings);
+        let data = pack(&e, &settings(plan));
         let p = Packed(&data);
         assert!(p.wide());
         assert_eq!(p.text(Text::Description).map(str::len), Some(70_000));
@@ -495,11 +493,7 @@ mod tests {
         e.business.push(plan.phone("+49 (89) 1234-567"));
         e.business.push(plan.phone("intern 42"));
         e.fax.push(plan.phone("089 7654321"));
-        let settings = Settings {
-            base_dn: "ou=phonebook,dc=example,dc=com".into(),
-            accents: Accents::Fold,
-            numbers: plan,
-        };
+        let settings = settings(plan);
         let data = pack(&e, &settings);
         let p = Packed(&data);
         assert_eq!(p.text(Text::Cn), Some("jurgen muller"));

@@ -314,29 +314,15 @@ impl<'a> Reader<'a> {
     }
 
     /// The tag and content of the next element, if it fits in what is left. Only single-octet
-    /// tags are expected by the callers; a long-form tag (low five bits all set) is refused.
+    /// tags and lengths of at most four octets are expected by the callers; anything else is
+    /// refused here (and left to ldap3_proto by the caller).
     fn any(&mut self) -> Option<(u8, &'a [u8])> {
-        let (&tag, rest) = self.rest.split_first()?;
-        if tag & 0x1f == 0x1f {
+        let (&tag, &first) = (self.rest.first()?, self.rest.get(1)?);
+        if tag & 0x1f == 0x1f || (first >= 0x80 && !(1..=4).contains(&(first & 0x7f))) {
             return None;
         }
-        let (&first, rest) = rest.split_first()?;
-        let (len, rest) = if first < 0x80 {
-            (usize::from(first), rest)
-        } else {
-            // Long form: the low bits count the length octets (0 would be indefinite).
-            let count = usize::from(first & 0x7f);
-            if count == 0 || count > 4 {
-                return None;
-            }
-            let octets = rest.get(..count)?;
-            let len = octets
-                .iter()
-                .fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
-            (usize::try_from(len).ok()?, rest.get(count..)?)
-        };
-        let content = rest.get(..len)?;
-        self.rest = rest.get(len..)?;
+        let (tag, content, rest) = lber_element(self.rest)?;
+        self.rest = rest;
         Some((tag, content))
     }
 }

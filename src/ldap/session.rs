@@ -20,7 +20,7 @@ use ldap3_proto::proto::{
 };
 
 use crate::config::{LdapConfig, Secret};
-use crate::directory::ber::{self, tlv_len};
+use crate::directory::ber::{self, put_header, tlv_len};
 use crate::directory::fold::fold;
 use crate::directory::matcher::Tri;
 use crate::directory::schema::{resolve, Attr, Resolved, OBJECT_CLASSES, SERVED};
@@ -185,13 +185,11 @@ impl Entries {
         let id = ber_integer(self.id);
         let selection = &self.selection;
         let mut parts: Vec<(&str, &[u8])> = Vec::with_capacity(selection.served.len());
-        // Start reading every entry's encoded values at once (the loads overlap).
+        // Start reading every entry at once (the loads overlap). The search walk touched them
+        // already; a later page of a paged search has not.
         for hit in &self.hits {
             if let Hit::Entry(entry) = hit {
-                let ber = self.snapshot.packed(*entry).ber_all();
-                for line in ber.iter().step_by(64) {
-                    std::hint::black_box(*line);
-                }
+                self.snapshot.packed(*entry).touch();
             }
         }
         for hit in &self.hits {
@@ -405,10 +403,6 @@ fn attributes<'a>(
             (e.dn(), attributes)
         }
     }
-}
-
-fn put_header(out: &mut BytesMut, tag: u8, len: usize) {
-    ber::put_header(out, tag, len);
 }
 
 /// The content octets of an INTEGER as ldap3_lber writes a message id.
@@ -1049,6 +1043,10 @@ mod tests {
     use tokio_util::codec::Encoder;
 
     fn snapshot() -> Arc<Snapshot> {
+        Arc::new(book())
+    }
+
+    fn book() -> Snapshot {
         let plan = NumberPlan::default();
         let mut a = Entry::new("corp", "1", "Jürgen Müller");
         a.first_name = Some("Jürgen".into());
@@ -1065,7 +1063,7 @@ mod tests {
             accents: Accents::Fold,
             numbers: plan,
         };
-        Arc::new(Snapshot::build(vec![a, b, c], 1, settings))
+        Snapshot::build(vec![a, b, c], 1, settings)
     }
 
     #[test]
@@ -1105,6 +1103,49 @@ mod tests {
         assert!(!encode_result(&paged, &mut BytesMut::new()));
         let bind = result(1, Kind::Bind, LdapResultCode::Success, "");
         assert!(!encode_result(&bind, &mut BytesMut::new()));
+    }
+
+    #[test]
+    fn each_search_gets_its_own_attribute_list_on_one_connection() {
+        let directory = Arc::new(Directory::new(book()));
+        let policy = Arc::new(Policy {
+            anonymous: true,
+            users: Vec::new(),
+            size_limit: 10,
+            starttls: false,
+        });
+        let mut session = Session::new(directory, policy, false);
+        let mut search = |attrs: &[&str]| -> Vec<Vec<String>> {
+            let msg = LdapMsg {
+                msgid: 2,
+                op: LdapOp::SearchRequest(LdapSearchRequest {
+                    base: "uid=corp.1,ou=phonebook,dc=example,dc=com".into(),
+                    scope: LdapSearchScope::Base,
+                    aliases: ldap3_proto::proto::LdapDerefAliases::Never,
+                    sizelimit: 0,
+                    timelimit: 0,
+                    typesonly: false,
+                    filter: crate::filter::parse("(objectClass=*)").unwrap(),
+                    attrs: attrs.iter().map(|a| (*a).to_owned()).collect(),
+                }),
+                ctrl: Vec::new(),
+            };
+            session
+                .handle(msg)
+                .msgs
+                .into_iter()
+                .filter_map(|m| match m.op {
+                    LdapOp::SearchResultEntry(e) => {
+                        Some(e.attributes.into_iter().map(|a| a.atype).collect())
+                    }
+                    _ => None,
+                })
+                .collect()
+        };
+        assert_eq!(search(&["cn"]), [["cn"]]);
+        assert_eq!(search(&["cn"]), [["cn"]]);
+        assert_eq!(search(&["mobile", "sn"]), [["sn", "mobile"]]);
+        assert_eq!(search(&["cn"]), [["cn"]]);
     }
 
     #[test]
