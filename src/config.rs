@@ -30,6 +30,15 @@ pub struct Config {
     pub ldap: LdapConfig,
     pub http: HttpConfig,
     pub connectors: Vec<ConnectorConfig>,
+    pub files: FilesConfig,
+}
+
+/// Which local files `file:` connectors may read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilesConfig {
+    /// Absolute, without `.`/`..` and symlinks: a `file:` connector's LDIF must lie below one
+    /// of these. Default: the directory of the configuration file.
+    pub allowed_dirs: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -79,8 +88,58 @@ pub struct LdapUser {
 #[derive(Debug, Clone)]
 pub struct HttpConfig {
     pub listen: SocketAddr,
-    /// The bearer token `/api` requires, read from the variable `token_env` names.
-    pub token: Option<Secret>,
+    /// The *admin* scope's token: everything that changes or reveals configuration (status,
+    /// connector profiles, preview, sync triggers). Without one, the admin API answers only
+    /// requests from this machine (loopback peer and a loopback `Host`).
+    pub admin_token: Option<Secret>,
+    /// The *read* scope's token: what phones and the PBX use (entries, search, lookup, XML
+    /// books, metrics). The admin token is accepted for it too.
+    pub read_token: Option<Secret>,
+    /// Client addresses that may use the read scope without a token (the PBX cannot always
+    /// send a header). Empty: the read scope is open when no read token is set.
+    pub read_clients: Vec<Cidr>,
+}
+
+/// An address block, `192.168.10.0/24`, `10.1.2.3` (one host) or `fd00::/8`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    net: std::net::IpAddr,
+    bits: u8,
+}
+
+impl Cidr {
+    pub fn parse(text: &str) -> Option<Cidr> {
+        let (addr, bits) = match text.trim().split_once('/') {
+            Some((a, b)) => (a, Some(b.parse::<u8>().ok()?)),
+            None => (text.trim(), None),
+        };
+        let net: std::net::IpAddr = addr.parse().ok()?;
+        let max = if net.is_ipv4() { 32 } else { 128 };
+        let bits = bits.unwrap_or(max);
+        (bits <= max).then_some(Cidr { net, bits })
+    }
+
+    /// Whether `ip` lies in the block (an IPv4-mapped IPv6 peer counts as its IPv4 address).
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        use std::net::IpAddr;
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        let (a, b, width) = match (self.net, ip) {
+            (IpAddr::V4(n), IpAddr::V4(i)) => (u32::from(n) as u128, u32::from(i) as u128, 32),
+            (IpAddr::V6(n), IpAddr::V6(i)) => (u128::from(n), u128::from(i), 128),
+            _ => return false,
+        };
+        let shift = width - u32::from(self.bits);
+        shift >= width || (a >> shift) == (b >> shift)
+    }
+}
+
+impl fmt::Display for Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.net, self.bits)
+    }
 }
 
 /// A connector profile: one upstream and how its entries become phone book entries.
@@ -105,6 +164,41 @@ pub struct ConnectorConfig {
     pub timeout: Duration,
     pub prefilter: Prefilter,
     pub fields: FieldMap,
+    /// The `[import]` caps, the same for every connector.
+    pub import: ImportLimits,
+}
+
+/// Caps on what one upstream may hand a sync (`[import]`). An entry over a per-entry cap is
+/// reported as invalid with the reason and left out; a pull over `max_entries` or an LDIF
+/// file over `max_file_bytes` fails as a whole (a partial pull must never look like people
+/// leaving).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImportLimits {
+    /// Bytes of one attribute value.
+    pub max_value_bytes: usize,
+    /// Values of one attribute (AD's `memberOf` of a long-serving employee can be long).
+    pub max_values_per_attribute: usize,
+    /// Phone numbers of one entry, all kinds together.
+    pub max_numbers_per_entry: usize,
+    /// Bytes of one entry: its DN and every value read.
+    pub max_entry_bytes: usize,
+    /// Entries one pull may return.
+    pub max_entries: usize,
+    /// Size of a `file:` connector's LDIF file.
+    pub max_file_bytes: u64,
+}
+
+impl Default for ImportLimits {
+    fn default() -> Self {
+        ImportLimits {
+            max_value_bytes: 4096,
+            max_values_per_attribute: 5000,
+            max_numbers_per_entry: 32,
+            max_entry_bytes: 256 * 1024,
+            max_entries: 1_000_000,
+            max_file_bytes: 512 * 1024 * 1024,
+        }
+    }
 }
 
 /// Where a connector reads from.
@@ -295,14 +389,21 @@ impl Config {
         };
         let text = std::fs::read_to_string(path)
             .map_err(|e| fail(format!("cannot read the configuration ({e})")))?;
-        Config::parse(&text).map_err(|errors| ConfigErrors {
+        Config::parse_for(&text, path).map_err(|errors| ConfigErrors {
             file: path.to_owned(),
             errors,
         })
     }
 
-    /// Validates configuration text; every problem is returned, not only the first.
+    /// Validates configuration text as if it were the file `phonebook.toml` in the working
+    /// directory (so `file:` connectors may read below the working directory).
     pub fn parse(text: &str) -> Result<Config, Vec<ConfigError>> {
+        Config::parse_for(text, Path::new("phonebook.toml"))
+    }
+
+    /// Validates configuration text that is (or will be) the file at `path`; every problem is
+    /// returned, not only the first. `path` decides the default `files.allowed_dirs`.
+    pub fn parse_for(text: &str, path: &Path) -> Result<Config, Vec<ConfigError>> {
         let table: Table = text.parse().map_err(|e: toml::de::Error| {
             vec![ConfigError {
                 path: String::new(),
@@ -318,10 +419,12 @@ impl Config {
         let numbers = parse_numbers(root.table("numbers", &mut errs), &mut errs);
         let ldap = parse_ldap(root.table("ldap", &mut errs), &mut errs);
         let http = parse_http(root.table("http", &mut errs), &mut errs);
+        let files = parse_files(root.table("files", &mut errs), path, &mut errs);
+        let import = parse_import(root.table("import", &mut errs), &mut errs);
         let connectors: Vec<_> = root
             .tables("connector", &mut errs)
             .into_iter()
-            .filter_map(|s| parse_connector(s, &mut errs))
+            .filter_map(|s| parse_connector(s, &files, import, &mut errs))
             .collect();
         root.finish(&mut errs);
         for (i, c) in connectors.iter().enumerate() {
@@ -341,6 +444,7 @@ impl Config {
                     ldap,
                     http,
                     connectors,
+                    files,
                 })
             }
             _ => Err(errs.0),
@@ -612,6 +716,55 @@ impl<'a> Section<'a> {
         None
     }
 
+    /// A token from the environment variable named by `env_key`, or from the file named by
+    /// `file_key` (`""`: no file form). Never inline: a configuration file is often readable
+    /// by more people than the token should be.
+    fn token(
+        &mut self,
+        env_key: &'static str,
+        file_key: &'static str,
+        errs: &mut Errors,
+    ) -> Option<Secret> {
+        let env = self.string(env_key, errs);
+        let file = (!file_key.is_empty())
+            .then(|| self.string(file_key, errs))
+            .flatten();
+        match (env, file) {
+            (Some(_), Some(_)) => {
+                errs.push(
+                    self.key(env_key),
+                    format!("give either {env_key} or {file_key}"),
+                );
+                None
+            }
+            (Some(var), None) => match std::env::var(&var) {
+                Ok(v) if !v.is_empty() => Some(Secret::new(v)),
+                _ => {
+                    errs.push(
+                        self.key(env_key),
+                        format!("environment variable {var} is not set"),
+                    );
+                    None
+                }
+            },
+            (None, Some(file)) => match std::fs::read_to_string(&file) {
+                Ok(v) if !v.trim().is_empty() => Some(Secret::new(v.trim())),
+                Ok(_) => {
+                    errs.push(self.key(file_key), format!("{file} is empty"));
+                    None
+                }
+                Err(e) => {
+                    errs.push(
+                        self.key(file_key),
+                        format!("cannot read {file} ({})", e.kind()),
+                    );
+                    None
+                }
+            },
+            (None, None) => None,
+        }
+    }
+
     fn finish(&self, errs: &mut Errors) {
         let Some(table) = self.table else { return };
         for key in table.keys() {
@@ -798,22 +951,49 @@ fn parse_ldap(mut s: Section, errs: &mut Errors) -> Option<LdapConfig> {
 
 fn parse_http(mut s: Section, errs: &mut Errors) -> Option<HttpConfig> {
     let listen = s.socket_addr("listen", "127.0.0.1:8080", errs);
-    let token = s
-        .string("token_env", errs)
-        .and_then(|var| match std::env::var(&var) {
-            Ok(v) if !v.is_empty() => Some(Secret::new(v)),
-            _ => {
-                errs.push(
-                    s.key("token_env"),
-                    format!("environment variable {var} is not set"),
-                );
-                None
-            }
-        });
+    // `token_env` is the one-token form of earlier versions: the same token for both scopes.
+    let both = s.token("token_env", "", errs);
+    let admin = s.token("admin_token_env", "admin_token_file", errs);
+    let read = s.token("read_token_env", "read_token_file", errs);
+    if both.is_some() && (admin.is_some() || read.is_some()) {
+        errs.push(
+            s.key("token_env"),
+            "give either token_env (one token for both scopes) or admin_token_* / read_token_*",
+        );
+    }
+    let read_clients = match s.get("read_clients") {
+        None => Vec::new(),
+        Some(Value::Array(items)) => {
+            let key = s.key("read_clients");
+            items
+                .iter()
+                .enumerate()
+                .filter_map(|(i, v)| {
+                    let cidr = v.as_str().and_then(Cidr::parse);
+                    if cidr.is_none() {
+                        errs.push(
+                            format!("{key}[{i}]"),
+                            format!("{v} is not an address or block like \"192.168.10.0/24\""),
+                        );
+                    }
+                    cidr
+                })
+                .collect()
+        }
+        Some(other) => {
+            errs.push(
+                s.key("read_clients"),
+                format!("expected an array of addresses, found {}", type_name(other)),
+            );
+            Vec::new()
+        }
+    };
     s.finish(errs);
     Some(HttpConfig {
         listen: listen?,
-        token,
+        admin_token: admin.or_else(|| both.clone()),
+        read_token: read.or(both),
+        read_clients,
     })
 }
 
@@ -825,7 +1005,134 @@ fn looks_like_dn(dn: &str) -> bool {
         })
 }
 
-fn parse_connector(mut s: Section, errs: &mut Errors) -> Option<ConnectorConfig> {
+/// `path` made absolute against the working directory, with `.` and `..` resolved by name
+/// (not by the file system, so a path that does not exist gets the same answer).
+fn absolute(path: &Path) -> PathBuf {
+    let joined = match std::env::current_dir() {
+        Ok(cwd) if path.is_relative() => cwd.join(path),
+        _ => path.to_owned(),
+    };
+    let mut out = PathBuf::new();
+    for part in joined.components() {
+        match part {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+fn parse_files(mut s: Section, config_path: &Path, errs: &mut Errors) -> FilesConfig {
+    let configured = match s.get("allowed_dirs") {
+        None => None,
+        Some(Value::Array(items)) => Some(
+            items
+                .iter()
+                .enumerate()
+                .filter_map(|(i, v)| match v {
+                    Value::String(d) if !d.trim().is_empty() => Some(PathBuf::from(d)),
+                    other => {
+                        errs.push(
+                            format!("{}[{i}]", s.key("allowed_dirs")),
+                            format!("expected a directory, found {}", type_name(other)),
+                        );
+                        None
+                    }
+                })
+                .collect::<Vec<_>>(),
+        ),
+        Some(other) => {
+            errs.push(
+                s.key("allowed_dirs"),
+                format!(
+                    "expected an array of directories, found {}",
+                    type_name(other)
+                ),
+            );
+            None
+        }
+    };
+    s.finish(errs);
+    let dirs = configured.unwrap_or_else(|| {
+        let dir = config_path.parent().unwrap_or(Path::new(""));
+        vec![if dir.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            dir.to_owned()
+        }]
+    });
+    FilesConfig {
+        // A directory that does not exist allows nothing, which is what it should do.
+        allowed_dirs: dirs
+            .iter()
+            .map(|d| std::fs::canonicalize(d).unwrap_or_else(|_| absolute(d)))
+            .collect(),
+    }
+}
+
+/// Checks that a `file:` connector's path is an LDIF file below `files.allowed_dirs`. The
+/// answer is the same whether or not a file outside exists, so the check cannot be used to
+/// probe the file system; symlinks are followed before the final check.
+fn check_ldif_path(path: &Path, files: &FilesConfig) -> Result<(), String> {
+    let outside = || {
+        format!(
+            "file: connectors may only read *.ldif files below files.allowed_dirs ({})",
+            files
+                .allowed_dirs
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    let inside = |p: &Path| files.allowed_dirs.iter().any(|d| p.starts_with(d));
+    let is_ldif = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("ldif"));
+    if !is_ldif || !inside(&absolute(path)) {
+        return Err(outside());
+    }
+    match std::fs::canonicalize(path) {
+        Ok(real) if !inside(&real) => Err(outside()),
+        Ok(real) if real.is_file() => Ok(()),
+        _ => Err(format!("LDIF file {} not found", path.display())),
+    }
+}
+
+fn parse_import(mut s: Section, errs: &mut Errors) -> ImportLimits {
+    let d = ImportLimits::default();
+    let mut int = |k: &'static str, range: std::ops::RangeInclusive<i64>, default: usize| {
+        s.integer(k, range, errs).map_or(default, |v| v as usize)
+    };
+    let limits = ImportLimits {
+        max_value_bytes: int("max_value_bytes", 64..=16 * 1024 * 1024, d.max_value_bytes),
+        max_values_per_attribute: int(
+            "max_values_per_attribute",
+            1..=1_000_000,
+            d.max_values_per_attribute,
+        ),
+        max_numbers_per_entry: int("max_numbers_per_entry", 1..=10_000, d.max_numbers_per_entry),
+        max_entry_bytes: int(
+            "max_entry_bytes",
+            1024..=256 * 1024 * 1024,
+            d.max_entry_bytes,
+        ),
+        max_entries: int("max_entries", 1..=100_000_000, d.max_entries),
+        max_file_bytes: int("max_file_bytes", 1024..=i64::MAX, d.max_file_bytes as usize) as u64,
+    };
+    s.finish(errs);
+    limits
+}
+
+fn parse_connector(
+    mut s: Section,
+    files: &FilesConfig,
+    import: ImportLimits,
+    errs: &mut Errors,
+) -> Option<ConnectorConfig> {
     let name = s.required_string("name", errs).filter(|n| {
         let ok = n
             .chars()
@@ -843,11 +1150,8 @@ fn parse_connector(mut s: Section, errs: &mut Errors) -> Option<ConnectorConfig>
         .required_string("uri", errs)
         .and_then(|uri| parse_uri(&uri).map_err(|e| errs.push(s.key("uri"), e)).ok());
     if let Some(SourceUri::Ldif(path)) = &source {
-        if !path.is_file() {
-            errs.push(
-                s.key("uri"),
-                format!("LDIF file {} not found", path.display()),
-            );
+        if let Err(e) = check_ldif_path(path, files) {
+            errs.push(s.key("uri"), e);
         }
     }
     let is_ldap = matches!(source, Some(SourceUri::Ldap(_)));
@@ -954,7 +1258,7 @@ fn parse_connector(mut s: Section, errs: &mut Errors) -> Option<ConnectorConfig>
         rules: s
             .tables("prefilter", errs)
             .into_iter()
-            .filter_map(|r| parse_rule(r, errs))
+            .filter_map(|r| parse_rule(r, errs, 1))
             .collect(),
     };
     let fields = parse_fields(s.table("fields", errs), errs);
@@ -977,6 +1281,7 @@ fn parse_connector(mut s: Section, errs: &mut Errors) -> Option<ConnectorConfig>
         timeout,
         prefilter,
         fields,
+        import,
     })
 }
 
@@ -1023,12 +1328,23 @@ fn parse_max_removals(v: Option<&Value>) -> Result<MaxRemovals, String> {
     }
 }
 
-fn parse_rule(mut s: Section, errs: &mut Errors) -> Option<Rule> {
+/// One pre-filter rule at nesting `depth` (a top-level rule is 1).
+fn parse_rule(mut s: Section, errs: &mut Errors, depth: usize) -> Option<Rule> {
     if let Some(Value::Array(_)) = s.table.and_then(|t| t.get("any")) {
+        if depth >= crate::limits::PREFILTER_DEPTH {
+            errs.push(
+                s.key("any"),
+                format!(
+                    "any groups nest at most {} levels deep",
+                    crate::limits::PREFILTER_DEPTH - 1
+                ),
+            );
+            return None;
+        }
         let rules: Vec<_> = s
             .tables("any", errs)
             .into_iter()
-            .filter_map(|r| parse_rule(r, errs))
+            .filter_map(|r| parse_rule(r, errs, depth + 1))
             .collect();
         s.finish(errs);
         if rules.is_empty() {

@@ -7,6 +7,7 @@
 //! file beside it as `<file>.bak`.
 
 use std::io::Write as _;
+use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _, PermissionsExt as _};
 use std::path::Path;
 
 use toml_edit::{value, Array, ArrayOfTables, DocumentMut, InlineTable, Item, Table, Value};
@@ -55,8 +56,19 @@ pub enum EditError {
     Invalid(Vec<ConfigError>),
 }
 
-/// `text` with the connector `original` (or a new one, when `None`) set to `profile`.
-pub fn upsert(text: &str, original: Option<&str>, profile: &Profile) -> Result<String, EditError> {
+/// `text` — the configuration file at `config_path` — with the connector `original` (or a new
+/// one, when `None`) set to `profile`.
+///
+/// A stored secret is only kept for the upstream it was given for: when the edit points the
+/// profile at another scheme, host or port, or binds as another DN, the password must be
+/// entered again (refused on the `password` field otherwise). Without that, one edit or
+/// preview against a listener of someone else's would send them the stored password.
+pub fn upsert(
+    text: &str,
+    original: Option<&str>,
+    profile: &Profile,
+    config_path: &Path,
+) -> Result<String, EditError> {
     let mut doc: DocumentMut = text
         .parse()
         .map_err(|e: toml_edit::TomlError| EditError::Syntax(e.to_string()))?;
@@ -76,14 +88,60 @@ pub fn upsert(text: &str, original: Option<&str>, profile: &Profile) -> Result<S
     let table = connectors
         .get_mut(index)
         .ok_or_else(|| EditError::NotFound(profile.name.clone()))?;
+    if original.is_some() && keeps_secret_for_another_upstream(table, profile) {
+        return Err(EditError::Invalid(vec![ConfigError {
+            path: format!("connector[{index}].password"),
+            message: "the upstream or bind DN changed: enter the password again (a stored password is only sent to the server it was given for)".into(),
+        }]));
+    }
     write_profile(table, profile);
     let edited = doc.to_string();
-    Config::parse(&edited).map_err(EditError::Invalid)?;
+    Config::parse_for(&edited, config_path).map_err(EditError::Invalid)?;
     Ok(edited)
 }
 
-/// `text` without the connector `name`.
-pub fn delete(text: &str, name: &str) -> Result<String, EditError> {
+/// Whether writing `p` over `table` would keep a stored secret (inline, env or file) while
+/// the scheme, host, port or bind DN it was given for changes.
+fn keeps_secret_for_another_upstream(table: &Table, p: &Profile) -> bool {
+    let has_secret = ["password", "password_env", "password_file"]
+        .iter()
+        .any(|k| table.contains_key(k));
+    let new_password = p.password.as_deref().is_some_and(|pw| !pw.is_empty());
+    if !has_secret || new_password {
+        return false;
+    }
+    let old_uri = table.get("uri").and_then(Item::as_str).unwrap_or("");
+    let old_dn = table.get("bind_dn").and_then(Item::as_str).unwrap_or("");
+    let new_dn = p.bind_dn.as_deref().unwrap_or("");
+    let unbinds = new_dn.trim().is_empty(); // no bind DN: the secret is dropped anyway
+    !unbinds
+        && (endpoint(old_uri) != endpoint(&p.uri)
+            || crate::model::normalise_dn(old_dn) != crate::model::normalise_dn(new_dn))
+}
+
+/// `(scheme, host, port)` of an `ldap://` / `ldaps://` URI, compared case-insensitively with
+/// the default ports filled in; anything else is its own lower-cased text.
+fn endpoint(uri: &str) -> (String, String, String) {
+    let lower = uri.trim().to_ascii_lowercase();
+    let Some((scheme, rest)) = lower.split_once("://") else {
+        return (lower, String::new(), String::new());
+    };
+    let hostport = rest.split(['/', '?']).next().unwrap_or("");
+    let (host, port) = match hostport.rsplit_once(':') {
+        // An IPv6 literal's colons are inside brackets.
+        Some((h, p)) if !p.contains(']') => (h.to_owned(), p.to_owned()),
+        _ => (hostport.to_owned(), String::new()),
+    };
+    let port = match (port.as_str(), scheme) {
+        ("", "ldaps") => "636".to_owned(),
+        ("", _) => "389".to_owned(),
+        _ => port,
+    };
+    (scheme.to_owned(), host, port)
+}
+
+/// `text` — the file at `config_path` — without the connector `name`.
+pub fn delete(text: &str, name: &str, config_path: &Path) -> Result<String, EditError> {
     let mut doc: DocumentMut = text
         .parse()
         .map_err(|e: toml_edit::TomlError| EditError::Syntax(e.to_string()))?;
@@ -93,7 +151,7 @@ pub fn delete(text: &str, name: &str) -> Result<String, EditError> {
         .ok_or_else(|| EditError::NotFound(name.to_owned()))?;
     connectors.remove(index);
     let edited = doc.to_string();
-    Config::parse(&edited).map_err(EditError::Invalid)?;
+    Config::parse_for(&edited, config_path).map_err(EditError::Invalid)?;
     Ok(edited)
 }
 
@@ -231,7 +289,9 @@ fn rule_pairs(rule: &RuleSpec) -> Vec<(String, Value)> {
     }
 }
 
-/// Replaces `path` with `text` atomically, keeping the previous file as `<path>.bak`.
+/// Replaces `path` with `text` atomically, keeping the previous file as `<path>.bak`. The new
+/// file keeps the old one's mode and owner (a 0600 file holding passwords stays 0600); it is
+/// created 0600 and only then given that mode, so it is never readable by others meanwhile.
 pub fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
     let dir = path
         .parent()
@@ -245,8 +305,20 @@ pub fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
         std::fs::copy(path, dir.join(format!("{name}.bak")))?;
     }
     let tmp = dir.join(format!(".{name}.tmp"));
+    let before = std::fs::metadata(path).ok();
+    let _ = std::fs::remove_file(&tmp);
     {
-        let mut file = std::fs::File::create(&tmp)?;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        if let Some(before) = &before {
+            if (before.uid(), before.gid()) != (file.metadata()?.uid(), file.metadata()?.gid()) {
+                std::os::unix::fs::fchown(&file, Some(before.uid()), Some(before.gid()))?;
+            }
+            file.set_permissions(std::fs::Permissions::from_mode(before.mode() & 0o7777))?;
+        }
         file.write_all(text.as_bytes())?;
         file.sync_all()?;
     }
@@ -310,6 +382,8 @@ base_dn = "ou=people,dc=example,dc=com"
         }
     }
 
+    const P_TEXT: &str = "phonebook.toml";
+
     fn env_set() {
         std::env::set_var("CORP_PW", "x");
     }
@@ -317,7 +391,7 @@ base_dn = "ou=people,dc=example,dc=com"
     #[test]
     fn creating_appends_a_valid_connector_and_keeps_comments() {
         env_set();
-        let edited = upsert(FILE, None, &profile("hr")).unwrap();
+        let edited = upsert(FILE, None, &profile("hr"), Path::new(P_TEXT)).unwrap();
         assert!(
             edited.starts_with(FILE.trim_end()),
             "untouched parts stay byte for byte:\n{edited}"
@@ -331,7 +405,7 @@ base_dn = "ou=people,dc=example,dc=com"
         ));
         assert_eq!(hr.prefilter.rules.len(), 2);
         assert_eq!(
-            upsert(&edited, None, &profile("hr")),
+            upsert(&edited, None, &profile("hr"), Path::new(P_TEXT)),
             Err(EditError::Exists("hr".into()))
         );
     }
@@ -342,9 +416,10 @@ base_dn = "ou=people,dc=example,dc=com"
         let mut p = profile("corp");
         p.bind_dn = Some("cn=proxy,dc=example,dc=com".into());
         p.schedule = Some("15m".into());
-        let edited = upsert(FILE, Some("corp"), &p).unwrap();
+        p.uri = "LDAP://DC1.example.com:389".into();
+        let edited = upsert(FILE, Some("corp"), &p, Path::new(P_TEXT)).unwrap();
         assert!(
-            edited.contains("uri = \"ldap://dc9.example.com\" # the DC"),
+            edited.contains("uri = \"LDAP://DC1.example.com:389\" # the DC"),
             "{edited}"
         );
         assert!(
@@ -362,7 +437,7 @@ base_dn = "ou=people,dc=example,dc=com"
         );
 
         p.password = Some("n3w".into());
-        let edited = upsert(&edited, Some("corp"), &p).unwrap();
+        let edited = upsert(&edited, Some("corp"), &p, Path::new(P_TEXT)).unwrap();
         assert!(
             edited.contains("password = \"n3w\"") && !edited.contains("password_env"),
             "{edited}"
@@ -370,22 +445,55 @@ base_dn = "ou=people,dc=example,dc=com"
     }
 
     #[test]
+    fn a_stored_secret_is_never_kept_for_another_upstream() {
+        env_set();
+        let mut p = profile("corp");
+        p.bind_dn = Some("cn=proxy,dc=example,dc=com".into());
+        for (uri, dn) in [
+            ("ldap://evil.example.net", "cn=proxy,dc=example,dc=com"),
+            ("ldap://[::1]", "cn=proxy,dc=example,dc=com"),
+            ("ldap://dc1.example.com:3389", "cn=proxy,dc=example,dc=com"),
+            ("ldap://dc1.example.com", "cn=admin,dc=example,dc=com"),
+        ] {
+            p.uri = uri.into();
+            p.bind_dn = Some(dn.into());
+            let Err(EditError::Invalid(errors)) = upsert(FILE, Some("corp"), &p, Path::new(P_TEXT))
+            else {
+                panic!("{uri} as {dn}: the stored password must not follow")
+            };
+            assert_eq!(errors[0].path, "connector[0].password");
+            p.password = Some("typed-again".into());
+            assert!(
+                upsert(FILE, Some("corp"), &p, Path::new(P_TEXT)).is_ok(),
+                "{uri}"
+            );
+            p.password = None;
+        }
+    }
+
+    #[test]
     fn renaming_and_deleting() {
         env_set();
-        let edited = upsert(FILE, Some("branch"), &profile("branch-2")).unwrap();
+        let edited = upsert(
+            FILE,
+            Some("branch"),
+            &profile("branch-2"),
+            Path::new(P_TEXT),
+        )
+        .unwrap();
         assert_eq!(connector_index(&edited, "branch-2"), Some(1));
         assert_eq!(
-            upsert(FILE, Some("branch"), &profile("corp")),
+            upsert(FILE, Some("branch"), &profile("corp"), Path::new(P_TEXT)),
             Err(EditError::Exists("corp".into()))
         );
-        let gone = delete(FILE, "branch").unwrap();
+        let gone = delete(FILE, "branch", Path::new(P_TEXT)).unwrap();
         assert!(gone.contains("name = \"corp\"") && !gone.contains("branch"));
         assert_eq!(
-            delete(FILE, "nope"),
+            delete(FILE, "nope", Path::new(P_TEXT)),
             Err(EditError::NotFound("nope".into()))
         );
         assert_eq!(
-            upsert(FILE, Some("nope"), &profile("x")),
+            upsert(FILE, Some("nope"), &profile("x"), Path::new(P_TEXT)),
             Err(EditError::NotFound("nope".into()))
         );
     }
@@ -399,7 +507,7 @@ base_dn = "ou=people,dc=example,dc=com"
             attribute: "memberOf".into(),
             regex: "(".into(),
         }];
-        let Err(EditError::Invalid(errors)) = upsert(FILE, None, &p) else {
+        let Err(EditError::Invalid(errors)) = upsert(FILE, None, &p, Path::new(P_TEXT)) else {
             panic!("must be refused")
         };
         let paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
@@ -421,5 +529,9 @@ base_dn = "ou=people,dc=example,dc=com"
             std::fs::read_to_string(dir.path().join("phonebook.toml.bak")).unwrap(),
             "old"
         );
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        write_atomically(&path, "newer").unwrap();
+        let mode = std::fs::metadata(&path).unwrap().mode() & 0o777;
+        assert_eq!(mode, 0o640, "the file keeps its mode");
     }
 }

@@ -15,6 +15,8 @@ pub use ldap3_proto::proto::{LdapFilter, LdapMatchingRuleAssertion, LdapSubstrin
 /// Parses an RFC 4515 filter string.
 pub fn parse(text: &str) -> Result<LdapFilter, String> {
     let bad = || format!("invalid LDAP filter \"{text}\"");
+    // ldap3's parser recurses per level: measure the text first.
+    crate::limits::check_filter_text(text)?;
     let tag = ldap3::parse_filter(text.trim()).map_err(|()| bad())?;
     from_ber(ldap3::asn1::ASNTag::into_structure(tag)).ok_or_else(bad)
 }

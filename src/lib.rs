@@ -16,6 +16,7 @@ pub mod export;
 pub mod filter;
 pub mod http;
 pub mod ldap;
+pub mod limits;
 pub mod memory;
 pub mod metrics;
 pub mod model;

@@ -116,6 +116,15 @@ impl Entry {
         }
     }
 
+    /// How many numbers the entry has, all kinds together.
+    pub fn phone_count(&self) -> usize {
+        self.business.len()
+            + self.mobile.len()
+            + self.home.len()
+            + self.fax.len()
+            + self.other.len()
+    }
+
     /// Every number of the entry, in a fixed order (business, mobile, home, fax, other).
     pub fn all_phones(&self) -> impl Iterator<Item = (PhoneKind, &PhoneNumber)> {
         PhoneKind::ALL

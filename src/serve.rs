@@ -126,6 +126,9 @@ pub async fn run(
         },
     ));
     tracing::info!(entries, generation, ldap = %bound.ldap, ldaps = ?bound.ldaps, http = %bound.http, "serving the phone book");
+    for warning in http::access_warnings(&config) {
+        tracing::warn!("{warning}");
+    }
     on_bound(bound);
 
     let mut endpoints = JoinSet::new();

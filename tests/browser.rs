@@ -273,7 +273,15 @@ fn the_admin_page_asks_for_the_token() {
     let synced = get_json(&format!("{base}/api/v1/status"), Some(TOKEN));
     assert_eq!(synced["entries"], 0);
     let import = Command::new("curl")
-        .args(["-s", "--fail", "-X", "POST", "-H"])
+        .args([
+            "-s",
+            "--fail",
+            "-X",
+            "POST",
+            "-H",
+            "X-Requested-With: test",
+            "-H",
+        ])
         .arg(format!("Authorization: Bearer {TOKEN}"))
         .arg(format!("{base}/api/v1/connectors/corp/sync"))
         .output()

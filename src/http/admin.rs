@@ -301,7 +301,7 @@ pub async fn create(
     let count = state.runner().config().connectors.len();
     apply_edit(
         &state,
-        |text| config_edit::upsert(text, None, &p),
+        |text| config_edit::upsert(text, None, &p, &state.admin.config_path),
         |_| Some(count),
     )
     .await
@@ -320,7 +320,7 @@ pub async fn update(
     let p = profile(body);
     apply_edit(
         &state,
-        |text| config_edit::upsert(text, Some(&name), &p),
+        |text| config_edit::upsert(text, Some(&name), &p, &state.admin.config_path),
         |text| config_edit::connector_index(text, &name),
     )
     .await
@@ -330,7 +330,12 @@ pub async fn update(
 /// the served phone book at once; the store keeps its book, so adding the connector back
 /// under the same name brings them back.
 pub async fn remove(State(state): State<Shared>, Path(name): Path<String>) -> Response {
-    apply_edit(&state, |text| config_edit::delete(text, &name), |_| None).await
+    apply_edit(
+        &state,
+        |text| config_edit::delete(text, &name, &state.admin.config_path),
+        |_| None,
+    )
+    .await
 }
 
 /// `POST /api/v1/preview` — a dry run of a profile as entered, saved or not.
@@ -347,7 +352,7 @@ pub async fn preview(
     let path = &state.admin.config_path;
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let exists = config_edit::connector_index(&text, &original).is_some();
-    let edited = match config_edit::upsert(&text, exists.then_some(original.as_str()), &p) {
+    let edited = match config_edit::upsert(&text, exists.then_some(original.as_str()), &p, path) {
         Ok(edited) => edited,
         Err(e) => {
             let index = config_edit::connector_index(&text, &original).or_else(|| {
@@ -362,7 +367,7 @@ pub async fn preview(
             return edit_error(e, index);
         }
     };
-    let config = match Config::parse(&edited) {
+    let config = match Config::parse_for(&edited, path) {
         Ok(c) => c,
         Err(errors) => return invalid(errors, None),
     };

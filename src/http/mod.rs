@@ -4,6 +4,7 @@
 //!
 //! Bad input is a 4xx with a JSON `{"error": …}` body, never a 500.
 
+mod access;
 mod admin;
 mod feed;
 mod page;
@@ -18,7 +19,7 @@ use std::time::Instant;
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{ConnectInfo, MatchedPath, Query, Request, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -29,7 +30,6 @@ use tokio::sync::watch;
 
 use arc_swap::ArcSwap;
 
-use crate::config::Secret;
 use crate::metrics::Metrics;
 use crate::schedule::Runner;
 
@@ -74,20 +74,24 @@ impl HttpState {
     pub fn set_runner(&self, runner: Arc<Runner>) {
         self.runner.store(runner);
     }
-
-    /// The bearer token `/api` and `/metrics` require, when configured.
-    fn token(&self) -> Option<Secret> {
-        self.runner.load().config().http.token.clone()
-    }
 }
+
+pub use access::warnings as access_warnings;
 
 type Shared = Arc<HttpState>;
 
-/// Every route.
+/// Every route, each under its access scope (see [`access`]).
 pub fn router(state: Shared) -> Router {
-    let protected = Router::new()
+    let read = Router::new()
         .route("/api/v1/entries", get(feed::entries))
         .route("/api/v1/lookup", get(feed::lookup))
+        .route("/phonebook/{file}", get(xml::book))
+        .route("/metrics", get(metrics))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            access::read_scope,
+        ));
+    let admin = Router::new()
         .route("/api/v1/status", get(status::status))
         .route("/api/v1/connectors/{name}/sync", post(status::trigger))
         .route("/api/v1/connectors", get(admin::list).post(admin::create))
@@ -96,14 +100,16 @@ pub fn router(state: Shared) -> Router {
             axum::routing::put(admin::update).delete(admin::remove),
         )
         .route("/api/v1/preview", post(admin::preview))
-        .route("/metrics", get(metrics))
-        .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            access::admin_scope,
+        ));
     Router::new()
-        .merge(protected)
+        .merge(read)
+        .merge(admin)
         .route("/", get(page::index))
         .route("/admin/{file}", get(page::file))
         .route("/healthz", get(|| async { "ok\n" }))
-        .route("/phonebook/{file}", get(xml::book))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint") })
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -170,33 +176,6 @@ fn flag(params: &HashMap<String, String>, name: &str) -> Result<bool, ApiError> 
         Some(other) => Err(ApiError::bad_request(format!(
             "{name} must be true or false, not \"{other}\""
         ))),
-    }
-}
-
-async fn require_token(
-    State(state): State<Shared>,
-    headers: HeaderMap,
-    request: Request,
-    next: Next,
-) -> Response {
-    let Some(token) = state.token() else {
-        return next.run(request).await;
-    };
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    if constant_time_eq(given.as_bytes(), token.expose().as_bytes()) {
-        next.run(request).await
-    } else {
-        let mut response = ApiError::new(StatusCode::UNAUTHORIZED, "missing or wrong bearer token")
-            .into_response();
-        response.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            header::HeaderValue::from_static("Bearer"),
-        );
-        response
     }
 }
 

@@ -76,6 +76,8 @@ pub enum SyncError {
     Source(#[from] SourceError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("the upstream returned {fetched} entries, more than import.max_entries = {limit}; nothing was changed (raise the cap if the directory really is this large)")]
+    TooMany { fetched: usize, limit: usize },
     #[error("the upstream returned no entries; nothing was changed (an empty answer is treated as a failure, never as everyone leaving; --force accepts it)")]
     EmptyUpstream,
 }
@@ -128,6 +130,13 @@ impl<'a> Transformer<'a> {
 
     pub fn push(&mut self, raw: &RawEntry) {
         let (connector, out) = (self.connector, &mut self.out);
+        if let Some(reason) = raw.over_limits(&connector.import) {
+            out.invalid.push(InvalidEntry {
+                dn: shortened(&raw.dn),
+                reason,
+            });
+            return;
+        }
         if !connector.prefilter.admits(raw) {
             out.filtered_out += 1;
             return;
@@ -163,6 +172,16 @@ impl<'a> Transformer<'a> {
             .fields
             .map(raw, &connector.name, &id, self.numbers)
         {
+            Ok(entry) if entry.phone_count() > connector.import.max_numbers_per_entry => {
+                out.invalid.push(InvalidEntry {
+                    dn: raw.dn.clone(),
+                    reason: format!(
+                        "{} phone numbers (import.max_numbers_per_entry = {})",
+                        entry.phone_count(),
+                        connector.import.max_numbers_per_entry
+                    ),
+                });
+            }
             Ok(entry) => {
                 self.seen.insert(id, out.entries.len());
                 out.entries.push(entry);
@@ -173,6 +192,16 @@ impl<'a> Transformer<'a> {
 
     pub fn finish(self) -> Transformed {
         self.out
+    }
+}
+
+/// A DN as reports show it: an oversized one is cut (it is upstream data, and one report
+/// line must stay readable).
+fn shortened(dn: &str) -> String {
+    const SHOWN: usize = 256;
+    match dn.char_indices().nth(SHOWN) {
+        Some((cut, _)) => format!("{}…", &dn[..cut]),
+        None => dn.to_owned(),
     }
 }
 
@@ -217,8 +246,12 @@ async fn run_inner(
     let stored = tokio::task::spawn_blocking(move || reader.entries_of(&name));
     let mut transformer = Transformer::new(connector, numbers);
     let mut fetched = 0;
+    let max_entries = connector.import.max_entries;
     let mut sink = |raw: RawEntry| {
-        transformer.push(&raw);
+        // Past the cap nothing more is kept; the run fails below, as a whole.
+        if fetched < max_entries {
+            transformer.push(&raw);
+        }
         fetched += 1;
         if fetched % 1000 == 0 {
             progress(fetched);
@@ -229,6 +262,12 @@ async fn run_inner(
     tracing::debug!(connector = %connector.name, entries = fetched, ms = elapsed_ms(started), "pulled and transformed");
     if fetched == 0 && !options.force {
         return Err(SyncError::EmptyUpstream);
+    }
+    if fetched > max_entries {
+        return Err(SyncError::TooMany {
+            fetched,
+            limit: max_entries,
+        });
     }
     let transformed = transformer.finish();
     let stored = stored.await.map_err(|e| StoreError::Io {

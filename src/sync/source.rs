@@ -48,6 +48,36 @@ impl RawEntry {
         }
     }
 
+    /// Why the entry exceeds one of the per-entry import caps, if it does.
+    pub fn over_limits(&self, limits: &crate::config::ImportLimits) -> Option<String> {
+        let mut total = self.dn.len();
+        for (name, values) in &self.attrs {
+            if values.len() > limits.max_values_per_attribute {
+                return Some(format!(
+                    "{name} has {} values (import.max_values_per_attribute = {})",
+                    values.len(),
+                    limits.max_values_per_attribute
+                ));
+            }
+            for v in values {
+                if v.len() > limits.max_value_bytes {
+                    return Some(format!(
+                        "a value of {name} is {} bytes long (import.max_value_bytes = {})",
+                        v.len(),
+                        limits.max_value_bytes
+                    ));
+                }
+                total += name.len() + v.len();
+            }
+        }
+        (total > limits.max_entry_bytes).then(|| {
+            format!(
+                "the entry is {total} bytes long (import.max_entry_bytes = {})",
+                limits.max_entry_bytes
+            )
+        })
+    }
+
     /// The values of a lower-cased attribute name.
     pub fn values(&self, lower_name: &str) -> Option<&[String]> {
         self.attrs.get(lower_name).map(Vec::as_slice)
@@ -98,11 +128,12 @@ pub async fn pull(
         SourceUri::Ldap(url) => pull_ldap(connector, url, attributes, sink).await,
         SourceUri::Ldif(path) => {
             let shown = path.display().to_string();
-            let text = tokio::fs::read_to_string(path)
+            let limit = connector.import.max_file_bytes;
+            let text = read_bounded(path, limit)
                 .await
-                .map_err(|e| SourceError::File {
+                .map_err(|cause| SourceError::File {
                     path: shown.clone(),
-                    cause: e.to_string(),
+                    cause,
                 })?;
             let entries = crate::sync::ldif::parse(&text).map_err(|e| SourceError::Ldif {
                 path: shown,
@@ -116,6 +147,24 @@ pub async fn pull(
             Ok(count)
         }
     }
+}
+
+/// The file's text, refused when larger than `limit` bytes (read no further than that, so a
+/// file that grows, or a special file without a size, cannot exhaust memory).
+async fn read_bounded(path: &std::path::Path, limit: u64) -> Result<String, String> {
+    use tokio::io::AsyncReadExt as _;
+    let file = tokio::fs::File::open(path)
+        .await
+        .map_err(|e| e.kind().to_string())?;
+    let mut bytes = Vec::new();
+    file.take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .await
+        .map_err(|e| e.kind().to_string())?;
+    if bytes.len() as u64 > limit {
+        return Err(format!("larger than import.max_file_bytes = {limit}"));
+    }
+    String::from_utf8(bytes).map_err(|_| "the file is not UTF-8 text".to_owned())
 }
 
 async fn pull_ldap(

@@ -74,7 +74,9 @@
   class Unauthorized extends Error {}
 
   async function api(method, path, body) {
-    const headers = { Accept: 'application/json' };
+    // The custom header marks the request as this page's own (the server refuses changes
+    // without it or a JSON body, which a cross-site form cannot send).
+    const headers = { Accept: 'application/json', 'X-Requested-With': 'phonebook-proxy' };
     const token = sessionStorage.getItem(TOKEN_KEY);
     if (token) headers.Authorization = 'Bearer ' + token;
     if (body !== undefined) headers['Content-Type'] = 'application/json';
