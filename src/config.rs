@@ -1639,4 +1639,80 @@ shoe_size = "{x}"
             ["connector[0].uri: LDIF file does/not/exist.ldif not found"]
         );
     }
+
+    #[test]
+    fn file_uris_stay_below_the_allowed_dirs() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("phonebook.toml");
+        std::fs::write(dir.path().join("ok.ldif"), "").unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "").unwrap();
+        let check = |uri: &str, extra: &str| -> Vec<String> {
+            let text = format!("{extra}[[connector]]\nname = \"x\"\nuri = \"{uri}\"\n");
+            match Config::parse_for(&text, &cfg) {
+                Ok(_) => Vec::new(),
+                Err(errs) => errs.iter().map(ToString::to_string).collect(),
+            }
+        };
+        let inside = format!("file:{}", dir.path().join("ok.ldif").display());
+        assert!(check(&inside, "").is_empty());
+        for outside in [
+            "file:/etc/passwd",
+            "file:/proc/self/environ",
+            "file:/etc/nothing.ldif",
+        ] {
+            let e = check(outside, "");
+            assert!(has(&e, "only read *.ldif files below"), "{outside}: {e:?}");
+        }
+        let txt = format!("file:{}", dir.path().join("notes.txt").display());
+        assert!(has(&check(&txt, ""), "only read *.ldif"), "not LDIF");
+        let elsewhere = "[files]\nallowed_dirs = [\"/nonexistent-dir\"]\n";
+        assert!(has(
+            &check(&inside, elsewhere),
+            "below files.allowed_dirs (/nonexistent-dir)"
+        ));
+    }
+
+    #[test]
+    fn tokens_scopes_and_read_clients() {
+        std::env::set_var("PB_CFG_TEST_TOKEN", "t0k");
+        let c = Config::parse("[http]\ntoken_env = \"PB_CFG_TEST_TOKEN\"\n").unwrap();
+        assert_eq!(c.http.admin_token.as_ref().map(Secret::expose), Some("t0k"));
+        assert_eq!(c.http.read_token.as_ref().map(Secret::expose), Some("t0k"));
+        let c = Config::parse("[http]\nadmin_token_env = \"PB_CFG_TEST_TOKEN\"\nread_clients = [\"10.0.0.0/8\", \"::1\"]\n").unwrap();
+        assert!(c.http.read_token.is_none());
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        assert!(c.http.read_clients[0].contains(ip("10.200.1.1")));
+        assert!(c.http.read_clients[0].contains(ip("::ffff:10.1.1.1")));
+        assert!(!c.http.read_clients[0].contains(ip("11.0.0.1")));
+        assert!(c.http.read_clients[1].contains(ip("::1")));
+        let e = errors("[http]\nread_clients = [\"10.0.0.0/33\", \"nonsense\"]\nadmin_token_env = \"PB_CFG_UNSET_VAR\"\n");
+        assert!(
+            has(&e, "http.read_clients[0]") && has(&e, "http.read_clients[1]"),
+            "{e:?}"
+        );
+        assert!(
+            has(
+                &e,
+                "http.admin_token_env: environment variable PB_CFG_UNSET_VAR is not set"
+            ),
+            "{e:?}"
+        );
+        assert!(Cidr::parse("0.0.0.0/0")
+            .unwrap()
+            .contains(ip("203.0.113.9")));
+    }
+
+    #[test]
+    fn deep_prefilter_groups_are_refused() {
+        let mut rule = "{ attribute = \"cn\", present = true }".to_owned();
+        for _ in 0..10 {
+            rule = format!("{{ any = [{rule}] }}");
+        }
+        let text = format!("{MINIMAL}[[connector.prefilter]]\nany = [{rule}]\n");
+        assert!(
+            has(&errors(&text), "any groups nest at most"),
+            "{:?}",
+            errors(&text)
+        );
+    }
 }

@@ -461,3 +461,62 @@ fn an_admin_edit_keeps_the_config_files_mode() {
     }
     server.stop();
 }
+
+/// Finding 6 (upstream side): one hostile entry — a 100 KB name, a thousand numbers — is
+/// refused as invalid with the cap it broke; the rest of the book imports. Counts and file
+/// sizes over their caps fail the run as a whole and change nothing.
+#[test]
+fn hostile_upstream_entries_hit_the_import_caps() {
+    let ws = workspace("", "");
+    let mut ldif = PERSON.to_owned();
+    ldif.push_str(&format!(
+        "\ndn: uid=huge,ou=people,dc=example,dc=com\nobjectClass: inetOrgPerson\ncn: {}\nsn: Huge\n",
+        "N".repeat(100_000)
+    ));
+    ldif.push_str("\ndn: uid=many,ou=people,dc=example,dc=com\nobjectClass: inetOrgPerson\ncn: Many Numbers\nsn: Numbers\n");
+    for i in 0..1000 {
+        ldif.push_str(&format!("telephoneNumber: +49 89 {:07}\n", 1_000_000 + i));
+    }
+    ldif.push_str("\ndn: uid=forty,ou=people,dc=example,dc=com\nobjectClass: inetOrgPerson\ncn: Forty Numbers\nsn: Numbers\n");
+    for i in 0..40 {
+        ldif.push_str(&format!("mobile: +49 151 {:07}\n", 1_000_000 + i));
+    }
+    std::fs::write(ws.path().join("people.ldif"), &ldif).expect("ldif");
+    let run = ws.run_with_env(&["sync", "--json"], &env());
+    assert_eq!(run.code, 0, "{run:?}");
+    let report = run.report();
+    assert_eq!(report["created"], 1, "{report}");
+    assert_eq!(
+        report["invalid"], 4,
+        "the container and the three hostile entries: {report}"
+    );
+    for cap in [
+        "import.max_value_bytes = 4096",
+        "import.max_numbers_per_entry = 32",
+    ] {
+        assert!(run.stderr.contains(cap), "{cap}: {}", run.stderr);
+    }
+    assert!(run.stderr.len() < 10_000, "the report stays readable");
+
+    // A pull larger than max_entries, and a file larger than max_file_bytes, fail whole.
+    let export = || {
+        let run = ws.run_with_env(&["export", "--format", "json"], &env());
+        assert_eq!(run.code, 0, "{run:?}");
+        run.stdout
+    };
+    let before = export();
+    let config = std::fs::read_to_string(ws.config_path()).expect("config");
+    for (caps, needle) in [
+        ("[import]\nmax_entries = 2\n", "import.max_entries = 2"),
+        (
+            "[import]\nmax_file_bytes = 2048\n",
+            "import.max_file_bytes = 2048",
+        ),
+    ] {
+        ws.write_config(&format!("{caps}{config}"));
+        let run = ws.run_with_env(&["sync", "--json"], &env());
+        assert_eq!(run.code, 1, "{run:?}");
+        assert!(run.all_output().contains(needle), "{needle}: {run:?}");
+        assert_eq!(export(), before, "a refused pull changes nothing");
+    }
+}
