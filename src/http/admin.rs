@@ -163,7 +163,9 @@ fn profile_json(c: &ConnectorConfig) -> ProfileJson {
     }
 }
 
-fn profile(p: ProfileJson) -> Profile {
+/// The profile a JSON body describes, as the edit functions take it (public for the fuzz
+/// target that feeds the admin API's parsers).
+pub fn profile(p: ProfileJson) -> Profile {
     Profile {
         name: p.name.trim().to_owned(),
         comment: p.comment,
