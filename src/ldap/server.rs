@@ -104,9 +104,7 @@ impl BindThrottle {
 
     /// Binds from `ip` are refused at `now`.
     fn blocked(&self, ip: IpAddr, now: Instant) -> bool {
-        let Ok(mut clients) = self.clients.lock() else {
-            return false;
-        };
+        let mut clients = self.lock();
         match clients.get(&ip).and_then(|f| f.blocked_until) {
             Some(until) if now < until => true,
             Some(_) => {
@@ -121,9 +119,7 @@ impl BindThrottle {
     /// Counts a failed bind from `ip`; `true` when this failure blocks the address (the one
     /// moment per window that is logged).
     fn failed(&self, ip: IpAddr, now: Instant) -> bool {
-        let Ok(mut clients) = self.clients.lock() else {
-            return false;
-        };
+        let mut clients = self.lock();
         if !clients.contains_key(&ip) && clients.len() >= MAX_TRACKED_ADDRESSES {
             let window = self.window;
             clients.retain(|_, f| f.live(now, window));
@@ -157,9 +153,17 @@ impl BindThrottle {
         false
     }
 
+    /// The table, also after a panic elsewhere poisoned the lock: each entry is valid on its
+    /// own, so the counts carry on rather than the throttle failing open or refusing all.
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, Failures>> {
+        self.clients
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     #[cfg(test)]
     fn tracked(&self) -> usize {
-        self.clients.lock().map(|c| c.len()).unwrap_or(0)
+        self.lock().len()
     }
 }
 

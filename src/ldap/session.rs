@@ -1262,6 +1262,55 @@ mod tests {
     }
 
     #[test]
+    fn critical_paged_or_sort_controls_refuse_every_other_operation() {
+        let directory = Arc::new(Directory::new(book()));
+        let policy = Arc::new(Policy {
+            anonymous: true,
+            users: Vec::new(),
+            size_limit: 10,
+            max_page_size: 1000,
+            starttls: false,
+        });
+        let mut session = Session::new(directory, policy, false);
+        let bind = || {
+            LdapMsg::new(
+                1,
+                LdapOp::BindRequest(LdapBindRequest {
+                    version: 3,
+                    dn: String::new(),
+                    cred: LdapBindCred::Simple(String::new()),
+                }),
+            )
+        };
+        let sort = Critical {
+            paged: false,
+            sort: true,
+        };
+        let reply = session.handle_with(bind(), sort);
+        assert!(matches!(
+            &reply.msgs[..],
+            [LdapMsg { op: LdapOp::BindResponse(r), .. }]
+                if r.res.code == LdapResultCode::UnavailableCriticalExtension
+        ));
+        // An Unbind has no response: refusing it means not performing it.
+        let unbind = || LdapMsg::new(2, LdapOp::UnbindRequest);
+        let paged = Critical {
+            paged: true,
+            sort: false,
+        };
+        let reply = session.handle_with(unbind(), paged);
+        assert!(reply.msgs.is_empty());
+        assert_eq!(reply.action, Action::Continue);
+        // Not critical, both are simply performed.
+        let reply = session.handle(bind());
+        assert!(matches!(
+            &reply.msgs[..],
+            [LdapMsg { op: LdapOp::BindResponse(r), .. }] if r.res.code == LdapResultCode::Success
+        ));
+        assert_eq!(session.handle(unbind()).action, Action::Close);
+    }
+
+    #[test]
     fn a_large_reply_encoded_in_slices_is_the_same_bytes() {
         let snapshot = snapshot();
         let hits: Vec<Hit> = (0..200).map(|i| Hit::Entry(i % 3)).collect();
