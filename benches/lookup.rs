@@ -227,6 +227,7 @@ fn lookup(c: &mut Criterion) {
             anonymous: true,
             users: Vec::new(),
             size_limit: SERVER_SIZE_LIMIT,
+            max_page_size: 1000,
             starttls: false,
         });
         let mut session = Session::new(directory, policy, false);

@@ -76,6 +76,19 @@ pub struct LdapConfig {
     pub idle_timeout: Duration,
     /// The largest request accepted; a larger one closes its connection.
     pub max_pdu_size: usize,
+    /// A reply the client does not read within this long closes its connection, so a client
+    /// that never reads cannot hold a connection (and its queued bytes) for ever.
+    pub write_timeout: Duration,
+    /// Bytes of a reply queued per connection before the server waits for the client to read
+    /// them: a whole-book search is written in slices, not held in memory whole.
+    pub max_queued_bytes: usize,
+    /// The largest page a paged search gets, whatever size it asks for (RFC 2696 lets the
+    /// server return fewer entries per page).
+    pub max_page_size: usize,
+    /// Failed binds (wrong password) from one address within `failed_bind_window` after which
+    /// its further binds are delayed and refused until the window has passed.
+    pub max_failed_binds: u32,
+    pub failed_bind_window: Duration,
 }
 
 /// A DN that phones may bind as.
@@ -907,6 +920,27 @@ fn parse_ldap(mut s: Section, errs: &mut Errors) -> Option<LdapConfig> {
     let max_pdu_size = s
         .integer("max_pdu_size", 1024..=64 * 1024 * 1024, errs)
         .unwrap_or(128 * 1024) as usize;
+    let write_timeout = s
+        .duration("write_timeout", errs)
+        .unwrap_or(Duration::from_secs(30));
+    if write_timeout.is_zero() {
+        errs.push(s.key("write_timeout"), "must be more than 0s");
+    }
+    let max_queued_bytes = s
+        .integer("max_queued_bytes", 4096..=64 * 1024 * 1024, errs)
+        .unwrap_or(1024 * 1024) as usize;
+    let max_page_size = s
+        .integer("max_page_size", 1..=1_000_000, errs)
+        .unwrap_or(1000) as usize;
+    let max_failed_binds = s
+        .integer("max_failed_binds", 1..=1_000_000, errs)
+        .unwrap_or(10) as u32;
+    let failed_bind_window = s
+        .duration("failed_bind_window", errs)
+        .unwrap_or(Duration::from_secs(60));
+    if failed_bind_window.is_zero() {
+        errs.push(s.key("failed_bind_window"), "must be more than 0s");
+    }
     let users = s
         .tables("users", errs)
         .into_iter()
@@ -946,6 +980,11 @@ fn parse_ldap(mut s: Section, errs: &mut Errors) -> Option<LdapConfig> {
         max_connections_per_client,
         idle_timeout,
         max_pdu_size,
+        write_timeout,
+        max_queued_bytes,
+        max_page_size,
+        max_failed_binds,
+        failed_bind_window,
     })
 }
 

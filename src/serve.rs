@@ -103,6 +103,10 @@ pub async fn run(
             max_connections_per_client: config.ldap.max_connections_per_client,
             idle_timeout: config.ldap.idle_timeout,
             max_pdu_size: config.ldap.max_pdu_size,
+            write_timeout: config.ldap.write_timeout,
+            max_queued_bytes: config.ldap.max_queued_bytes,
+            max_failed_binds: config.ldap.max_failed_binds,
+            failed_bind_window: config.ldap.failed_bind_window,
         },
         tls,
         metrics: metrics.clone(),
@@ -250,8 +254,14 @@ impl Live {
             (
                 "ldap connection limits",
                 new.ldap.max_connections != self.config.ldap.max_connections
+                    || new.ldap.max_connections_per_client
+                        != self.config.ldap.max_connections_per_client
                     || new.ldap.idle_timeout != self.config.ldap.idle_timeout
-                    || new.ldap.max_pdu_size != self.config.ldap.max_pdu_size,
+                    || new.ldap.max_pdu_size != self.config.ldap.max_pdu_size
+                    || new.ldap.write_timeout != self.config.ldap.write_timeout
+                    || new.ldap.max_queued_bytes != self.config.ldap.max_queued_bytes
+                    || new.ldap.max_failed_binds != self.config.ldap.max_failed_binds
+                    || new.ldap.failed_bind_window != self.config.ldap.failed_bind_window,
             ),
             ("http.listen", new.http.listen != self.config.http.listen),
         ] {

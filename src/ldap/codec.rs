@@ -10,6 +10,10 @@
 //! Once a whole message has arrived, a plain SearchRequest — nearly all of the traffic — is
 //! decoded by [`decode::search_request`] without ldap3_proto's intermediate BER tree; every
 //! other message, and any search it does not fully recognise, goes to ldap3_proto as before.
+//!
+//! ldap3_proto keeps no criticality for the paged-results and sort controls, so for a message
+//! with controls (never one the fast path takes) the codec reads those two flags from the
+//! bytes itself; [`Codec::critical`] tells them for the message decoded last.
 
 use std::io;
 
@@ -19,6 +23,7 @@ use tokio_util::bytes::{Buf, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 
 use super::decode;
+use super::session::{Critical, OID_PAGED_RESULTS, OID_SERVER_SORT};
 
 /// The universal, constructed SEQUENCE tag every LDAPMessage starts with.
 const SEQUENCE: u8 = 0x30;
@@ -26,6 +31,7 @@ const SEQUENCE: u8 = 0x30;
 pub struct Codec {
     inner: LdapCodec,
     max_pdu_size: usize,
+    critical: Critical,
 }
 
 impl Codec {
@@ -33,8 +39,20 @@ impl Codec {
         Codec {
             inner: LdapCodec::new(Some(max_pdu_size), None),
             max_pdu_size,
+            critical: Critical::default(),
         }
     }
+
+    /// Which paged-results / sort controls of the message decoded last were critical.
+    pub fn critical(&self) -> Critical {
+        self.critical
+    }
+}
+
+/// Appends `msg` as ldap3_proto's codec encodes it, straight into a connection's write buffer
+/// (a `Sink::feed` would flush a full buffer without the server's write timeout).
+pub fn encode_into(msg: LdapMsg, out: &mut BytesMut) -> io::Result<()> {
+    LdapCodec::new(None, None).encode(msg, out)
 }
 
 impl Decoder for Codec {
@@ -65,6 +83,7 @@ impl Decoder for Codec {
                 if buf.len() <= self.max_pdu_size.saturating_mul(2) {
                     if let Some(msg) = buf.get(..size).and_then(decode::search_request) {
                         buf.advance(size);
+                        self.critical = Critical::default();
                         return Ok(Some(msg));
                     }
                     if let Some(tag) = buf.get(..size).and_then(decode::unknown_operation) {
@@ -74,10 +93,65 @@ impl Decoder for Codec {
                         ));
                     }
                 }
+                self.critical = buf.get(..size).map(critical_controls).unwrap_or_default();
             }
         }
         self.inner.decode(buf)
     }
+}
+
+/// Reads one BER element with a definite length: (tag, content, what follows).
+fn element(buf: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = buf.split_first()?;
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = if first < 0x80 {
+        (usize::from(first), rest)
+    } else {
+        let count = usize::from(first & 0x7f);
+        if count == 0 || count > 4 {
+            return None;
+        }
+        let octets = rest.get(..count)?;
+        let len = octets
+            .iter()
+            .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
+        (len, rest.get(count..)?)
+    };
+    let content = rest.get(..len)?;
+    Some((tag, content, rest.get(len..)?))
+}
+
+/// The criticality of the paged-results and sort controls of one whole LDAPMessage:
+/// `SEQUENCE { messageID, protocolOp, [0] Controls OPTIONAL }`, each control
+/// `SEQUENCE { OCTET STRING oid, BOOLEAN criticality DEFAULT FALSE, OCTET STRING value OPTIONAL }`.
+/// Anything it cannot read counts as not critical; ldap3_proto judges the message itself.
+fn critical_controls(msg: &[u8]) -> Critical {
+    let mut critical = Critical::default();
+    let Some((SEQUENCE, body, _)) = element(msg) else {
+        return critical;
+    };
+    let controls = element(body)
+        .and_then(|(_, _, rest)| element(rest))
+        .and_then(|(_, _, rest)| element(rest));
+    let Some((0xa0, mut controls, _)) = controls else {
+        return critical;
+    };
+    while let Some((tag, control, rest)) = element(controls) {
+        controls = rest;
+        if tag != SEQUENCE {
+            continue;
+        }
+        let Some((0x04, oid, rest)) = element(control) else {
+            continue;
+        };
+        let is_critical = matches!(element(rest), Some((0x01, [flag], _)) if *flag != 0);
+        if oid == OID_PAGED_RESULTS.as_bytes() {
+            critical.paged |= is_critical;
+        } else if oid == OID_SERVER_SORT.as_bytes() {
+            critical.sort |= is_critical;
+        }
+    }
+    critical
 }
 
 impl Encoder<LdapMsg> for Codec {
@@ -260,6 +334,67 @@ mod tests {
         let reference = drain(&mut LdapCodec::new(Some(limit), None), bytes);
         assert!(ours.1.is_err());
         assert_eq!(ours, reference);
+    }
+
+    #[test]
+    fn the_criticality_ldap3_proto_drops_is_read_from_the_bytes() {
+        let control = |oid: &str, critical: Option<bool>| {
+            let mut c = vec![0x04, oid.len() as u8];
+            c.extend_from_slice(oid.as_bytes());
+            if let Some(flag) = critical {
+                c.extend_from_slice(&[0x01, 0x01, if flag { 0xff } else { 0x00 }]);
+            }
+            // A value each control's parser accepts: sort by cn; a page of 10.
+            let value: &[u8] = match oid {
+                OID_SERVER_SORT => &[0x30, 0x06, 0x30, 0x04, 0x04, 0x02, b'c', b'n'],
+                OID_PAGED_RESULTS => &[0x30, 0x05, 0x02, 0x01, 0x0a, 0x04, 0x00],
+                _ => &[],
+            };
+            c.extend_from_slice(&[0x04, value.len() as u8]);
+            c.extend_from_slice(value);
+            let mut out = vec![0x30, c.len() as u8];
+            out.extend(c);
+            out
+        };
+        let message = |controls: &[Vec<u8>]| {
+            let list: Vec<u8> = controls.concat();
+            // SEQUENCE { INTEGER 1, [APPLICATION 2] NULL, [0] { … } }
+            let mut body = vec![0x02, 0x01, 0x01, 0x42, 0x00, 0xa0, list.len() as u8];
+            body.extend(list);
+            let mut out = vec![0x30, body.len() as u8];
+            out.extend(body);
+            BytesMut::from(&out[..])
+        };
+        let cases = [
+            (vec![control(OID_SERVER_SORT, Some(true))], (false, true)),
+            (vec![control(OID_SERVER_SORT, Some(false))], (false, false)),
+            (vec![control(OID_SERVER_SORT, None)], (false, false)),
+            (
+                vec![
+                    control("1.2.3.4", Some(true)),
+                    control(OID_PAGED_RESULTS, Some(true)),
+                ],
+                (true, false),
+            ),
+        ];
+        let mut codec = Codec::new(1024);
+        for (controls, (paged, sort)) in cases {
+            let mut bytes = message(&controls);
+            let msg = codec.decode(&mut bytes).unwrap().unwrap();
+            assert_eq!(msg.op, LdapOp::UnbindRequest);
+            assert_eq!(
+                codec.critical(),
+                Critical { paged, sort },
+                "{controls:02x?}"
+            );
+        }
+        // A plain search (the fast path) has none.
+        let mut bytes = BytesMut::new();
+        LdapCodec::default()
+            .encode(search(1, "(cn=x)"), &mut bytes)
+            .unwrap();
+        codec.decode(&mut bytes).unwrap().unwrap();
+        assert_eq!(codec.critical(), Critical::default());
     }
 
     #[test]

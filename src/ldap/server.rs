@@ -4,6 +4,11 @@
 //! Every connection is its own task: a malformed or oversized PDU, an idle phone or a panic
 //! ends that one connection and nothing else. Connections are bounded by a semaphore; on
 //! shutdown, listeners stop accepting and each connection closes between two requests.
+//!
+//! What one connection may hold is bounded too: a reply is queued at most
+//! `max_queued_bytes` at a time (large searches are encoded in slices and flushed in
+//! between), and a client that does not read what is queued within `write_timeout` loses
+//! its connection. Binds are throttled per client address after failed ones ([`BindThrottle`]).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -11,8 +16,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::{SinkExt, StreamExt};
-use ldap3_proto::proto::{LdapMsg, LdapOp, LdapResultCode};
+use futures::{FutureExt, SinkExt, StreamExt};
+use ldap3_proto::proto::{LdapBindCred, LdapMsg, LdapOp, LdapResultCode};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
@@ -21,8 +26,8 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::codec::Framed;
 
 use crate::directory::Directory;
-use crate::ldap::codec::Codec;
-use crate::ldap::session::{encode_result, Action, Part, Policy, Session};
+use crate::ldap::codec::{encode_into, Codec};
+use crate::ldap::session::{encode_result, Action, Part, Policy, Response, Session};
 use crate::metrics::Metrics;
 
 /// Limits that keep one client from hurting the others.
@@ -32,6 +37,153 @@ pub struct Limits {
     pub max_connections_per_client: usize,
     pub idle_timeout: Duration,
     pub max_pdu_size: usize,
+    /// How long a client may leave queued replies unread before its connection is closed.
+    pub write_timeout: Duration,
+    /// Bytes of a reply queued per connection before waiting for the client to read.
+    pub max_queued_bytes: usize,
+    /// Failed binds per address within `failed_bind_window` before its binds are refused.
+    pub max_failed_binds: u32,
+    pub failed_bind_window: Duration,
+}
+
+/// Addresses the bind throttle remembers at most; beyond that the oldest is forgotten, so a
+/// client cycling through many addresses (IPv6) cannot grow the table without bound.
+const MAX_TRACKED_ADDRESSES: usize = 10_000;
+
+/// How long a bind from a throttled address waits before it is refused: it slows a password
+/// guesser down without holding a worker (the wait is a timer in the connection's task).
+const REFUSED_BIND_DELAY: Duration = Duration::from_secs(1);
+
+/// A write buffer that grew beyond this for a large reply is given back afterwards, so an
+/// idle connection does not keep the memory of its largest answer.
+const KEPT_WRITE_BUFFER: usize = 64 * 1024;
+
+/// Failed binds per client address.
+///
+/// Only binds with a password count and are refused (an anonymous bind guesses nothing). A
+/// failure opens a window of `window`; the `max_failed`-th failure within it blocks the address
+/// for a whole `window` from then, during which its binds are delayed and refused without
+/// being checked — so at most `max_failed` passwords are tried per window. A successful bind
+/// does not reset the count: the phones' shared account is no secret on an office LAN, and a
+/// guesser could otherwise interleave it between guesses; failures simply expire with their
+/// window. A refused bind does not extend the block, so a phone behind the same address gets
+/// in again after one window however long the guesser keeps trying.
+pub struct BindThrottle {
+    max_failed: u32,
+    window: Duration,
+    clients: std::sync::Mutex<HashMap<IpAddr, Failures>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Failures {
+    /// When the counting window opened (the first failure of the window).
+    since: Instant,
+    count: u32,
+    /// Binds are refused until then.
+    blocked_until: Option<Instant>,
+}
+
+impl Failures {
+    /// Still worth remembering at `now`: blocked, or failures within their window.
+    fn live(&self, now: Instant, window: Duration) -> bool {
+        match self.blocked_until {
+            Some(until) => now < until,
+            None => now.duration_since(self.since) < window,
+        }
+    }
+}
+
+impl BindThrottle {
+    pub fn new(max_failed: u32, window: Duration) -> Self {
+        BindThrottle {
+            max_failed,
+            window,
+            clients: std::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Binds from `ip` are refused at `now`.
+    fn blocked(&self, ip: IpAddr, now: Instant) -> bool {
+        let mut clients = self.lock();
+        match clients.get(&ip).and_then(|f| f.blocked_until) {
+            Some(until) if now < until => true,
+            Some(_) => {
+                // The block is over: the address starts afresh.
+                clients.remove(&ip);
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// Counts a failed bind from `ip`; `true` when this failure blocks the address (the one
+    /// moment per window that is logged).
+    fn failed(&self, ip: IpAddr, now: Instant) -> bool {
+        let mut clients = self.lock();
+        if !clients.contains_key(&ip) && clients.len() >= MAX_TRACKED_ADDRESSES {
+            let window = self.window;
+            clients.retain(|_, f| f.live(now, window));
+            if clients.len() >= MAX_TRACKED_ADDRESSES {
+                let oldest = clients
+                    .iter()
+                    .min_by_key(|(_, f)| f.since)
+                    .map(|(ip, _)| *ip);
+                if let Some(oldest) = oldest {
+                    clients.remove(&oldest);
+                }
+            }
+        }
+        let entry = clients.entry(ip).or_insert(Failures {
+            since: now,
+            count: 0,
+            blocked_until: None,
+        });
+        if !entry.live(now, self.window) {
+            *entry = Failures {
+                since: now,
+                count: 0,
+                blocked_until: None,
+            };
+        }
+        entry.count = entry.count.saturating_add(1);
+        if entry.count >= self.max_failed && entry.blocked_until.is_none() {
+            entry.blocked_until = Some(now + self.window);
+            return true;
+        }
+        false
+    }
+
+    /// The table, also after a panic elsewhere poisoned the lock: each entry is valid on its
+    /// own, so the counts carry on rather than the throttle failing open or refusing all.
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, Failures>> {
+        self.clients
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    #[cfg(test)]
+    fn tracked(&self) -> usize {
+        self.lock().len()
+    }
+}
+
+/// Counts a connection in the open-connections gauge for as long as it lives — also when its
+/// task panics, since unwinding drops it.
+struct OpenConnection(Arc<Metrics>);
+
+impl OpenConnection {
+    fn new(metrics: Arc<Metrics>) -> Self {
+        metrics
+            .ldap_open_connections
+            .fetch_add(1, Ordering::Relaxed);
+        OpenConnection(metrics)
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.ldap_open_connections.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// Everything a connection needs, shared by all of them.
@@ -112,6 +264,10 @@ impl Drop for ClientSlot {
 pub async fn serve(listeners: Listeners, endpoint: Arc<Endpoint>, shutdown: watch::Receiver<bool>) {
     let permits = Arc::new(Semaphore::new(endpoint.limits.max_connections));
     let clients = Arc::new(PerClient::default());
+    let throttle = Arc::new(BindThrottle::new(
+        endpoint.limits.max_failed_binds,
+        endpoint.limits.failed_bind_window,
+    ));
     let mut tasks = JoinSet::new();
     tasks.spawn(accept_loop(
         listeners.plain,
@@ -119,11 +275,12 @@ pub async fn serve(listeners: Listeners, endpoint: Arc<Endpoint>, shutdown: watc
         endpoint.clone(),
         permits.clone(),
         clients.clone(),
+        throttle.clone(),
         shutdown.clone(),
     ));
     if let Some(ldaps) = listeners.ldaps {
         tasks.spawn(accept_loop(
-            ldaps, true, endpoint, permits, clients, shutdown,
+            ldaps, true, endpoint, permits, clients, throttle, shutdown,
         ));
     }
     while tasks.join_next().await.is_some() {}
@@ -135,6 +292,7 @@ async fn accept_loop(
     endpoint: Arc<Endpoint>,
     permits: Arc<Semaphore>,
     clients: Arc<PerClient>,
+    throttle: Arc<BindThrottle>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut connections = JoinSet::new();
@@ -164,19 +322,14 @@ async fn accept_loop(
             continue;
         };
         let endpoint = endpoint.clone();
+        let throttle = throttle.clone();
         let shutdown = shutdown.clone();
         connections.spawn(async move {
-            endpoint
-                .metrics
-                .ldap_open_connections
-                .fetch_add(1, Ordering::Relaxed);
-            connection(stream, peer, ldaps, &endpoint, shutdown).await;
-            endpoint
-                .metrics
-                .ldap_open_connections
-                .fetch_sub(1, Ordering::Relaxed);
-            drop(slot);
-            drop(permit);
+            // Everything counted for this connection is released when the task ends, however.
+            let _open = OpenConnection::new(endpoint.metrics.clone());
+            let _slot = slot;
+            let _permit = permit;
+            connection(stream, peer, ldaps, &endpoint, &throttle, shutdown).await;
         });
     }
     // Drain: every connection sees the same shutdown signal and closes between requests.
@@ -188,6 +341,7 @@ async fn connection(
     peer: SocketAddr,
     ldaps: bool,
     endpoint: &Endpoint,
+    throttle: &BindThrottle,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
@@ -237,7 +391,33 @@ async fn connection(
         let op = op_name(&msg.op);
         let request = endpoint.access_log.then(|| describe(&msg.op));
         let started = Instant::now();
-        let reply = session.respond(msg);
+        let password_bind = matches!(
+            &msg.op,
+            LdapOp::BindRequest(b) if matches!(&b.cred, LdapBindCred::Simple(p) if !p.is_empty())
+        );
+        let reply = if password_bind && throttle.blocked(peer.ip(), started) {
+            tokio::select! {
+                _ = shutdown.wait_for(|stop| *stop) => return,
+                () = tokio::time::sleep(REFUSED_BIND_DELAY) => {}
+            }
+            session.refuse_bind(
+                msg.msgid,
+                "too many failed binds from this address; binds are refused for a while \
+                 (ldap.max_failed_binds, ldap.failed_bind_window)",
+            )
+        } else {
+            let critical = framed.codec().critical();
+            let reply = session.respond_with(msg, critical);
+            if password_bind && bind_failed(&reply) && throttle.failed(peer.ip(), Instant::now()) {
+                tracing::warn!(
+                    client = %peer.ip(),
+                    failed = endpoint.limits.max_failed_binds,
+                    window = ?endpoint.limits.failed_bind_window,
+                    "ldap: too many failed binds from this address; refusing its binds for one window"
+                );
+            }
+            reply
+        };
         record(&endpoint.metrics, op, reply.last_msg(), started);
         if let Some(request) = request {
             let entries = reply.entry_count();
@@ -255,19 +435,34 @@ async fn connection(
         }
         for part in reply.parts {
             match part {
-                // Plain results are written directly; the rest goes through the codec. Either
-                // way the bytes land in the write buffer in order.
+                // Plain results are written directly; the rest through ldap3_proto's encoder.
+                // Either way the bytes land in the write buffer in order.
                 Part::Msg(msg) if encode_result(&msg, framed.write_buffer_mut()) => {}
                 Part::Msg(msg) => {
-                    if framed.feed(msg).await.is_err() {
+                    if encode_into(msg, framed.write_buffer_mut()).is_err() {
                         return;
                     }
                 }
-                Part::Entries(entries) => entries.encode(framed.write_buffer_mut()),
+                Part::Entries(entries) => {
+                    let limit = endpoint.limits.max_queued_bytes;
+                    let mut next = 0;
+                    loop {
+                        next = entries.encode_from(next, limit, framed.write_buffer_mut());
+                        if next >= entries.len() {
+                            break;
+                        }
+                        if !write_out(&mut framed, endpoint, peer, &mut shutdown).await {
+                            return;
+                        }
+                    }
+                }
             }
         }
-        if framed.flush().await.is_err() {
+        if !write_out(&mut framed, endpoint, peer, &mut shutdown).await {
             return;
+        }
+        if framed.write_buffer().capacity() > KEPT_WRITE_BUFFER {
+            *framed.write_buffer_mut() = tokio_util::bytes::BytesMut::new();
         }
         waiting_since = tokio::time::Instant::now();
         match reply.action {
@@ -287,6 +482,47 @@ async fn connection(
             }
         }
     }
+}
+
+/// Writes out everything queued; `false` when the connection must close. Most replies fit in
+/// the socket's buffer and go out at the first try without arming a timer (a timer per
+/// request would cost more than a caller lookup); the rest must be read by the client within
+/// the write timeout.
+async fn write_out<T: AsyncRead + AsyncWrite + Unpin>(
+    framed: &mut Framed<T, Codec>,
+    endpoint: &Endpoint,
+    peer: SocketAddr,
+    shutdown: &mut watch::Receiver<bool>,
+) -> bool {
+    if let Some(written) = framed.flush().now_or_never() {
+        return written.is_ok();
+    }
+    let timeout = endpoint.limits.write_timeout;
+    let written = tokio::select! {
+        _ = shutdown.wait_for(|stop| *stop) => return false,
+        written = tokio::time::timeout(timeout, framed.flush()) => written,
+    };
+    match written {
+        Ok(Ok(())) => true,
+        Ok(Err(_)) => false,
+        Err(_) => {
+            tracing::warn!(
+                %peer,
+                ?timeout,
+                queued = framed.write_buffer().len(),
+                "ldap: the client does not read its replies; closing this connection"
+            );
+            false
+        }
+    }
+}
+
+/// A bind answered with invalidCredentials (a wrong DN or password).
+fn bind_failed(reply: &Response) -> bool {
+    matches!(
+        reply.last_msg().map(|m| &m.op),
+        Some(LdapOp::BindResponse(r)) if r.res.code == LdapResultCode::InvalidCredentials
+    )
 }
 
 /// Performs a TLS handshake, bounded by the idle timeout.
@@ -368,5 +604,75 @@ fn record(metrics: &Metrics, op: &'static str, last: Option<&LdapMsg>, started: 
         .inc(&[("op", op), ("result", &result)]);
     if op == "search" {
         metrics.ldap_search_seconds.observe(started.elapsed());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(last: u8) -> IpAddr {
+        IpAddr::from([10, 0, 0, last])
+    }
+
+    #[test]
+    fn failed_binds_block_an_address_for_one_window() {
+        let window = Duration::from_secs(60);
+        let throttle = BindThrottle::new(3, window);
+        let t0 = Instant::now();
+        assert!(!throttle.failed(ip(1), t0));
+        assert!(!throttle.failed(ip(1), t0));
+        assert!(!throttle.blocked(ip(1), t0));
+        // The third failure blocks (and is the one reported); other addresses are untouched.
+        assert!(throttle.failed(ip(1), t0 + Duration::from_secs(10)));
+        assert!(throttle.blocked(ip(1), t0 + Duration::from_secs(11)));
+        assert!(!throttle.blocked(ip(2), t0 + Duration::from_secs(11)));
+        // Reported once per window, however many failures follow.
+        assert!(!throttle.failed(ip(1), t0 + Duration::from_secs(12)));
+        // A whole window from the blocking failure on, the address starts afresh.
+        assert!(throttle.blocked(ip(1), t0 + Duration::from_secs(69)));
+        assert!(!throttle.blocked(ip(1), t0 + Duration::from_secs(70)));
+        assert!(!throttle.failed(ip(1), t0 + Duration::from_secs(71)));
+        // Failures spread wider than a window never block.
+        let throttle = BindThrottle::new(2, window);
+        assert!(!throttle.failed(ip(3), t0));
+        assert!(!throttle.failed(ip(3), t0 + window));
+        assert!(!throttle.blocked(ip(3), t0 + window));
+    }
+
+    #[test]
+    fn the_table_of_addresses_is_bounded() {
+        let throttle = BindThrottle::new(5, Duration::from_secs(60));
+        let t0 = Instant::now();
+        let blocked = IpAddr::from([192, 0, 2, 1]);
+        for _ in 0..5 {
+            throttle.failed(blocked, t0);
+        }
+        for i in 0..(MAX_TRACKED_ADDRESSES as u32 + 100) {
+            let addr = IpAddr::from(std::net::Ipv6Addr::from(u128::from(i) + 1));
+            throttle.failed(addr, t0 + Duration::from_millis(u64::from(i)));
+        }
+        assert_eq!(throttle.tracked(), MAX_TRACKED_ADDRESSES);
+        // The oldest went first: that was the blocked address.
+        assert!(!throttle.blocked(blocked, t0 + Duration::from_secs(30)));
+        // Expired entries are dropped before anything live is evicted.
+        let later = t0 + Duration::from_secs(3600);
+        throttle.failed(ip(9), later);
+        assert_eq!(throttle.tracked(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_open_connections_gauge_survives_a_panicking_connection() {
+        let metrics = Arc::new(Metrics::default());
+        let task = tokio::spawn({
+            let metrics = metrics.clone();
+            async move {
+                let _open = OpenConnection::new(metrics.clone());
+                assert_eq!(metrics.ldap_open_connections.load(Ordering::Relaxed), 1);
+                panic!("a bug in a connection task");
+            }
+        });
+        assert!(task.await.is_err());
+        assert_eq!(metrics.ldap_open_connections.load(Ordering::Relaxed), 0);
     }
 }

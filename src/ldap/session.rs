@@ -36,6 +36,11 @@ pub const OID_STARTTLS: &str = "1.3.6.1.4.1.1466.20037";
 /// Paged searches a connection may keep open at once; the oldest is dropped beyond that.
 const MAX_CURSORS: usize = 4;
 
+/// Entries encoded per slice of a reply: between two slices the server looks at how much it
+/// has queued for the client, so a whole-book answer never sits in memory whole. A reply of
+/// at most this many entries (nearly every phone search) is encoded in one go, as before.
+const SLICE: usize = 64;
+
 /// What the endpoint's configuration means for a session.
 #[derive(Debug, Clone)]
 pub struct Policy {
@@ -43,8 +48,19 @@ pub struct Policy {
     /// Normalised DN and password of each account phones may bind with.
     pub users: Vec<(String, Secret)>,
     pub size_limit: usize,
+    /// Entries per page of a paged search at most, whatever size the client asks for.
+    pub max_page_size: usize,
     /// StartTLS is offered (a certificate is configured).
     pub starttls: bool,
+}
+
+/// Which controls of a request were marked critical on the wire, for the controls whose
+/// ldap3_proto type has no criticality field (paged results, server-side sort). The codec
+/// reads them from the bytes; [`Session::respond`] assumes neither.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Critical {
+    pub paged: bool,
+    pub sort: bool,
 }
 
 impl Policy {
@@ -57,6 +73,7 @@ impl Policy {
                 .map(|u| (normalise_dn(&u.dn), u.password.clone()))
                 .collect(),
             size_limit: ldap.size_limit,
+            max_page_size: ldap.max_page_size,
             starttls: ldap.starttls && ldap.tls_cert.is_some() && ldap.tls_key.is_some(),
         }
     }
@@ -179,22 +196,47 @@ impl Entries {
     }
 
     /// Appends every entry as a BER-encoded `SearchResultEntry` message, byte for byte what
-    /// ldap3_proto's codec writes for [`Entries::msgs`]. Entries are copied from their
-    /// pre-encoded form in the snapshot; only the headers are written here.
+    /// ldap3_proto's codec writes for [`Entries::msgs`].
     pub fn encode(&self, out: &mut BytesMut) {
+        let mut next = 0;
+        while next < self.hits.len() {
+            next = self.encode_from(next, usize::MAX, out);
+        }
+    }
+
+    /// Appends the entries from `start` on, [`SLICE`] at a time, until all are written or
+    /// `out` holds at least `queue_limit` bytes; returns the index of the first entry not
+    /// written (`len()` when done). The server flushes in between, so a large reply is never
+    /// queued whole.
+    pub fn encode_from(&self, start: usize, queue_limit: usize, out: &mut BytesMut) -> usize {
         let id = ber_integer(self.id);
+        let mut at = start;
+        while at < self.hits.len() {
+            let end = at.saturating_add(SLICE).min(self.hits.len());
+            self.encode_slice(&id, &self.hits[at..end], out);
+            at = end;
+            if out.len() >= queue_limit {
+                break;
+            }
+        }
+        at
+    }
+
+    /// Entries are copied from their pre-encoded form in the snapshot; only the headers are
+    /// written here.
+    fn encode_slice(&self, id: &[u8], hits: &[Hit], out: &mut BytesMut) {
         let selection = &self.selection;
         let mut parts: Vec<(&str, &[u8])> = Vec::with_capacity(selection.served.len());
-        // Start reading every entry at once (the loads overlap). The search walk touched them
-        // already; a later page of a paged search has not.
-        for hit in &self.hits {
+        // Start reading every entry of the slice at once (the loads overlap). The search walk
+        // touched them already; a later page of a paged search has not.
+        for hit in hits {
             if let Hit::Entry(entry) = hit {
                 self.snapshot.packed(*entry).touch();
             }
         }
-        for hit in &self.hits {
+        for hit in hits {
             let Hit::Entry(entry) = *hit else {
-                self.encode_container(&id, out);
+                self.encode_container(id, out);
                 continue;
             };
             let e = self.snapshot.packed(entry);
@@ -225,7 +267,7 @@ impl Entries {
             out.reserve(tlv_len(msg_len));
             put_header(out, 0x30, msg_len);
             put_header(out, 0x02, id.len());
-            out.put_slice(&id);
+            out.put_slice(id);
             put_header(out, 0x64, op_len);
             out.put_slice(dn);
             put_header(out, 0x30, list_len);
@@ -484,10 +526,47 @@ impl Session {
         self.respond(msg).into_reply()
     }
 
+    /// [`Session::handle`] for a request whose paged-results or sort control was marked
+    /// critical as `critical` says.
+    pub fn handle_with(&mut self, msg: LdapMsg, critical: Critical) -> Reply {
+        self.respond_with(msg, critical).into_reply()
+    }
+
     /// Handles one request; search result entries are left for [`Entries::encode`].
     pub fn respond(&mut self, msg: LdapMsg) -> Response {
+        self.respond_with(msg, Critical::default())
+    }
+
+    /// Answers a bind without checking it: the client's address is throttled after failed
+    /// binds. As any bind does, it first drops the connection's authentication (RFC 4511
+    /// §4.2.1), so an earlier successful bind does not stay in force behind the refusal.
+    pub fn refuse_bind(&mut self, id: i32, message: &str) -> Response {
+        self.bound = None;
+        Response::send(vec![result(
+            id,
+            Kind::Bind,
+            LdapResultCode::UnwillingToPerform,
+            message,
+        )])
+    }
+
+    /// [`Session::respond`] knowing which paged-results and sort controls were critical.
+    ///
+    /// A critical control the server does not implement for the operation — unknown, or
+    /// paged results / sort on anything but a search — means the operation is not performed
+    /// (RFC 4511 §4.1.11): operations with a response get unavailableCriticalExtension (12);
+    /// an Unbind, which has none, is not performed either — the connection stays open and
+    /// bound as it was, and the idle timeout closes it if the client goes quiet. (slapd reads
+    /// no controls on an Unbind and always closes; this server follows the RFC's rule.)
+    pub fn respond_with(&mut self, msg: LdapMsg, critical: Critical) -> Response {
         let id = msg.msgid;
-        if let Some(oid) = critical_unsupported(&msg.ctrl) {
+        let inapplicable = match msg.op {
+            LdapOp::SearchRequest(_) => None,
+            _ if critical.paged => Some(OID_PAGED_RESULTS.to_owned()),
+            _ if critical.sort => Some(OID_SERVER_SORT.to_owned()),
+            _ => None,
+        };
+        if let Some(oid) = critical_unsupported(&msg.ctrl).or(inapplicable) {
             let message = format!("critical control {oid} is not supported");
             return match response_kind(&msg.op) {
                 Some(kind) => Response::send(vec![result(
@@ -502,7 +581,7 @@ impl Session {
         match msg.op {
             LdapOp::BindRequest(req) => Response::send(vec![self.bind(id, req)]),
             LdapOp::SearchRequest(req) => Response {
-                parts: self.search(id, req, &msg.ctrl),
+                parts: self.search(id, req, &msg.ctrl, critical),
                 action: Action::Continue,
             },
             LdapOp::UnbindRequest => Response {
@@ -578,7 +657,13 @@ impl Session {
         self.policy.anonymous || self.bound.is_some()
     }
 
-    fn search(&mut self, id: i32, req: LdapSearchRequest, controls: &[LdapControl]) -> Vec<Part> {
+    fn search(
+        &mut self,
+        id: i32,
+        req: LdapSearchRequest,
+        controls: &[LdapControl],
+        critical: Critical,
+    ) -> Vec<Part> {
         let done = |code, message: &str| Part::Msg(result(id, Kind::Search, code, message));
         if req.base.trim().is_empty() && req.scope == LdapSearchScope::Base {
             return self.root_dse(id, &req).into_iter().map(Part::Msg).collect();
@@ -641,6 +726,25 @@ impl Session {
             LdapControl::ServerSort { sort_requests } => Some(sort_requests.as_slice()),
             _ => None,
         });
+        if let Some(keys) = sort {
+            if critical.sort && sort_key(keys).is_none() {
+                // RFC 2891 §1.2: a critical sort the server cannot honour fails the search,
+                // with no entries and the sort result saying why.
+                let mut done = result(
+                    id,
+                    Kind::Search,
+                    LdapResultCode::UnavailableCriticalExtension,
+                    "the critical sort control names no attribute this server can sort by",
+                );
+                done.ctrl.push(LdapControl::ServerSortResult {
+                    sort_result: ServerSortResult {
+                        result_code: LdapResultCode::NoSuchAttribute,
+                        attribute_type: keys.first().map(|k| k.attribute_name.clone()),
+                    },
+                });
+                return vec![Part::Msg(done)];
+            }
+        }
         let (mut hits, mut more) = match sort {
             // Sorting must see every hit before the limit cuts.
             Some(_) => snapshot.search(base, scope, &node, usize::MAX),
@@ -720,10 +824,13 @@ impl Session {
     /// Sends the next `size` hits of cursor `index`; drops the cursor when it is exhausted.
     fn page(&mut self, id: i32, index: usize, size: i64, limited: bool) -> Vec<Part> {
         let cursor = &mut self.cursors[index];
+        // RFC 2696 lets the server return fewer entries than asked; the cookie still walks
+        // every hit exactly once.
         let size = usize::try_from(size)
             .ok()
             .filter(|s| *s > 0)
-            .unwrap_or(usize::MAX);
+            .unwrap_or(usize::MAX)
+            .min(self.policy.max_page_size);
         let end = cursor.next.saturating_add(size).min(cursor.hits.len());
         let mut parts = Vec::with_capacity(2);
         if end > cursor.next {
@@ -906,10 +1013,7 @@ impl Session {
 
 /// Orders hits by the first sort key the server knows (RFC 2891); the container stays first.
 fn sort_hits(snapshot: &Snapshot, hits: &mut [Hit], keys: &[ServerSortRequet]) -> ServerSortResult {
-    let Some((key, attr)) = keys.iter().find_map(|k| match resolve(&k.attribute_name) {
-        Resolved::Served(attr) if attr != Attr::ObjectClass => Some((k, attr)),
-        _ => None,
-    }) else {
+    let Some((key, attr)) = sort_key(keys) else {
         return ServerSortResult {
             result_code: LdapResultCode::NoSuchAttribute,
             attribute_type: keys.first().map(|k| k.attribute_name.clone()),
@@ -935,6 +1039,14 @@ fn sort_hits(snapshot: &Snapshot, hits: &mut [Hit], keys: &[ServerSortRequet]) -
         result_code: LdapResultCode::Success,
         attribute_type: None,
     }
+}
+
+/// The first sort key naming an attribute the server can sort by.
+fn sort_key(keys: &[ServerSortRequet]) -> Option<(&ServerSortRequet, Attr)> {
+    keys.iter().find_map(|k| match resolve(&k.attribute_name) {
+        Resolved::Served(attr) if attr != Attr::ObjectClass => Some((k, attr)),
+        _ => None,
+    })
 }
 
 /// The response type that answers a request.
@@ -1112,6 +1224,7 @@ mod tests {
             anonymous: true,
             users: Vec::new(),
             size_limit: 10,
+            max_page_size: 1000,
             starttls: false,
         });
         let mut session = Session::new(directory, policy, false);
@@ -1146,6 +1259,81 @@ mod tests {
         assert_eq!(search(&["cn"]), [["cn"]]);
         assert_eq!(search(&["mobile", "sn"]), [["sn", "mobile"]]);
         assert_eq!(search(&["cn"]), [["cn"]]);
+    }
+
+    #[test]
+    fn critical_paged_or_sort_controls_refuse_every_other_operation() {
+        let directory = Arc::new(Directory::new(book()));
+        let policy = Arc::new(Policy {
+            anonymous: true,
+            users: Vec::new(),
+            size_limit: 10,
+            max_page_size: 1000,
+            starttls: false,
+        });
+        let mut session = Session::new(directory, policy, false);
+        let bind = || {
+            LdapMsg::new(
+                1,
+                LdapOp::BindRequest(LdapBindRequest {
+                    version: 3,
+                    dn: String::new(),
+                    cred: LdapBindCred::Simple(String::new()),
+                }),
+            )
+        };
+        let sort = Critical {
+            paged: false,
+            sort: true,
+        };
+        let reply = session.handle_with(bind(), sort);
+        assert!(matches!(
+            &reply.msgs[..],
+            [LdapMsg { op: LdapOp::BindResponse(r), .. }]
+                if r.res.code == LdapResultCode::UnavailableCriticalExtension
+        ));
+        // An Unbind has no response: refusing it means not performing it.
+        let unbind = || LdapMsg::new(2, LdapOp::UnbindRequest);
+        let paged = Critical {
+            paged: true,
+            sort: false,
+        };
+        let reply = session.handle_with(unbind(), paged);
+        assert!(reply.msgs.is_empty());
+        assert_eq!(reply.action, Action::Continue);
+        // Not critical, both are simply performed.
+        let reply = session.handle(bind());
+        assert!(matches!(
+            &reply.msgs[..],
+            [LdapMsg { op: LdapOp::BindResponse(r), .. }] if r.res.code == LdapResultCode::Success
+        ));
+        assert_eq!(session.handle(unbind()).action, Action::Close);
+    }
+
+    #[test]
+    fn a_large_reply_encoded_in_slices_is_the_same_bytes() {
+        let snapshot = snapshot();
+        let hits: Vec<Hit> = (0..200).map(|i| Hit::Entry(i % 3)).collect();
+        let entries = Entries {
+            id: 7,
+            snapshot,
+            hits,
+            selection: Arc::new(Selection::new(Vec::new(), false)),
+        };
+        let mut whole = BytesMut::new();
+        entries.encode(&mut whole);
+        // A limit of one byte stops after every slice; the server flushes in between.
+        let (mut sliced, mut next, mut calls) = (BytesMut::new(), 0, 0);
+        while next < entries.len() {
+            let mut out = BytesMut::new();
+            let after = entries.encode_from(next, 1, &mut out);
+            assert_eq!(after - next, SLICE.min(entries.len() - next));
+            sliced.extend_from_slice(&out);
+            next = after;
+            calls += 1;
+        }
+        assert_eq!(calls, 200_usize.div_ceil(SLICE));
+        assert_eq!(sliced, whole);
     }
 
     #[test]
