@@ -13,9 +13,9 @@
 //! started on — so memory per request stays small however large the book.
 //! Characters XML 1.0 forbids never reach the output, so every book stays well-formed.
 
-use std::convert::Infallible;
 use std::fmt::Write as _;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
@@ -41,6 +41,11 @@ pub const MAX_NUMBERS_PER_ENTRY: usize = 16;
 pub const WHOLE_BODY: usize = 256 * 1024;
 /// A larger book is streamed in pieces of about this size.
 const CHUNK: usize = 32 * 1024;
+/// A streamed book must be read within this time, then its connection is closed: a client
+/// that reads a few bytes now and then (never idle long enough for `http.idle_timeout`)
+/// would otherwise keep the snapshot the book is written from alive across any number of
+/// syncs. A phone on the LAN reads the largest book in seconds.
+pub const STREAM_DEADLINE: Duration = Duration::from_secs(300);
 
 /// `GET /phonebook/{vendor}.xml[?q=…][&page=N]`
 pub async fn book(
@@ -125,15 +130,25 @@ fn stream(mut book: Book) -> Body {
     if !book.fill(&mut first, WHOLE_BODY) {
         return Body::from(first);
     }
-    let first = futures::stream::once(async move { Ok::<_, Infallible>(Bytes::from(first)) });
-    let rest = futures::stream::unfold(Some(book), |book| async move {
+    let first = futures::stream::once(async move { Ok::<_, TooSlow>(Bytes::from(first)) });
+    let deadline = Instant::now() + STREAM_DEADLINE;
+    let rest = futures::stream::unfold(Some(book), move |book| async move {
         let mut book = book?;
+        if Instant::now() > deadline {
+            // An error ends the body, and hyper closes the connection.
+            return Some((Err(TooSlow), None));
+        }
         let mut out = String::with_capacity(CHUNK + CHUNK / 4);
         let more = book.fill(&mut out, CHUNK);
-        Some((Ok::<_, Infallible>(Bytes::from(out)), more.then_some(book)))
+        Some((Ok(Bytes::from(out)), more.then_some(book)))
     });
     Body::from_stream(futures::StreamExt::chain(first, rest))
 }
+
+/// A streamed book not read within [`STREAM_DEADLINE`].
+#[derive(Debug, thiserror::Error)]
+#[error("the phone book was not read within {STREAM_DEADLINE:?}")]
+struct TooSlow;
 
 /// The books written one entry after another.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -231,7 +246,10 @@ impl Book {
     /// `true` while there is more to write.
     fn fill(&mut self, out: &mut String, want: usize) -> bool {
         if self.complete.is_none() {
-            let total: usize = self.selection.iter().map(|e| self.vendor.rows(e)).sum();
+            let total: usize = match self.vendor {
+                Vendor::Snom => self.selection.iter().map(|e| self.vendor.rows(e)).sum(),
+                _ => self.selection.len(),
+            };
             let complete = total <= self.rows.left;
             self.vendor.open(out, complete);
             self.complete = Some(complete);
