@@ -466,3 +466,50 @@ fn a_client_that_stops_reading_is_disconnected_after_the_idle_timeout() {
     assert_eq!(get_status(http, "/healthz"), Some(200));
     server.stop();
 }
+
+#[test]
+fn a_slow_request_outlives_the_idle_timeout() {
+    // An upstream that accepts and never answers: a sync against it takes its whole timeout,
+    // longer than the idle timeout, while the client waits silently for the answer.
+    let upstream = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let config = format!(
+        r#"[store]
+path = "data/phonebook.db"
+
+[ldap]
+listen = "127.0.0.1:0"
+
+[http]
+listen = "127.0.0.1:0"
+idle_timeout = "1s"
+
+[[connector]]
+name = "hang"
+uri = "ldap://{}"
+base_dn = "ou=people,dc=example,dc=com"
+timeout = "3s"
+"#,
+        upstream.local_addr().expect("upstream address")
+    );
+    let ws = Workspace::new(&config);
+    let server = Server::start(&ws);
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "-S",
+            "--max-time",
+            "60",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+        ])
+        .args(["-X", "POST"])
+        .arg(format!("{}/api/v1/connectors/hang/sync", server.http_url()))
+        .output()
+        .expect("run curl");
+    assert!(out.status.success(), "the answer must arrive: {out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "502");
+    server.stop();
+    drop(upstream);
+}
