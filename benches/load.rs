@@ -328,7 +328,15 @@ fn run() -> Result<()> {
     let t = Instant::now();
     let url = format!("http://{}/api/v1/connectors/corp/sync", ours.http);
     let out = Command::new("curl")
-        .args(["-sS", "--fail", "-X", "POST", "-H", "X-Requested-With: bench", &url])
+        .args([
+            "-sS",
+            "--fail",
+            "-X",
+            "POST",
+            "-H",
+            "X-Requested-With: bench",
+            &url,
+        ])
         .output()
         .context("running curl")?;
     ensure!(

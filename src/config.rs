@@ -111,6 +111,9 @@ pub struct HttpConfig {
     /// Client addresses that may use the read scope without a token (the PBX cannot always
     /// send a header). Empty: the read scope is open when no read token is set.
     pub read_clients: Vec<Cidr>,
+    /// Bounds on connections and responses, so that no client can hold descriptors or memory
+    /// the LDAP endpoint needs.
+    pub limits: HttpLimits,
 }
 
 /// An address block, `192.168.10.0/24`, `10.1.2.3` (one host) or `fd00::/8`.
@@ -152,6 +155,35 @@ impl Cidr {
 impl fmt::Display for Cidr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.net, self.bits)
+    }
+}
+
+/// What one HTTP client can hold: connections, time, and rows of an XML book.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// Open HTTP connections at most; further ones are closed at once (never queued), so
+    /// idle sockets cannot use up the descriptors LDAP needs.
+    pub max_connections: usize,
+    /// How long a client has to send a whole request head, counted from the moment the
+    /// server waits for it: a new connection, or the end of the previous response on a
+    /// keep-alive connection (hyper counts that gap as part of reading the next head).
+    pub header_timeout: Duration,
+    /// How long a read or a write may make no progress at all (a client that stops sending
+    /// its body, stops reading its response, or sits silent) before the connection closes.
+    pub idle_timeout: Duration,
+    /// The most rows (entries, or numbers for books with one row per number) one XML book
+    /// response holds.
+    pub xml_max_rows: usize,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits {
+            max_connections: 512,
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            xml_max_rows: 10_000,
+        }
     }
 }
 
@@ -1027,13 +1059,44 @@ fn parse_http(mut s: Section, errs: &mut Errors) -> Option<HttpConfig> {
             Vec::new()
         }
     };
+    let limits = parse_http_limits(&mut s, errs);
     s.finish(errs);
     Some(HttpConfig {
         listen: listen?,
         admin_token: admin.or_else(|| both.clone()),
         read_token: read.or(both),
         read_clients,
+        limits,
     })
+}
+
+/// `http.max_connections`, `header_timeout`, `idle_timeout` and `xml_max_rows`; a bad value
+/// is reported and its default used, so the other keys are still checked.
+fn parse_http_limits(s: &mut Section, errs: &mut Errors) -> HttpLimits {
+    let default = HttpLimits::default();
+    let max_connections = s
+        .integer("max_connections", 1..=1_000_000, errs)
+        .map_or(default.max_connections, |n| n as usize);
+    let mut timeout = |key: &'static str, fallback: Duration| {
+        let value = s.duration(key, errs).unwrap_or(fallback);
+        // Timers add the value to the clock, so it must stay far from overflowing.
+        if value.is_zero() || value > Duration::from_secs(86_400) {
+            errs.push(s.key(key), "must be more than 0s and at most 24h");
+            return fallback;
+        }
+        value
+    };
+    let header_timeout = timeout("header_timeout", default.header_timeout);
+    let idle_timeout = timeout("idle_timeout", default.idle_timeout);
+    let xml_max_rows = s
+        .integer("xml_max_rows", 1..=1_000_000, errs)
+        .map_or(default.xml_max_rows, |n| n as usize);
+    HttpLimits {
+        max_connections,
+        header_timeout,
+        idle_timeout,
+        xml_max_rows,
+    }
 }
 
 fn looks_like_dn(dn: &str) -> bool {
@@ -1753,5 +1816,35 @@ shoe_size = "{x}"
             "{:?}",
             errors(&text)
         );
+    }
+
+    #[test]
+    fn http_limits_have_defaults_and_ranges() {
+        let c = Config::parse(MINIMAL).unwrap();
+        assert_eq!(c.http.limits, HttpLimits::default());
+        let c = Config::parse(&format!(
+            "[http]\nmax_connections = 50\nheader_timeout = \"2s\"\nidle_timeout = \"500ms\"\nxml_max_rows = 7\n{MINIMAL}"
+        ))
+        .unwrap();
+        assert_eq!(
+            c.http.limits,
+            HttpLimits {
+                max_connections: 50,
+                header_timeout: Duration::from_secs(2),
+                idle_timeout: Duration::from_millis(500),
+                xml_max_rows: 7,
+            }
+        );
+        let errs = errors(&format!(
+            "[http]\nmax_connections = 0\nheader_timeout = \"0s\"\nidle_timeout = \"1000h\"\nxml_max_rows = 0\n{MINIMAL}"
+        ));
+        for key in [
+            "http.max_connections",
+            "http.header_timeout",
+            "http.idle_timeout",
+            "http.xml_max_rows",
+        ] {
+            assert!(has(&errs, key), "{key}: {errs:?}");
+        }
     }
 }

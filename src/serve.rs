@@ -264,6 +264,10 @@ impl Live {
                     || new.ldap.failed_bind_window != self.config.ldap.failed_bind_window,
             ),
             ("http.listen", new.http.listen != self.config.http.listen),
+            (
+                "http connection limits",
+                new.http.limits != self.config.http.limits,
+            ),
         ] {
             if changed {
                 tracing::warn!("{what} changed: it takes effect at the next restart");

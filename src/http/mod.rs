@@ -8,8 +8,11 @@ mod access;
 mod admin;
 mod feed;
 mod page;
+mod server;
 mod status;
 mod xml;
+
+pub use server::serve;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -25,8 +28,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
-use tokio::net::TcpListener;
-use tokio::sync::watch;
 
 use arc_swap::ArcSwap;
 
@@ -118,21 +119,6 @@ pub fn router(state: Shared) -> Router {
         ))
         .layer(axum::extract::DefaultBodyLimit::max(16 * 1024))
         .with_state(state)
-}
-
-/// Serves until `shutdown` turns true; open requests finish first.
-pub async fn serve(listener: TcpListener, state: Shared, mut shutdown: watch::Receiver<bool>) {
-    let app = router(state);
-    let stop = async move {
-        let _ = shutdown.wait_for(|stop| *stop).await;
-    };
-    let app = app.into_make_service_with_connect_info::<SocketAddr>();
-    if let Err(e) = axum::serve(listener, app)
-        .with_graceful_shutdown(stop)
-        .await
-    {
-        tracing::error!(error = %e, "http: server stopped");
-    }
 }
 
 /// A 4xx/5xx answer with a JSON body.
