@@ -1026,6 +1026,23 @@ fn parse_http(mut s: Section, errs: &mut Errors) -> Option<HttpConfig> {
     let both = s.token("token_env", "", errs);
     let admin = s.token("admin_token_env", "admin_token_file", errs);
     let read = s.token("read_token_env", "read_token_file", errs);
+    for inline in ["token", "admin_token", "read_token"] {
+        if s.table.is_some_and(|t| t.contains_key(inline)) {
+            s.known.push(inline);
+            errs.push(
+                s.key(inline),
+                format!("tokens are never written into the file; use {inline}_env (a variable) or {inline}_file"),
+            );
+        }
+    }
+    if let (Some(a), Some(r)) = (&admin, &read) {
+        if a == r {
+            errs.push(
+                s.key("read_token_env"),
+                "the read token equals the admin token: phones carry the read token in their book URLs, so it must not open the admin API (use token_env for one token on purpose)",
+            );
+        }
+    }
     if both.is_some() && (admin.is_some() || read.is_some()) {
         errs.push(
             s.key("token_env"),
@@ -1158,7 +1175,7 @@ fn parse_files(mut s: Section, config_path: &Path, errs: &mut Errors) -> FilesCo
         }
     };
     s.finish(errs);
-    let dirs = configured.unwrap_or_else(|| {
+    let dirs = configured.clone().unwrap_or_else(|| {
         let dir = config_path.parent().unwrap_or(Path::new(""));
         vec![if dir.as_os_str().is_empty() {
             PathBuf::from(".")
@@ -1166,11 +1183,24 @@ fn parse_files(mut s: Section, config_path: &Path, errs: &mut Errors) -> FilesCo
             dir.to_owned()
         }]
     });
+    let explicit = configured.is_some();
     FilesConfig {
-        // A directory that does not exist allows nothing, which is what it should do.
         allowed_dirs: dirs
             .iter()
-            .map(|d| std::fs::canonicalize(d).unwrap_or_else(|_| absolute(d)))
+            .enumerate()
+            .filter_map(|(i, d)| match std::fs::canonicalize(d) {
+                Ok(real) if real.is_dir() => Some(real),
+                _ if explicit => {
+                    errs.push(
+                        format!("{}[{i}]", s.key("allowed_dirs")),
+                        format!("{} is not a directory", d.display()),
+                    );
+                    None
+                }
+                // The configuration's own directory, when it is not there yet (a text
+                // validated before it is written): as written.
+                _ => Some(absolute(d)),
+            })
             .collect(),
     }
 }
@@ -1179,28 +1209,49 @@ fn parse_files(mut s: Section, config_path: &Path, errs: &mut Errors) -> FilesCo
 /// answer is the same whether or not a file outside exists, so the check cannot be used to
 /// probe the file system; symlinks are followed before the final check.
 fn check_ldif_path(path: &Path, files: &FilesConfig) -> Result<(), String> {
-    let outside = || {
+    let lexical = absolute(path);
+    let shown = if path.is_relative() {
         format!(
-            "file: connectors may only read *.ldif files below files.allowed_dirs ({})",
-            files
-                .allowed_dirs
-                .iter()
-                .map(|d| d.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
+            "{} (resolved against the working directory: {})",
+            path.display(),
+            lexical.display()
+        )
+    } else {
+        path.display().to_string()
+    };
+    let outside = || {
+        let dirs: Vec<String> = files
+            .allowed_dirs
+            .iter()
+            .map(|d| d.display().to_string())
+            .collect();
+        format!(
+            "file: connectors may only read *.ldif files below files.allowed_dirs ({}); {shown} is not one",
+            if dirs.is_empty() { "none".to_owned() } else { dirs.join(", ") }
         )
     };
     let inside = |p: &Path| files.allowed_dirs.iter().any(|d| p.starts_with(d));
     let is_ldif = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("ldif"));
-    if !is_ldif || !inside(&absolute(path)) {
+    if !is_ldif {
         return Err(outside());
     }
-    match std::fs::canonicalize(path) {
-        Ok(real) if !inside(&real) => Err(outside()),
-        Ok(real) if real.is_file() => Ok(()),
-        _ => Err(format!("LDIF file {} not found", path.display())),
+    // Where the file really is, symlinks followed; for a file that does not exist, where it
+    // would be. Existing and missing files outside get the same answer.
+    let real = std::fs::canonicalize(path).ok().unwrap_or_else(|| {
+        let parent = lexical.parent().and_then(|p| std::fs::canonicalize(p).ok());
+        match (parent, lexical.file_name()) {
+            (Some(dir), Some(name)) => dir.join(name),
+            _ => lexical.clone(),
+        }
+    });
+    if !inside(&real) {
+        Err(outside())
+    } else if real.is_file() {
+        Ok(())
+    } else {
+        Err(format!("LDIF file {shown} not found"))
     }
 }
 
@@ -1736,9 +1787,11 @@ shoe_size = "{x}"
     #[test]
     fn file_uris_need_an_existing_file_and_no_base_dn() {
         let errs = errors("[[connector]]\nname = \"demo\"\nuri = \"file:does/not/exist.ldif\"\n");
-        assert_eq!(
-            errs,
-            ["connector[0].uri: LDIF file does/not/exist.ldif not found"]
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(
+            errs[0].starts_with("connector[0].uri: LDIF file does/not/exist.ldif (resolved against the working directory: ")
+                && errs[0].ends_with("/does/not/exist.ldif) not found"),
+            "{errs:?}"
         );
     }
 
@@ -1770,8 +1823,16 @@ shoe_size = "{x}"
         let elsewhere = "[files]\nallowed_dirs = [\"/nonexistent-dir\"]\n";
         assert!(has(
             &check(&inside, elsewhere),
-            "below files.allowed_dirs (/nonexistent-dir)"
+            "files.allowed_dirs[0]: /nonexistent-dir is not a directory"
         ));
+        let none = "[files]\nallowed_dirs = []\n";
+        assert!(has(&check(&inside, none), "allowed_dirs (none)"));
+        // Reached through a symlinked directory (systemd's /var/lib/private): still inside.
+        let link = tempfile::tempdir().unwrap();
+        let via = link.path().join("state");
+        std::os::unix::fs::symlink(dir.path(), &via).unwrap();
+        let linked = format!("file:{}", via.join("ok.ldif").display());
+        assert!(check(&linked, "").is_empty(), "{:?}", check(&linked, ""));
     }
 
     #[test]

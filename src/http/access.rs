@@ -41,7 +41,7 @@ pub async fn read_scope(State(state): State<Shared>, request: Request, next: Nex
         return next.run(request).await;
     }
     if http.read_token.is_some() {
-        unauthorized("missing or wrong token for the phone book (read scope)")
+        unauthorized("missing or wrong token for the phone book (read scope): send Authorization: Bearer <read token>, or HTTP Basic with the token as password")
     } else {
         ApiError::new(
             StatusCode::FORBIDDEN,
@@ -87,10 +87,9 @@ pub fn warnings(config: &Config) -> Vec<String> {
     let http = &config.http;
     let mut out = Vec::new();
     if http.admin_token.is_none() {
-        out.push(format!(
-            "the admin API has no token: it answers only requests from this machine (set [http] admin_token_env to use it from {})",
-            http.listen
-        ));
+        out.push(
+            "the admin API has no token: it answers only requests from this machine (http://localhost:…); set [http] admin_token_env to use it from elsewhere".to_owned(),
+        );
     }
     if http.read_token.is_none() && http.read_clients.is_empty() && !http.listen.ip().is_loopback()
     {
@@ -99,11 +98,15 @@ pub fn warnings(config: &Config) -> Vec<String> {
             http.listen
         ));
     }
-    if config.ldap.anonymous && !config.ldap.listen.ip().is_loopback() {
-        out.push(format!(
-            "anonymous LDAP search is allowed for anyone who reaches {} (set [ldap] anonymous = false and [[ldap.users]])",
-            config.ldap.listen
-        ));
+    let ldap_open = std::iter::once(config.ldap.listen)
+        .chain(config.ldap.listen_ldaps)
+        .filter(|a| !a.ip().is_loopback());
+    if config.ldap.anonymous {
+        for addr in ldap_open {
+            out.push(format!(
+                "anonymous LDAP search is allowed for anyone who reaches {addr} (set [ldap] anonymous = false and [[ldap.users]])"
+            ));
+        }
     }
     out
 }
@@ -168,12 +171,12 @@ fn declares_itself(headers: &HeaderMap) -> bool {
 }
 
 /// Browsers name the page a request comes from; it must be this server itself.
-fn same_origin(headers: &HeaderMap) -> Result<(), &'static str> {
+fn same_origin(headers: &HeaderMap) -> Result<(), String> {
     if headers
         .get("sec-fetch-site")
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site"))
     {
-        return Err("cross-site requests are refused");
+        return Err("cross-site requests are refused".into());
     }
     let Some(origin) = headers.get(header::ORIGIN) else {
         return Ok(());
@@ -186,7 +189,11 @@ fn same_origin(headers: &HeaderMap) -> Result<(), &'static str> {
         .map(|(_, h)| h.trim_end_matches('/'));
     match (origin_host, host) {
         (Some(o), Some(h)) if o.eq_ignore_ascii_case(h) => Ok(()),
-        _ => Err("requests from another origin are refused"),
+        _ => Err(format!(
+            "requests from another origin are refused (Origin names {}, the request's Host is {}; behind a reverse proxy pass the Host header through with its port, e.g. nginx proxy_set_header Host $http_host)",
+            origin_host.unwrap_or("nothing usable"),
+            host.unwrap_or("missing")
+        )),
     }
 }
 

@@ -262,7 +262,10 @@ async fn apply_edit(
     if let Err(e) = config_edit::write_atomically(path, &edited) {
         return ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            format!("cannot write {} ({e})", path.display()),
+            format!(
+                "cannot write {} ({e}); the server needs write access to the file and its directory to save edits (README: Security, Config file) — or edit the file by hand and reload",
+                path.display()
+            ),
         )
         .into_response();
     }

@@ -124,6 +124,7 @@
     if (!token) return;
     sessionStorage.setItem(TOKEN_KEY, token);
     $('token-error').textContent = '';
+    state.shown = ''; // draw again even when the data did not change (the summary said "token needed")
     refresh();
   });
 
