@@ -503,7 +503,7 @@ fn open_db(path: &Path, shown: &str) -> Result<sled::Db, StoreError> {
 
 fn sled_error(path: &str, e: sled::Error) -> StoreError {
     let cause = match e {
-        sled::Error::Io(io) if io.raw_os_error() == Some(28) => {
+        sled::Error::Io(io) if io.kind() == std::io::ErrorKind::StorageFull => {
             "no space left on the disk (os error 28); free some and the next sync retries"
                 .to_owned()
         }

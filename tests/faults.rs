@@ -484,3 +484,178 @@ fn the_access_log_records_operations_without_passwords() {
         "no password in the log"
     );
 }
+
+/// A tmpfs of `size_mb` mounted on `dir` for as long as it lives: a disk that can be filled.
+/// Mounting needs root (CAP_SYS_ADMIN); without it the test fails — loudly, not skipped.
+struct Tmpfs {
+    dir: std::path::PathBuf,
+}
+
+impl Tmpfs {
+    fn mount(dir: &std::path::Path, size_mb: u32) -> Tmpfs {
+        std::fs::create_dir_all(dir).expect("mkdir");
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size_mb}m"), "tmpfs"])
+            .arg(dir)
+            .output()
+            .expect("run mount");
+        assert!(
+            out.status.success(),
+            "this test needs to mount a tmpfs (run it as root): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Tmpfs {
+            dir: dir.to_owned(),
+        }
+    }
+
+    /// Writes a filler file until the disk is full; returns its path.
+    fn fill(&self) -> std::path::PathBuf {
+        use std::io::Write as _;
+        let path = self.dir.join("filler");
+        let mut file = std::fs::File::create(&path).expect("create filler");
+        let block = vec![0xa5u8; 64 * 1024];
+        loop {
+            match file.write(&block) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.raw_os_error() == Some(28) => break,
+                Err(e) => panic!("filling the disk: {e}"),
+            }
+        }
+        let _ = file.flush();
+        path
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        // Lazy: a process that still has files open there does not keep the mount.
+        let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
+    }
+}
+
+/// Every served entry, through a paged search (more than the size limit).
+fn ldap_count_all(server: &Server) -> usize {
+    let out = Command::new("ldapsearch")
+        .args([
+            "-x",
+            "-LLL",
+            "-H",
+            &server.url(),
+            "-b",
+            "ou=phonebook,dc=example,dc=com",
+        ])
+        .args([
+            "-E",
+            "pr=1000/noprompt",
+            "(objectClass=inetOrgPerson)",
+            "1.1",
+        ])
+        .output()
+        .expect("ldapsearch");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with("dn:"))
+        .count()
+}
+
+fn file_config(write_timeout: &str) -> String {
+    format!(
+        r#"[store]
+path = "data/phonebook.db"
+write_timeout = "{write_timeout}"
+
+[ldap]
+listen = "127.0.0.1:0"
+
+[http]
+listen = "127.0.0.1:0"
+
+[[connector]]
+name = "corp"
+uri = "file:people.ldif"
+base_dn = "ou=people,dc=example,dc=com"
+filter = "(objectClass=inetOrgPerson)"
+max_removals = "100%"
+"#
+    )
+}
+
+#[test]
+fn a_full_disk_fails_only_that_sync_and_the_next_sync_after_space_returns_succeeds() {
+    let ws = Workspace::new(&file_config("10s"));
+    let disk = Tmpfs::mount(&ws.path().join("data"), 48);
+    let write_people = |seed: u64| {
+        let (ldif, _) = gen::people_ldif(&GenOptions {
+            n: 20_000,
+            seed,
+            with_memberof: true,
+        });
+        std::fs::write(ws.path().join("people.ldif"), ldif).expect("write LDIF");
+    };
+    write_people(1);
+    let server = Server::start(&ws);
+    let base = server.http_url();
+    let sync_url = format!("{base}/api/v1/connectors/corp/sync");
+    let status = || curl_json(&[&format!("{base}/api/v1/status")]).1;
+    let (code, first) = curl_json(&["-X", "POST", &sync_url]);
+    assert_eq!(code, 200, "{first}");
+    let old_count = status()["entries"].as_u64().expect("entries") as usize;
+    assert!(old_count > 10_000, "{old_count}");
+    assert_eq!(ldap_count_all(&server), old_count);
+
+    // The upstream changes while the disk is full: the sync fails, and says why.
+    write_people(2);
+    let filler = disk.fill();
+    for attempt in 0..2 {
+        let (code, body) = curl_json(&["-X", "POST", &sync_url]);
+        assert_eq!(code, 502, "attempt {attempt}: {body}");
+        let error = body["error"].as_str().unwrap_or_default();
+        assert!(error.contains("no space left"), "attempt {attempt}: {body}");
+        // Everything else keeps answering, from the old book.
+        assert_eq!(curl_json(&[&format!("{base}/healthz")]).0, 200);
+        assert_eq!(ldap_count_all(&server), old_count);
+        let now = status();
+        let corp = &now["connectors"][0];
+        assert_eq!(corp["running"], false, "the sync lock is released: {now}");
+        assert_eq!(corp["last_run"]["outcome"], "failed", "{now}");
+        assert!(
+            corp["last_run"]["error"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("no space left"),
+            "{now}"
+        );
+        assert_eq!(now["entries"], old_count as u64, "{now}");
+    }
+
+    // Space comes back: the next sync succeeds without a restart, and the new book is served.
+    std::fs::remove_file(filler).expect("remove filler");
+    let (code, report) = curl_json(&["-X", "POST", &sync_url]);
+    assert_eq!(code, 200, "{report}");
+    let now = status();
+    assert_eq!(
+        now["connectors"][0]["last_run"]["outcome"], "applied",
+        "{now}"
+    );
+    let new_count = now["entries"].as_u64().expect("entries") as usize;
+    assert_eq!(ldap_count_all(&server), new_count);
+    let renamed = report["updated"].as_u64().unwrap_or(0) + report["created"].as_u64().unwrap_or(0);
+    assert!(renamed > 1000, "the new book was written: {report}");
+
+    // SIGTERM with the disk full again (and a sync just failed) still exits promptly.
+    let _filler = disk.fill();
+    write_people(3);
+    let (code, body) = curl_json(&["-X", "POST", &sync_url]);
+    assert_eq!(code, 502, "{body}");
+    let asked = Instant::now();
+    let log = server.stop();
+    assert!(
+        asked.elapsed() < Duration::from_secs(10),
+        "serve took {:?} to stop",
+        asked.elapsed()
+    );
+    assert!(log.contains("no space left"), "{log}");
+    drop(disk);
+}
