@@ -659,3 +659,49 @@ fn a_full_disk_fails_only_that_sync_and_the_next_sync_after_space_returns_succee
     assert!(log.contains("no space left"), "{log}");
     drop(disk);
 }
+
+#[test]
+fn export_lists_exactly_what_the_feed_serves_once_a_connector_is_removed() {
+    let (ldif, _) = gen::people_ldif(&GenOptions {
+        n: 30,
+        seed: 6,
+        with_memberof: true,
+    });
+    let ws = Workspace::new("");
+    std::fs::write(ws.path().join("people.ldif"), ldif).expect("write LDIF");
+    let second = file_config("30s")
+        .split("[[connector]]")
+        .nth(1)
+        .expect("a connector table")
+        .replace("name = \"corp\"", "name = \"gone\"");
+    let both = format!("{}[[connector]]{second}", file_config("30s"));
+    ws.write_config(&both);
+    ws.run(&["sync"]);
+    let connectors = |export: &Value| {
+        let mut names: Vec<String> = export["entries"]
+            .as_array()
+            .expect("entries")
+            .iter()
+            .map(|e| e["connector"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        names.dedup();
+        names.sort();
+        names.dedup();
+        names
+    };
+    assert_eq!(connectors(&ws.export()), ["corp", "gone"]);
+
+    // "gone" leaves the file: its data stays in the store, but no output lists it.
+    ws.write_config(&file_config("30s"));
+    let export = ws.export();
+    assert_eq!(connectors(&export), ["corp"]);
+    let server = Server::start(&ws);
+    let (code, feed) = curl_json(&[&format!("{}/api/v1/entries", server.http_url())]);
+    assert_eq!(code, 200, "{feed}");
+    assert_eq!(feed["entries"], export["entries"], "export = feed");
+    server.stop();
+    let csv = ws.run(&["export", "--format", "csv"]);
+    assert!(!csv.stdout.contains(",gone,"), "{}", csv.stdout);
+    let ldif = ws.run(&["export", "--format", "ldif"]);
+    assert!(!ldif.stdout.contains("uid=gone."), "{}", ldif.stdout);
+}
