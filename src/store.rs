@@ -67,7 +67,7 @@ pub enum StoreError {
     Io { path: String, cause: String },
     #[error("store: a stored record is damaged ({0})")]
     Corrupt(String),
-    #[error("store {path}: the disk did not answer within {}s (store.write_timeout); nothing new was written, the last good phone book is still served", timeout.as_secs())]
+    #[error("store {path}: the disk did not answer within {}s (store.write_timeout); the sync failed and the last good phone book is still served", timeout.as_secs())]
     Timeout { path: String, timeout: Duration },
     #[error("store {path}: an earlier disk operation has not finished after {}s; the last good phone book is still served (check the disk; restart the service if this persists)", since.as_secs())]
     Stuck { path: String, since: Duration },

@@ -705,3 +705,184 @@ fn export_lists_exactly_what_the_feed_serves_once_a_connector_is_removed() {
     let ldif = ws.run(&["export", "--format", "ldif"]);
     assert!(!ldif.stdout.contains("uid=gone."), "{}", ldif.stdout);
 }
+
+/// An ext4 image on a loop device mounted on `dir`, which `freeze` can stop like a disk that
+/// no longer answers (writes block in the kernel until `thaw`). Needs root; fails loudly.
+struct FreezableDisk {
+    dir: std::path::PathBuf,
+}
+
+impl FreezableDisk {
+    fn mount(dir: &std::path::Path, image: &std::path::Path) -> FreezableDisk {
+        let run = |cmd: &mut Command| {
+            let out = cmd.output().expect("run a disk command");
+            assert!(
+                out.status.success(),
+                "this test needs a loop-mounted ext4 (run it as root): {cmd:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        std::fs::create_dir_all(dir).expect("mkdir");
+        run(Command::new("truncate").args(["-s", "64m"]).arg(image));
+        run(Command::new("mkfs.ext4").args(["-q", "-F"]).arg(image));
+        run(Command::new("mount")
+            .args(["-o", "loop"])
+            .arg(image)
+            .arg(dir));
+        FreezableDisk {
+            dir: dir.to_owned(),
+        }
+    }
+
+    /// Freezes the file system; the returned guard thaws it when dropped.
+    fn freeze(&self) -> Thaw {
+        let status = Command::new("fsfreeze")
+            .arg("-f")
+            .arg(&self.dir)
+            .status()
+            .expect("fsfreeze");
+        assert!(status.success(), "fsfreeze -f failed");
+        Thaw {
+            dir: Some(self.dir.clone()),
+        }
+    }
+}
+
+impl Drop for FreezableDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
+    }
+}
+
+/// Thaws a frozen disk when dropped (also when a test fails while it is frozen).
+struct Thaw {
+    dir: Option<std::path::PathBuf>,
+}
+
+impl Thaw {
+    fn now(mut self) {
+        self.thaw();
+    }
+
+    fn thaw(&mut self) {
+        if let Some(dir) = self.dir.take() {
+            let _ = Command::new("fsfreeze").arg("-u").arg(dir).status();
+        }
+    }
+}
+
+impl Drop for Thaw {
+    fn drop(&mut self) {
+        self.thaw();
+    }
+}
+
+#[test]
+fn a_disk_that_stops_answering_fails_the_sync_in_time_and_sigterm_still_stops_the_server() {
+    let ws = Workspace::new(&file_config("2s"));
+    let disk = FreezableDisk::mount(&ws.path().join("data"), &ws.path().join("disk.img"));
+    let write_people = |seed: u64| {
+        let (ldif, _) = gen::people_ldif(&GenOptions {
+            n: 200,
+            seed,
+            with_memberof: true,
+        });
+        std::fs::write(ws.path().join("people.ldif"), ldif).expect("write LDIF");
+    };
+    write_people(1);
+    let mut server = Server::start(&ws);
+    let base = server.http_url();
+    let sync_url = format!("{base}/api/v1/connectors/corp/sync");
+    let status = || curl_json(&[&format!("{base}/api/v1/status")]).1;
+    let (code, first) = curl_json(&["-X", "POST", &sync_url]);
+    assert_eq!(code, 200, "{first}");
+    let old_count = status()["entries"].as_u64().expect("entries") as usize;
+
+    write_people(2);
+    // Declared after the server: on any failure the disk thaws before the server is reaped.
+    let frozen = disk.freeze();
+    let (code, body) = curl_json(&["-X", "POST", &sync_url]);
+    assert_eq!(code, 502, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("did not answer within 2s"),
+        "{body}"
+    );
+    // The next one does not queue behind the stuck write: it fails at once, and says so.
+    let (code, body) = curl_json(&["-X", "POST", &sync_url]);
+    assert_eq!(code, 502, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("has not finished"),
+        "{body}"
+    );
+    assert_eq!(curl_json(&[&format!("{base}/healthz")]).0, 200);
+    assert_eq!(
+        ldap_count(&server, "(objectClass=inetOrgPerson)"),
+        old_count
+    );
+    let now = status();
+    assert_eq!(
+        now["connectors"][0]["last_run"]["outcome"], "failed",
+        "{now}"
+    );
+    assert_eq!(now["connectors"][0]["running"], false, "{now}");
+
+    // The disk answers again: the next sync succeeds, without a restart.
+    frozen.now();
+    write_people(3);
+    eventually(Duration::from_secs(30), "a sync to succeed again", || {
+        curl_json(&["-X", "POST", &sync_url]).0 == 200
+    });
+    let now = status();
+    assert_eq!(
+        now["connectors"][0]["last_run"]["outcome"], "applied",
+        "{now}"
+    );
+    let served = now["entries"].as_u64().expect("entries") as usize;
+    assert_eq!(ldap_count_all(&server), served);
+    let (_, feed) = curl_json(&[&format!("{base}/api/v1/entries")]);
+    let names: Vec<&str> = feed["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter_map(|e| e["display_name"].as_str())
+        .collect();
+    let (third, _) = gen::people_ldif(&GenOptions {
+        n: 200,
+        seed: 3,
+        with_memberof: true,
+    });
+    assert!(
+        names.iter().all(|n| third.contains(n) || !n.is_ascii()),
+        "the newest book is served"
+    );
+
+    let frozen = disk.freeze();
+    write_people(4);
+    let (code, body) = curl_json(&["-X", "POST", &sync_url]);
+    assert_eq!(code, 502, "{body}");
+
+    // SIGTERM while the disk is frozen: the server gives up on the store within the bound
+    // and exits non-zero. (A thread blocked in the kernel on a frozen file system keeps any
+    // process from being reaped until the disk thaws; all the server can do is not wait.)
+    signal(server.pid(), support::slapd::SIGTERM).expect("SIGTERM");
+    eventually(
+        Duration::from_secs(10),
+        "serve to give up on the store",
+        || {
+            server.log().contains("did not close in time")
+                || server.log().contains("shutdown did not finish in time")
+        },
+    );
+    frozen.now();
+    eventually(Duration::from_secs(10), "serve to exit", || {
+        !server.is_running()
+    });
+    let log = server.log();
+    assert!(!log.contains("proxy-secret"), "{log}");
+}
