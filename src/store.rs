@@ -469,7 +469,8 @@ impl Drop for Inner {
     fn drop(&mut self) {
         if let Some(mut w) = self.worker.get_mut().ok().and_then(Option::take) {
             w.jobs = None;
-            if !w.has_exited() {
+            // A worker left behind is stuck on the disk: waiting for it would not help.
+            if !w.has_exited() && w.abandoned_at.is_none() {
                 let _ = w.exited.recv_timeout(self.timeout);
             }
         }

@@ -644,11 +644,12 @@ fn a_full_disk_fails_only_that_sync_and_the_next_sync_after_space_returns_succee
     let renamed = report["updated"].as_u64().unwrap_or(0) + report["created"].as_u64().unwrap_or(0);
     assert!(renamed > 1000, "the new book was written: {report}");
 
-    // SIGTERM with the disk full again (and a sync just failed) still exits promptly.
+    // SIGTERM with the disk full again, just after a sync on it, still exits promptly. (That
+    // sync may fit into log space sled freed after the last one, or fail: either way it answers.)
     let _filler = disk.fill();
     write_people(3);
     let (code, body) = curl_json(&["-X", "POST", &sync_url]);
-    assert_eq!(code, 502, "{body}");
+    assert!(code == 200 || code == 502, "{code}: {body}");
     let asked = Instant::now();
     let log = server.stop();
     assert!(
