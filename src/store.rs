@@ -195,7 +195,8 @@ impl Store {
                 runs: Mutex::new(HashMap::new()),
             }),
         };
-        let runs = store.call(read_runs)?;
+        let shown = store.inner.shown.clone();
+        let runs = store.call(move |db| read_runs(db, &shown))?;
         *lock(&store.inner.runs) = runs;
         Ok(store)
     }
@@ -533,10 +534,10 @@ fn read_book(db: &sled::Db, prefix: &[u8], shown: &str) -> Result<Vec<Entry>, St
     decoder.finish()
 }
 
-fn read_runs(db: &sled::Db) -> Result<HashMap<String, RunRecord>, StoreError> {
+fn read_runs(db: &sled::Db, shown: &str) -> Result<HashMap<String, RunRecord>, StoreError> {
     db.scan_prefix(RUN)
         .map(|kv| {
-            let (k, v) = kv.map_err(|e| sled_error("", e))?;
+            let (k, v) = kv.map_err(|e| sled_error(shown, e))?;
             let name = String::from_utf8_lossy(&k[RUN.len()..]).into_owned();
             let run = serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             Ok((name, run))
