@@ -45,6 +45,9 @@ pub struct FilesConfig {
 pub struct StoreConfig {
     /// The sled directory.
     pub path: PathBuf,
+    /// The longest any store operation (a sync's write and flush, reading a book) may take
+    /// before the sync fails: a full or hung disk must fail one sync, never freeze the server.
+    pub write_timeout: Duration,
 }
 
 /// How names are compared by the LDAP endpoint.
@@ -867,8 +870,17 @@ fn parse_store(mut s: Section, errs: &mut Errors) -> Option<StoreConfig> {
     let path = s
         .string("path", errs)
         .unwrap_or_else(|| "data/phonebook.db".into());
+    let write_timeout = s
+        .duration("write_timeout", errs)
+        .unwrap_or(crate::store::DEFAULT_TIMEOUT);
+    if write_timeout < Duration::from_secs(1) || write_timeout > Duration::from_secs(3600) {
+        errs.push(s.key("write_timeout"), "must be between 1s and 1h");
+    }
     s.finish(errs);
-    Some(StoreConfig { path: path.into() })
+    Some(StoreConfig {
+        path: path.into(),
+        write_timeout,
+    })
 }
 
 fn parse_numbers(mut s: Section, errs: &mut Errors) -> Option<NumberPlan> {

@@ -6,6 +6,7 @@
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -129,8 +130,12 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Export { format } => {
-            let store = Store::open(&config.store.path).map_err(runtime)?;
+            let store = Store::open_with_timeout(&config.store.path, config.store.write_timeout)
+                .map_err(runtime)?;
             let mut entries = store.all_entries().map_err(runtime)?;
+            // Exactly what the endpoints serve: a connector removed from the file keeps its
+            // data in the store (for when it comes back) but is no longer part of the book.
+            entries.retain(|e| config.connector(&e.connector).is_some());
             export::sort_entries(&mut entries);
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
@@ -155,7 +160,8 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             json,
         } => {
             let selected = select(&config, &connectors)?;
-            let store = Store::open(&config.store.path).map_err(runtime)?;
+            let store = Store::open_with_timeout(&config.store.path, config.store.write_timeout)
+                .map_err(runtime)?;
             // One thread: slapd-sized upstreams answer about as fast as one core maps entries,
             // and a second worker only contends with the upstream for the CPU (measured:
             // 1.3 s vs 1.9 s for a 100k pull on two cores).
@@ -168,6 +174,11 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             for connector in selected {
                 ok &= rt.block_on(sync_one(&config, connector, &store, options, json));
             }
+            rt.shutdown_timeout(STORE_CLOSE_BOUND);
+            if !store.close(STORE_CLOSE_BOUND) {
+                eprintln!("the store did not close in time (a disk operation is stuck)");
+                ok = false;
+            }
             Ok(if ok {
                 ExitCode::SUCCESS
             } else {
@@ -177,13 +188,28 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
     }
 }
 
+/// From SIGTERM to exit `serve` takes at most this long (plus a second for the runtime):
+/// open requests and the store's last operation get that long to finish, then the process
+/// exits anyway (code 1) — a disk that never answers must not keep a service from stopping.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
+
+/// How long a one-off command waits for the store to release the database at its end.
+const STORE_CLOSE_BOUND: Duration = Duration::from_secs(5);
+
 fn serve(path: PathBuf, config: Config) -> Result<ExitCode, Failure> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| runtime(format!("cannot start the runtime ({e})")))?;
-    rt.block_on(async {
+    let outcome = rt.block_on(async {
         let (stop, shutdown) = tokio::sync::watch::channel(false);
+        let mut stopping = shutdown.clone();
+        let deadline = async move {
+            if stopping.wait_for(|stop| *stop).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        };
         tokio::spawn(async move {
             wait_for_signal().await;
             tracing::info!("shutting down: finishing open requests");
@@ -203,7 +229,7 @@ fn serve(path: PathBuf, config: Config) -> Result<ExitCode, Failure> {
                 }
             });
         }
-        serve::run(path, config, shutdown, reloads, reloader, |bound| {
+        let run = serve::run(path, config, shutdown, reloads, reloader, |bound| {
             let ldaps = bound
                 .ldaps
                 .map(|a| format!(" and ldaps://{a}"))
@@ -212,10 +238,23 @@ fn serve(path: PathBuf, config: Config) -> Result<ExitCode, Failure> {
                 "phonebook-proxy: serving on ldap://{}{ldaps} and http://{}",
                 bound.ldap, bound.http
             );
-        })
-        .await
-    })
-    .map_err(|e| match e {
+        });
+        tokio::select! {
+            result = run => Some(result),
+            () = deadline => None,
+        }
+    });
+    let Some(result) = outcome else {
+        tracing::error!(
+            grace_s = SHUTDOWN_GRACE.as_secs(),
+            "shutdown did not finish in time (a request or a store operation is stuck on the disk); exiting without it"
+        );
+        // Not dropping the runtime: its tasks may be waiting on that disk. Everything a sync
+        // acknowledged was flushed when it was applied.
+        std::process::exit(1);
+    };
+    rt.shutdown_timeout(Duration::from_secs(1));
+    result.map_err(|e| match e {
         ServeError::Config(message) => usage(message),
         other => runtime(other),
     })?;

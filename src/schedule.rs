@@ -39,11 +39,14 @@ pub struct Gates {
 
 impl Gates {
     pub fn get(&self, connector: &str) -> Arc<tokio::sync::Mutex<()>> {
-        match self.locks.lock() {
-            Ok(mut locks) => locks.entry(connector.to_owned()).or_default().clone(),
-            // A poisoned map only means a panic elsewhere; a fresh lock keeps syncs going.
-            Err(_) => Arc::default(),
-        }
+        // A panic while the map was locked leaves it whole (an insert either happened or not),
+        // so a poisoned map is used as it is: handing out a fresh lock instead would let two
+        // syncs of one connector overlap.
+        let mut locks = self
+            .locks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        locks.entry(connector.to_owned()).or_default().clone()
     }
 }
 
@@ -172,7 +175,9 @@ impl Runner {
         options: SyncOptions,
     ) -> Result<SyncReport, SyncError> {
         let started = Instant::now();
-        let before = self.store.generation()?;
+        // What is served, not a store read: the store may be the thing that is failing, and
+        // a change a timed-out write made after all is then published by the next sync.
+        let before = self.directory.load().generation();
         let result = sync::run(
             connector,
             &self.config.numbers,
@@ -382,6 +387,29 @@ mod tests {
     use crate::config::Cron;
     use chrono::TimeZone;
     use std::sync::Mutex as StdMutex;
+
+    #[test]
+    fn a_poisoned_lock_map_still_hands_out_the_one_lock_per_connector() {
+        let gates = Arc::new(Gates::default());
+        let first = gates.get("corp");
+        let poisoner = gates.clone();
+        let _ = std::thread::spawn(move || {
+            let _held = poisoner.locks.lock().unwrap();
+            panic!("a panic while the map is locked");
+        })
+        .join();
+        assert!(gates.locks.is_poisoned());
+        let again = gates.get("corp");
+        assert!(
+            Arc::ptr_eq(&first, &again),
+            "the same lock, not a fresh one"
+        );
+        let _running = first.try_lock().unwrap();
+        assert!(
+            again.try_lock().is_err(),
+            "a second sync of the connector waits"
+        );
+    }
 
     #[test]
     fn backoff_doubles_and_is_bounded_by_the_schedule_and_a_cap() {

@@ -30,7 +30,14 @@ pub enum ServeError {
     /// A configuration problem found only when the files are read (exit 2).
     #[error("{0}")]
     Config(String),
+    /// Shutdown could not close the store: a disk operation never returned (exit 1).
+    #[error("the store could not be closed: a disk operation is stuck")]
+    StoreStuck,
 }
+
+/// How long shutdown waits for the store to finish its last operation and release the
+/// database; part of the 10 s `serve` takes at most from SIGTERM to exit.
+const STORE_CLOSE_BOUND: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// The addresses actually bound (useful when the configuration says port 0).
 #[derive(Debug, Clone, Copy)]
@@ -55,7 +62,13 @@ pub async fn run(
     on_bound: impl FnOnce(Bound),
 ) -> Result<(), ServeError> {
     let config = Arc::new(config);
-    let store = Store::open(&config.store.path)?;
+    let (path_, timeout) = (config.store.path.clone(), config.store.write_timeout);
+    let store = tokio::task::spawn_blocking(move || Store::open_with_timeout(&path_, timeout))
+        .await
+        .map_err(|e| StoreError::Io {
+            path: config.store.path.display().to_string(),
+            cause: format!("opening was interrupted ({e})"),
+        })??;
     let settings = Settings {
         base_dn: config.ldap.base_dn.clone(),
         accents: config.ldap.accents,
@@ -168,6 +181,19 @@ pub async fn run(
     }
     live.schedules.stop().await;
     while endpoints.join_next().await.is_some() {}
+    // The store is released last, with a bound: a disk that does not answer must not keep
+    // the process from exiting (what a sync acknowledged was flushed when it was applied).
+    let store = live.store.clone();
+    let closed = tokio::task::spawn_blocking(move || store.close(STORE_CLOSE_BOUND))
+        .await
+        .unwrap_or(false);
+    if !closed {
+        tracing::error!(
+            bound_s = STORE_CLOSE_BOUND.as_secs(),
+            "the store did not close in time (a disk operation is stuck); exiting without it"
+        );
+        return Err(ServeError::StoreStuck);
+    }
     tracing::info!("stopped");
     Ok(())
 }

@@ -1,29 +1,53 @@
 //! The store: the durable phone book in sled, and the record of each connector's last run.
 //!
-//! The only module that touches sled. Each connector's entries (its "book") are stored in
-//! chunks of [`CHUNK`] entries, replaced whole by an applied sync: one `apply_batch` writes
-//! the chunks, the generation and the run record — sled makes that atomic, so a crash or a
-//! kill leaves the old or the new phone book, never a mix — followed by a flush, so an
-//! acknowledged sync survives a power cut. Chunks rather than one value per entry keep a
-//! 100k-entry import to a hundred writes instead of 100k tree inserts (about 30× faster
-//! here); chunks rather than one value per book keep every value small enough for sled's
-//! page cache to evict (one 40 MB value per sync stayed resident, sync after sync).
+//! The only module that touches sled. Each connector's entries (its "book") are stored as one
+//! stream of JSON entries cut into pieces of at most [`PIECE`] bytes, replaced whole by an
+//! applied sync: one `apply_batch` writes the pieces, the generation and the run record —
+//! sled makes that atomic, so a crash or a kill leaves the old or the new phone book, never
+//! a mix — followed by a flush, so an acknowledged sync survives a power cut. A hundred
+//! thousand entries are about ten thousand pieces rather than 100k tree inserts.
+//!
+//! **Why pieces this small.** sled 0.34 writes a page (a leaf node with up to a few dozen
+//! values, or one large value) bigger than a quarter of its 512 KiB segment as a separate
+//! "blob" file, and when writing such a blob fails (a full disk) it returns the error but
+//! leaves the log buffer it had claimed with a writer that never leaves: every later flush
+//! of that handle, and dropping it, then waits forever, and the handle keeps its file lock,
+//! so not even a reopen helps (reproduced on a full tmpfs; `Log::reserve_inner` returns
+//! from `encapsulate` with `?` after claiming the buffer). Pieces of a few KiB keep every
+//! page far below that threshold, so a full disk fails the ordinary log write instead, which
+//! sled reports as a clean, sticky error.
+//!
+//! **Bounded calls.** sled runs its I/O synchronously in the calling thread, so one thread
+//! owns the database and runs every call ([`Worker`]); callers wait for the answer at most
+//! `store.write_timeout`. After a sled error the worker drops its handle and exits — sled's
+//! error is sticky for the life of a handle — and the next call opens a fresh one, which is
+//! how a sync after the disk has room again succeeds without a restart. A call that does not
+//! answer in time leaves its worker behind (it may be blocked in the kernel for good): calls
+//! then fail at once, and a new worker is started as soon as the old one has let go.
+//!
+//! **What status reads.** The last run of each connector is kept in memory as well, so a
+//! failure that could not be written (the disk is full) is still shown by status.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
 use crate::model::Entry;
 use crate::sync::plan::ChangeSet;
 
-/// Key prefixes inside the one tree: `b\0<connector>\0<chunk, u32 BE>` holds a connector's
-/// entries, `n\0<connector>` its number of chunks.
+/// Key prefixes inside the one tree: `b\0<connector>\0<piece, u32 BE>` holds a connector's
+/// entries, `n\0<connector>` its number of pieces.
 const BOOK: &[u8] = b"b\0";
 const CHUNKS: &[u8] = b"n\0";
 
-/// Entries per stored value (a few hundred KB of JSON).
-const CHUNK: usize = 1000;
+/// Bytes per stored value: small enough that a leaf node full of them stays far below
+/// sled's blob threshold (about 128 KiB, see the module comment).
+const PIECE: usize = 3 * 1024;
 const RUN: &[u8] = b"r\0";
 const GENERATION: &[u8] = b"generation";
 
@@ -32,7 +56,10 @@ const GENERATION: &[u8] = b"generation";
 /// directory snapshot anyway.
 const CACHE_BYTES: u64 = 32 * 1024 * 1024;
 
-#[derive(Debug, thiserror::Error)]
+/// How long a store call may take when the configuration does not say (`store.write_timeout`).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error("the store {path} is in use by another phonebook-proxy process (stop it, or use its HTTP API)")]
     Locked { path: String },
@@ -40,8 +67,20 @@ pub enum StoreError {
     Io { path: String, cause: String },
     #[error("store: a stored record is damaged ({0})")]
     Corrupt(String),
+    #[error("store {path}: the disk did not answer within {}s (store.write_timeout); the sync failed and the last good phone book is still served", timeout.as_secs())]
+    Timeout { path: String, timeout: Duration },
+    #[error("store {path}: an earlier disk operation has not finished after {}s; the last good phone book is still served (check the disk; restart the service if this persists)", since.as_secs())]
+    Stuck { path: String, since: Duration },
+    #[error("store {path}: closed")]
+    Closed { path: String },
 }
 
+impl StoreError {
+    /// Errors after which the sled handle must not be used again.
+    fn poisons_the_handle(&self) -> bool {
+        matches!(self, StoreError::Io { .. })
+    }
+}
 /// How a sync ended, as recorded for status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -80,16 +119,65 @@ pub struct RunRecord {
     pub error: Option<String>,
 }
 
-/// The opened store. Clones share one database.
+/// The opened store. Clones share one database (and one worker thread).
 #[derive(Clone)]
 pub struct Store {
-    db: sled::Db,
-    path: String,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    shown: String,
+    /// The most any call may take, `store.write_timeout`.
+    timeout: Duration,
+    worker: Mutex<Option<Worker>>,
+    closed: AtomicBool,
+    /// The last run of each connector, as written or as it failed to be written.
+    runs: Mutex<HashMap<String, RunRecord>>,
+}
+
+/// A call to run on the worker thread; answers whether the handle is still sound.
+type Job = Box<dyn FnOnce(&sled::Db) -> bool + Send>;
+
+/// The thread that owns one sled handle.
+struct Worker {
+    /// `None` once the worker is left behind or closed: it then finishes what it runs,
+    /// drops its handle and exits.
+    jobs: Option<mpsc::Sender<Job>>,
+    /// Set by the thread after it dropped its handle.
+    done: Arc<AtomicBool>,
+    /// Disconnected when the thread ends.
+    exited: mpsc::Receiver<()>,
+    /// When a caller stopped waiting for it.
+    abandoned_at: Option<Instant>,
+}
+
+impl Worker {
+    fn has_exited(&self) -> bool {
+        self.done.load(Ordering::Acquire)
+    }
+
+    fn abandon(&mut self) {
+        self.jobs = None;
+        self.abandoned_at.get_or_insert_with(Instant::now);
+    }
+}
+
+/// A lock that a panic elsewhere does not make unusable: the data behind these locks is
+/// replaced whole, never left half-changed.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Store {
-    /// Opens (or creates) the store at `path`.
+    /// Opens (or creates) the store at `path`, each call bounded by [`DEFAULT_TIMEOUT`].
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        Store::open_with_timeout(path, DEFAULT_TIMEOUT)
+    }
+
+    /// Opens (or creates) the store at `path`; every later call fails after `timeout`
+    /// instead of waiting for the disk any longer.
+    pub fn open_with_timeout(path: &Path, timeout: Duration) -> Result<Store, StoreError> {
         let shown = path.display().to_string();
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|e| StoreError::Io {
@@ -97,62 +185,214 @@ impl Store {
                 cause: e.to_string(),
             })?;
         }
-        let db = sled::Config::new()
-            .path(path)
-            .cache_capacity(CACHE_BYTES)
-            .open()
-            .map_err(|e| match e {
-                sled::Error::Io(io)
-                    if io.kind() == std::io::ErrorKind::WouldBlock
-                        || io.to_string().contains("lock") =>
-                {
-                    StoreError::Locked {
-                        path: shown.clone(),
-                    }
-                }
-                other => StoreError::Io {
-                    path: shown.clone(),
-                    cause: other.to_string(),
-                },
-            })?;
-        Ok(Store { db, path: shown })
+        let store = Store {
+            inner: Arc::new(Inner {
+                path: path.to_owned(),
+                shown,
+                timeout,
+                worker: Mutex::new(None),
+                closed: AtomicBool::new(false),
+                runs: Mutex::new(HashMap::new()),
+            }),
+        };
+        let shown = store.inner.shown.clone();
+        let runs = store.call(move |db| read_runs(db, &shown))?;
+        *lock(&store.inner.runs) = runs;
+        Ok(store)
     }
 
-    fn io(&self, e: sled::Error) -> StoreError {
+    /// Runs `f` with the sled handle on the worker thread and waits for its answer at most
+    /// the store's timeout.
+    fn call<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&sled::Db) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let deadline = Instant::now() + self.inner.timeout;
+        let (answer, answered) = mpsc::sync_channel(1);
+        let job: Job = Box::new(move |db| {
+            // A call whose caller has given up is not run late: it could otherwise apply a
+            // sync that was already reported as failed.
+            if Instant::now() >= deadline {
+                return true;
+            }
+            let result = f(db);
+            let sound = !matches!(&result, Err(e) if e.poisons_the_handle());
+            let _ = answer.send(result);
+            sound
+        });
+        let mut slot = lock(&self.inner.worker);
+        self.ready_worker(&mut slot, deadline)?;
+        let sent = slot
+            .as_ref()
+            .and_then(|w| w.jobs.as_ref())
+            .map(|jobs| jobs.send(job));
+        match sent {
+            Some(Ok(())) => {}
+            // The worker ended between the check and the send (after an error).
+            _ => {
+                *slot = None;
+                return Err(self.io("the store thread ended; the next call reopens the store"));
+            }
+        }
+        drop(slot);
+        match answered.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(result) => result,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if let Some(w) = lock(&self.inner.worker).as_mut() {
+                    w.abandon();
+                }
+                tracing::error!(store = %self.inner.shown, timeout_s = self.inner.timeout.as_secs(), "a store operation did not finish in time; leaving it behind");
+                Err(StoreError::Timeout {
+                    path: self.inner.shown.clone(),
+                    timeout: self.inner.timeout,
+                })
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => Err(StoreError::Timeout {
+                path: self.inner.shown.clone(),
+                timeout: self.inner.timeout,
+            }),
+        }
+    }
+
+    /// Makes sure `slot` holds a worker that takes calls: keeps a sound one, replaces one that
+    /// ended (after a sled error: a fresh handle clears sled's sticky error), refuses while a
+    /// left-behind one still holds the handle (and with it sled's file lock).
+    fn ready_worker(&self, slot: &mut Option<Worker>, deadline: Instant) -> Result<(), StoreError> {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(StoreError::Closed {
+                path: self.inner.shown.clone(),
+            });
+        }
+        if let Some(w) = slot.as_ref() {
+            match (w.has_exited(), w.abandoned_at) {
+                (false, None) => return Ok(()),
+                (false, Some(at)) => {
+                    return Err(StoreError::Stuck {
+                        path: self.inner.shown.clone(),
+                        since: at.elapsed(),
+                    })
+                }
+                (true, abandoned) => {
+                    if abandoned.is_some() {
+                        tracing::info!(store = %self.inner.shown, "the stuck store operation finished; reopening the store");
+                    }
+                    *slot = None;
+                }
+            }
+        }
+        let (ready, is_ready) = mpsc::sync_channel(1);
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let (exit, exited) = mpsc::channel::<()>();
+        let done = Arc::new(AtomicBool::new(false));
+        let (path, shown, finished) = (
+            self.inner.path.clone(),
+            self.inner.shown.clone(),
+            done.clone(),
+        );
+        std::thread::Builder::new()
+            .name("store".into())
+            .spawn(move || {
+                let _exit = exit;
+                match open_db(&path, &shown) {
+                    Ok(db) => {
+                        let _ = ready.send(Ok(()));
+                        while let Ok(job) = queue.recv() {
+                            if !job(&db) {
+                                tracing::warn!(store = %shown, "closing the store handle after a disk error; the next operation reopens it");
+                                break;
+                            }
+                        }
+                        // After sled's sticky error this flush fails at once.
+                        drop(db);
+                    }
+                    Err(e) => {
+                        let _ = ready.send(Err(e));
+                    }
+                }
+                finished.store(true, Ordering::Release);
+            })
+            .map_err(|e| self.io(format!("cannot start the store thread ({e})")))?;
+        let mut worker = Worker {
+            jobs: Some(jobs),
+            done,
+            exited,
+            abandoned_at: None,
+        };
+        match is_ready.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(Ok(())) => {
+                *slot = Some(worker);
+                Ok(())
+            }
+            Ok(Err(e)) => Err(e),
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                worker.abandon();
+                *slot = Some(worker);
+                Err(StoreError::Timeout {
+                    path: self.inner.shown.clone(),
+                    timeout: self.inner.timeout,
+                })
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                Err(self.io("the store thread ended while opening the store"))
+            }
+        }
+    }
+
+    /// Closes the store: no further calls; waits at most `bound` for the worker to finish
+    /// its call and release the database. False when it did not (the disk is stuck): the
+    /// process may then exit anyway — everything a sync acknowledged was flushed already.
+    pub fn close(&self, bound: Duration) -> bool {
+        self.inner.closed.store(true, Ordering::Release);
+        let worker = lock(&self.inner.worker).take();
+        match worker {
+            None => true,
+            Some(mut w) => {
+                w.jobs = None;
+                w.has_exited()
+                    || matches!(
+                        w.exited.recv_timeout(bound),
+                        Err(mpsc::RecvTimeoutError::Disconnected)
+                    )
+            }
+        }
+    }
+
+    /// Runs the blocking `f` on a blocking thread, for async callers: no store call ever
+    /// waits on a runtime worker, so searches and HTTP keep answering whatever the disk does.
+    pub async fn off_thread<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || f(&store))
+            .await
+            .map_err(|e| store_thread_lost(&self.inner.shown, e))?
+    }
+
+    fn io(&self, cause: impl ToString) -> StoreError {
         StoreError::Io {
-            path: self.path.clone(),
-            cause: e.to_string(),
+            path: self.inner.shown.clone(),
+            cause: cause.to_string(),
         }
     }
 
     /// Bumped by every applied change: the version of the phone book.
     pub fn generation(&self) -> Result<u64, StoreError> {
-        Ok(self
-            .db
-            .get(GENERATION)
-            .map_err(|e| self.io(e))?
-            .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
-            .map_or(0, u64::from_be_bytes))
+        let shown = self.inner.shown.clone();
+        self.call(move |db| read_generation(db, &shown))
     }
 
     /// One connector's entries, by id.
     pub fn entries_of(&self, connector: &str) -> Result<HashMap<String, Entry>, StoreError> {
-        let mut entries = HashMap::new();
-        for kv in self.db.scan_prefix(book_prefix(connector)) {
-            let (_, v) = kv.map_err(|e| self.io(e))?;
-            entries.extend(decode_chunk(&v)?.into_iter().map(|e| (e.id.clone(), e)));
-        }
-        Ok(entries)
+        let (shown, prefix) = (self.inner.shown.clone(), book_prefix(connector));
+        let entries = self.call(move |db| read_book(db, &prefix, &shown))?;
+        Ok(entries.into_iter().map(|e| (e.id.clone(), e)).collect())
     }
 
     /// Every stored entry, grouped by connector.
     pub fn all_entries(&self) -> Result<Vec<Entry>, StoreError> {
-        let mut all = Vec::new();
-        for kv in self.db.scan_prefix(BOOK) {
-            let (_, v) = kv.map_err(|e| self.io(e))?;
-            all.extend(decode_chunk(&v)?);
-        }
-        Ok(all)
+        let shown = self.inner.shown.clone();
+        self.call(move |db| read_book(db, BOOK, &shown))
     }
 
     /// Applies a change set of `connector` and records `run`, atomically and durably.
@@ -167,57 +407,142 @@ impl Store {
             self.record_run(connector, run)?;
             return self.generation();
         }
-        let generation = self.generation()? + 1;
         let mut entries: Vec<&Entry> = changes.resulting_entries().collect();
         entries.sort_unstable_by(|a, b| a.id.cmp(&b.id));
         debug_assert!(entries.iter().all(|e| e.connector == connector));
-        let old_chunks = self
-            .db
-            .get(chunks_key(connector))
-            .map_err(|e| self.io(e))?
-            .and_then(|v| <[u8; 4]>::try_from(v.as_ref()).ok())
-            .map_or(0, u32::from_be_bytes);
-        let mut batch = sled::Batch::default();
-        let mut chunks = 0u32;
-        for chunk in entries.chunks(CHUNK) {
-            let value =
-                serde_json::to_vec(chunk).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            batch.insert(chunk_key(connector, chunks), value);
-            chunks += 1;
-        }
-        for stale in chunks..old_chunks {
-            batch.remove(chunk_key(connector, stale));
-        }
-        batch.insert(chunks_key(connector), &chunks.to_be_bytes());
-        batch.insert(GENERATION, &generation.to_be_bytes());
-        batch.insert(run_key(connector), encode_run(run)?);
-        self.db.apply_batch(batch).map_err(|e| self.io(e))?;
-        self.db.flush().map_err(|e| self.io(e))?;
+        let pieces = encode_book(&entries)?;
+        let record = encode_run(run)?;
+        let (name, shown) = (connector.to_owned(), self.inner.shown.clone());
+        let generation = self.call(move |db| {
+            let io = |e: sled::Error| sled_error(&shown, e);
+            let generation = read_generation(db, &shown)? + 1;
+            let old_pieces = db
+                .get(chunks_key(&name))
+                .map_err(io)?
+                .and_then(|v| <[u8; 4]>::try_from(v.as_ref()).ok())
+                .map_or(0, u32::from_be_bytes);
+            let mut batch = sled::Batch::default();
+            let mut count = 0u32;
+            for piece in pieces {
+                batch.insert(chunk_key(&name, count), piece);
+                count += 1;
+            }
+            for stale in count..old_pieces {
+                batch.remove(chunk_key(&name, stale));
+            }
+            batch.insert(chunks_key(&name), &count.to_be_bytes());
+            batch.insert(GENERATION, &generation.to_be_bytes());
+            batch.insert(run_key(&name), record);
+            db.apply_batch(batch).map_err(io)?;
+            db.flush().map_err(io)?;
+            Ok(generation)
+        })?;
+        lock(&self.inner.runs).insert(connector.to_owned(), run.clone());
         Ok(generation)
     }
 
     /// Records the outcome of a run that changed no entries (failed, held back, unchanged).
+    /// Status shows it even when it cannot be written.
     pub fn record_run(&self, connector: &str, run: &RunRecord) -> Result<(), StoreError> {
-        self.db
-            .insert(run_key(connector), encode_run(run)?)
-            .map_err(|e| self.io(e))?;
-        self.db.flush().map_err(|e| self.io(e))?;
-        Ok(())
+        lock(&self.inner.runs).insert(connector.to_owned(), run.clone());
+        let (key, value, shown) = (
+            run_key(connector),
+            encode_run(run)?,
+            self.inner.shown.clone(),
+        );
+        self.call(move |db| {
+            let io = |e: sled::Error| sled_error(&shown, e);
+            db.insert(key, value).map_err(io)?;
+            db.flush().map_err(io)?;
+            Ok(())
+        })
     }
 
-    /// The last recorded run of each connector.
+    /// The last run of each connector (kept in memory: answers whatever the disk does).
     pub fn last_runs(&self) -> Result<HashMap<String, RunRecord>, StoreError> {
-        self.db
-            .scan_prefix(RUN)
-            .map(|kv| {
-                let (k, v) = kv.map_err(|e| self.io(e))?;
-                let name = String::from_utf8_lossy(&k[RUN.len()..]).into_owned();
-                let run =
-                    serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                Ok((name, run))
-            })
-            .collect()
+        Ok(lock(&self.inner.runs).clone())
     }
+}
+
+impl Drop for Inner {
+    /// The last clone gone: the worker finishes, flushes and releases the database, so the
+    /// same process can open it again — waited for no longer than a call may take.
+    fn drop(&mut self) {
+        if let Some(mut w) = self.worker.get_mut().ok().and_then(Option::take) {
+            w.jobs = None;
+            // A worker left behind is stuck on the disk: waiting for it would not help.
+            if !w.has_exited() && w.abandoned_at.is_none() {
+                let _ = w.exited.recv_timeout(self.timeout);
+            }
+        }
+    }
+}
+
+fn store_thread_lost(path: &str, e: tokio::task::JoinError) -> StoreError {
+    StoreError::Io {
+        path: path.to_owned(),
+        cause: format!("the store call was lost ({e})"),
+    }
+}
+
+fn open_db(path: &Path, shown: &str) -> Result<sled::Db, StoreError> {
+    sled::Config::new()
+        .path(path)
+        .cache_capacity(CACHE_BYTES)
+        .open()
+        .map_err(|e| match e {
+            sled::Error::Io(io)
+                if io.kind() == std::io::ErrorKind::WouldBlock
+                    || io.to_string().contains("lock") =>
+            {
+                StoreError::Locked {
+                    path: shown.to_owned(),
+                }
+            }
+            other => sled_error(shown, other),
+        })
+}
+
+fn sled_error(path: &str, e: sled::Error) -> StoreError {
+    let cause = match e {
+        sled::Error::Io(io) if io.kind() == std::io::ErrorKind::StorageFull => {
+            "no space left on the disk (os error 28); free some and the next sync retries"
+                .to_owned()
+        }
+        other => other.to_string(),
+    };
+    StoreError::Io {
+        path: path.to_owned(),
+        cause,
+    }
+}
+
+fn read_generation(db: &sled::Db, shown: &str) -> Result<u64, StoreError> {
+    Ok(db
+        .get(GENERATION)
+        .map_err(|e| sled_error(shown, e))?
+        .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+        .map_or(0, u64::from_be_bytes))
+}
+
+fn read_book(db: &sled::Db, prefix: &[u8], shown: &str) -> Result<Vec<Entry>, StoreError> {
+    let mut decoder = Decoder::default();
+    for kv in db.scan_prefix(prefix) {
+        let (_, v) = kv.map_err(|e| sled_error(shown, e))?;
+        decoder.push(&v)?;
+    }
+    decoder.finish()
+}
+
+fn read_runs(db: &sled::Db, shown: &str) -> Result<HashMap<String, RunRecord>, StoreError> {
+    db.scan_prefix(RUN)
+        .map(|kv| {
+            let (k, v) = kv.map_err(|e| sled_error(shown, e))?;
+            let name = String::from_utf8_lossy(&k[RUN.len()..]).into_owned();
+            let run = serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            Ok((name, run))
+        })
+        .collect()
 }
 
 fn book_prefix(connector: &str) -> Vec<u8> {
@@ -232,8 +557,98 @@ fn chunks_key(connector: &str) -> Vec<u8> {
     [CHUNKS, connector.as_bytes()].concat()
 }
 
-fn decode_chunk(bytes: &[u8]) -> Result<Vec<Entry>, StoreError> {
-    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
+/// A connector's entries as stored: JSON entries back to back, cut every [`PIECE`] bytes.
+fn encode_book(entries: &[&Entry]) -> Result<Vec<Vec<u8>>, StoreError> {
+    let mut pieces = Pieces::default();
+    for entry in entries {
+        serde_json::to_writer(&mut pieces, entry)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    }
+    if !pieces.current.is_empty() {
+        pieces.done.push(pieces.current);
+    }
+    Ok(pieces.done)
+}
+
+#[derive(Default)]
+struct Pieces {
+    done: Vec<Vec<u8>>,
+    current: Vec<u8>,
+}
+
+impl std::io::Write for Pieces {
+    fn write(&mut self, mut data: &[u8]) -> std::io::Result<usize> {
+        let n = data.len();
+        while !data.is_empty() {
+            let take = (PIECE - self.current.len()).min(data.len());
+            self.current.extend_from_slice(&data[..take]);
+            data = &data[take..];
+            if self.current.len() == PIECE {
+                self.done.push(std::mem::replace(
+                    &mut self.current,
+                    Vec::with_capacity(PIECE),
+                ));
+            }
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Stored pieces back into entries, one piece at a time (never the whole book's text at
+/// once): a stream of JSON values, each an entry or — in stores written before pieces — an
+/// array of entries; a piece may end inside an entry, which the next one completes.
+#[derive(Default)]
+struct Decoder {
+    pending: Vec<u8>,
+    entries: Vec<Entry>,
+}
+
+impl Decoder {
+    fn push(&mut self, piece: &[u8]) -> Result<(), StoreError> {
+        self.pending.extend_from_slice(piece);
+        let mut used = 0;
+        loop {
+            let rest = &self.pending[used..];
+            let Some(start) = rest.iter().position(|b| !b.is_ascii_whitespace()) else {
+                used = self.pending.len();
+                break;
+            };
+            let rest = &rest[start..];
+            let (parsed, offset) = if rest[0] == b'[' {
+                let mut values =
+                    serde_json::Deserializer::from_slice(rest).into_iter::<Vec<Entry>>();
+                let parsed = values
+                    .next()
+                    .map(|r| r.map(|many| self.entries.extend(many)));
+                (parsed, values.byte_offset())
+            } else {
+                let mut values = serde_json::Deserializer::from_slice(rest).into_iter::<Entry>();
+                let parsed = values.next().map(|r| r.map(|one| self.entries.push(one)));
+                (parsed, values.byte_offset())
+            };
+            match parsed {
+                None => break,
+                Some(Ok(())) => used += start + offset,
+                Some(Err(e)) if e.is_eof() => break,
+                Some(Err(e)) => return Err(StoreError::Corrupt(e.to_string())),
+            }
+        }
+        self.pending.drain(..used);
+        Ok(())
+    }
+
+    fn finish(self) -> Result<Vec<Entry>, StoreError> {
+        if self.pending.iter().any(|b| !b.is_ascii_whitespace()) {
+            return Err(StoreError::Corrupt(
+                "a stored book ends inside an entry".into(),
+            ));
+        }
+        Ok(self.entries)
+    }
 }
 
 fn run_key(connector: &str) -> Vec<u8> {
@@ -317,32 +732,107 @@ mod tests {
     }
 
     #[test]
-    fn large_books_span_chunks_and_shrinking_drops_stale_ones() {
+    fn large_books_span_pieces_and_shrinking_drops_stale_ones() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("db")).unwrap();
         let people = |n: usize| {
             (0..n)
-                .map(|i| Entry::new("corp", &format!("{i:05}"), "P"))
+                .map(|i| Entry::new("corp", &format!("{i:05}"), "Pérson with a name"))
                 .collect::<Vec<_>>()
         };
         let set = ChangeSet {
-            create: people(2 * CHUNK + 500),
+            create: people(2500),
             ..Default::default()
         };
         store.apply("corp", &set, &run(Outcome::Applied)).unwrap();
-        assert_eq!(store.entries_of("corp").unwrap().len(), 2 * CHUNK + 500);
         let stored = store.entries_of("corp").unwrap();
-        let smaller =
-            crate::sync::plan::plan(stored, people(CHUNK + 1), crate::config::Mode::Mirror);
+        assert_eq!(stored.len(), 2500);
+        assert_eq!(stored["01234"].display_name, "Pérson with a name");
+        let pieces = |store: &Store| {
+            store
+                .call(|db| {
+                    Ok(db
+                        .scan_prefix(book_prefix("corp"))
+                        .map(|kv| kv.unwrap().1.len())
+                        .collect::<Vec<_>>())
+                })
+                .unwrap()
+        };
+        let sizes = pieces(&store);
+        assert!(sizes.len() > 10, "{sizes:?}");
+        assert!(sizes.iter().all(|&n| n <= PIECE), "every value stays small");
+        let smaller = crate::sync::plan::plan(stored, people(30), crate::config::Mode::Mirror);
         store
             .apply("corp", &smaller, &run(Outcome::Applied))
             .unwrap();
         assert_eq!(
             store.all_entries().unwrap().len(),
-            CHUNK + 1,
-            "no stale chunk is read back"
+            30,
+            "no stale piece is read back"
         );
-        assert_eq!(store.db.scan_prefix(book_prefix("corp")).count(), 2);
+        assert!(pieces(&store).len() < sizes.len());
+    }
+
+    #[test]
+    fn books_written_as_arrays_of_entries_still_read() {
+        // Before pieces, each value was a JSON array of up to 1,000 entries.
+        let chunks: Vec<Vec<u8>> = [
+            vec![
+                Entry::new("corp", "1", "Anna"),
+                Entry::new("corp", "2", "Bert"),
+            ],
+            vec![Entry::new("corp", "3", "Cem")],
+        ]
+        .iter()
+        .map(|c| serde_json::to_vec(c).unwrap())
+        .collect();
+        let mut decoder = Decoder::default();
+        for chunk in &chunks {
+            decoder.push(chunk).unwrap();
+        }
+        let names: Vec<String> = decoder
+            .finish()
+            .unwrap()
+            .into_iter()
+            .map(|e| e.display_name)
+            .collect();
+        assert_eq!(names, ["Anna", "Bert", "Cem"]);
+    }
+
+    #[test]
+    fn pieces_split_anywhere_decode_to_the_same_entries() {
+        let entries: Vec<Entry> = (0..50)
+            .map(|i| Entry::new("corp", &i.to_string(), &format!("Ünïcode {i} \"quoted\"")))
+            .collect();
+        let refs: Vec<&Entry> = entries.iter().collect();
+        let text = encode_book(&refs).unwrap().concat();
+        for size in [1, 7, 100, 4096] {
+            let mut decoder = Decoder::default();
+            for piece in text.chunks(size) {
+                decoder.push(piece).unwrap();
+            }
+            assert_eq!(decoder.finish().unwrap(), entries, "pieces of {size} bytes");
+        }
+        let mut truncated = Decoder::default();
+        truncated.push(&text[..text.len() - 3]).unwrap();
+        assert!(truncated.finish().is_err());
+    }
+
+    #[test]
+    fn a_failed_write_is_shown_by_last_runs_and_a_closed_store_refuses_calls() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db")).unwrap();
+        assert!(store.close(Duration::from_secs(5)));
+        let mut failed = run(Outcome::Failed);
+        failed.error = Some("disk full".into());
+        assert!(matches!(
+            store.record_run("corp", &failed),
+            Err(StoreError::Closed { .. })
+        ));
+        assert_eq!(
+            store.last_runs().unwrap()["corp"].error.as_deref(),
+            Some("disk full")
+        );
     }
 
     #[test]

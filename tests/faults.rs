@@ -484,3 +484,406 @@ fn the_access_log_records_operations_without_passwords() {
         "no password in the log"
     );
 }
+
+/// A tmpfs of `size_mb` mounted on `dir` for as long as it lives: a disk that can be filled.
+/// Mounting needs root (CAP_SYS_ADMIN); without it the test fails — loudly, not skipped.
+struct Tmpfs {
+    dir: std::path::PathBuf,
+}
+
+impl Tmpfs {
+    fn mount(dir: &std::path::Path, size_mb: u32) -> Tmpfs {
+        std::fs::create_dir_all(dir).expect("mkdir");
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size_mb}m"), "tmpfs"])
+            .arg(dir)
+            .output()
+            .expect("run mount");
+        assert!(
+            out.status.success(),
+            "this test needs to mount a tmpfs (run it as root): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Tmpfs {
+            dir: dir.to_owned(),
+        }
+    }
+
+    /// Writes a filler file until the disk is full; returns its path.
+    fn fill(&self) -> std::path::PathBuf {
+        use std::io::Write as _;
+        let path = self.dir.join("filler");
+        let mut file = std::fs::File::create(&path).expect("create filler");
+        let block = vec![0xa5u8; 64 * 1024];
+        loop {
+            match file.write(&block) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.raw_os_error() == Some(28) => break,
+                Err(e) => panic!("filling the disk: {e}"),
+            }
+        }
+        let _ = file.flush();
+        path
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        // Lazy: a process that still has files open there does not keep the mount.
+        let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
+    }
+}
+
+/// Every served entry, through a paged search (more than the size limit).
+fn ldap_count_all(server: &Server) -> usize {
+    let out = Command::new("ldapsearch")
+        .args([
+            "-x",
+            "-LLL",
+            "-H",
+            &server.url(),
+            "-b",
+            "ou=phonebook,dc=example,dc=com",
+        ])
+        .args([
+            "-E",
+            "pr=1000/noprompt",
+            "(objectClass=inetOrgPerson)",
+            "1.1",
+        ])
+        .output()
+        .expect("ldapsearch");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with("dn:"))
+        .count()
+}
+
+fn file_config(write_timeout: &str) -> String {
+    format!(
+        r#"[store]
+path = "data/phonebook.db"
+write_timeout = "{write_timeout}"
+
+[ldap]
+listen = "127.0.0.1:0"
+
+[http]
+listen = "127.0.0.1:0"
+
+[[connector]]
+name = "corp"
+uri = "file:people.ldif"
+base_dn = "ou=people,dc=example,dc=com"
+filter = "(objectClass=inetOrgPerson)"
+max_removals = "100%"
+"#
+    )
+}
+
+#[test]
+fn a_full_disk_fails_only_that_sync_and_the_next_sync_after_space_returns_succeeds() {
+    let ws = Workspace::new(&file_config("10s"));
+    let disk = Tmpfs::mount(&ws.path().join("data"), 48);
+    let write_people = |seed: u64| {
+        let (ldif, _) = gen::people_ldif(&GenOptions {
+            n: 20_000,
+            seed,
+            with_memberof: true,
+        });
+        std::fs::write(ws.path().join("people.ldif"), ldif).expect("write LDIF");
+    };
+    write_people(1);
+    let server = Server::start(&ws);
+    let base = server.http_url();
+    let sync_url = format!("{base}/api/v1/connectors/corp/sync");
+    let status = || curl_json(&[&format!("{base}/api/v1/status")]).1;
+    let (code, first) = curl_json(&["-X", "POST", &sync_url]);
+    assert_eq!(code, 200, "{first}");
+    let old_count = status()["entries"].as_u64().expect("entries") as usize;
+    assert!(old_count > 10_000, "{old_count}");
+    assert_eq!(ldap_count_all(&server), old_count);
+
+    // The upstream changes while the disk is full: the sync fails, and says why.
+    write_people(2);
+    let filler = disk.fill();
+    for attempt in 0..2 {
+        let (code, body) = curl_json(&["-X", "POST", &sync_url]);
+        assert_eq!(code, 502, "attempt {attempt}: {body}");
+        let error = body["error"].as_str().unwrap_or_default();
+        assert!(error.contains("no space left"), "attempt {attempt}: {body}");
+        // Everything else keeps answering, from the old book.
+        assert_eq!(curl_json(&[&format!("{base}/healthz")]).0, 200);
+        assert_eq!(ldap_count_all(&server), old_count);
+        let now = status();
+        let corp = &now["connectors"][0];
+        assert_eq!(corp["running"], false, "the sync lock is released: {now}");
+        assert_eq!(corp["last_run"]["outcome"], "failed", "{now}");
+        assert!(
+            corp["last_run"]["error"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("no space left"),
+            "{now}"
+        );
+        assert_eq!(now["entries"], old_count as u64, "{now}");
+    }
+
+    // Space comes back: the next sync succeeds without a restart, and the new book is served.
+    std::fs::remove_file(filler).expect("remove filler");
+    let (code, report) = curl_json(&["-X", "POST", &sync_url]);
+    assert_eq!(code, 200, "{report}");
+    let now = status();
+    assert_eq!(
+        now["connectors"][0]["last_run"]["outcome"], "applied",
+        "{now}"
+    );
+    let new_count = now["entries"].as_u64().expect("entries") as usize;
+    assert_eq!(ldap_count_all(&server), new_count);
+    let renamed = report["updated"].as_u64().unwrap_or(0) + report["created"].as_u64().unwrap_or(0);
+    assert!(renamed > 1000, "the new book was written: {report}");
+
+    // SIGTERM with the disk full again, just after a sync on it, still exits promptly. (That
+    // sync may fit into log space sled freed after the last one, or fail: either way it answers.)
+    let _filler = disk.fill();
+    write_people(3);
+    let (code, body) = curl_json(&["-X", "POST", &sync_url]);
+    assert!(code == 200 || code == 502, "{code}: {body}");
+    let asked = Instant::now();
+    let log = server.stop();
+    assert!(
+        asked.elapsed() < Duration::from_secs(10),
+        "serve took {:?} to stop",
+        asked.elapsed()
+    );
+    assert!(log.contains("no space left"), "{log}");
+    drop(disk);
+}
+
+#[test]
+fn export_lists_exactly_what_the_feed_serves_once_a_connector_is_removed() {
+    let (ldif, _) = gen::people_ldif(&GenOptions {
+        n: 30,
+        seed: 6,
+        with_memberof: true,
+    });
+    let ws = Workspace::new("");
+    std::fs::write(ws.path().join("people.ldif"), ldif).expect("write LDIF");
+    let second = file_config("30s")
+        .split("[[connector]]")
+        .nth(1)
+        .expect("a connector table")
+        .replace("name = \"corp\"", "name = \"gone\"");
+    let both = format!("{}[[connector]]{second}", file_config("30s"));
+    ws.write_config(&both);
+    ws.run(&["sync"]);
+    let connectors = |export: &Value| {
+        let mut names: Vec<String> = export["entries"]
+            .as_array()
+            .expect("entries")
+            .iter()
+            .map(|e| e["connector"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        names.dedup();
+        names.sort();
+        names.dedup();
+        names
+    };
+    assert_eq!(connectors(&ws.export()), ["corp", "gone"]);
+
+    // "gone" leaves the file: its data stays in the store, but no output lists it.
+    ws.write_config(&file_config("30s"));
+    let export = ws.export();
+    assert_eq!(connectors(&export), ["corp"]);
+    let server = Server::start(&ws);
+    let (code, feed) = curl_json(&[&format!("{}/api/v1/entries", server.http_url())]);
+    assert_eq!(code, 200, "{feed}");
+    assert_eq!(feed["entries"], export["entries"], "export = feed");
+    server.stop();
+    let csv = ws.run(&["export", "--format", "csv"]);
+    assert!(!csv.stdout.contains(",gone,"), "{}", csv.stdout);
+    let ldif = ws.run(&["export", "--format", "ldif"]);
+    assert!(!ldif.stdout.contains("uid=gone."), "{}", ldif.stdout);
+}
+
+/// An ext4 image on a loop device mounted on `dir`, which `freeze` can stop like a disk that
+/// no longer answers (writes block in the kernel until `thaw`). Needs root; fails loudly.
+struct FreezableDisk {
+    dir: std::path::PathBuf,
+}
+
+impl FreezableDisk {
+    fn mount(dir: &std::path::Path, image: &std::path::Path) -> FreezableDisk {
+        let run = |cmd: &mut Command| {
+            let out = cmd.output().expect("run a disk command");
+            assert!(
+                out.status.success(),
+                "this test needs a loop-mounted ext4 (run it as root): {cmd:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        std::fs::create_dir_all(dir).expect("mkdir");
+        run(Command::new("truncate").args(["-s", "64m"]).arg(image));
+        run(Command::new("mkfs.ext4").args(["-q", "-F"]).arg(image));
+        run(Command::new("mount")
+            .args(["-o", "loop"])
+            .arg(image)
+            .arg(dir));
+        FreezableDisk {
+            dir: dir.to_owned(),
+        }
+    }
+
+    /// Freezes the file system; the returned guard thaws it when dropped.
+    fn freeze(&self) -> Thaw {
+        let status = Command::new("fsfreeze")
+            .arg("-f")
+            .arg(&self.dir)
+            .status()
+            .expect("fsfreeze");
+        assert!(status.success(), "fsfreeze -f failed");
+        Thaw {
+            dir: Some(self.dir.clone()),
+        }
+    }
+}
+
+impl Drop for FreezableDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
+    }
+}
+
+/// Thaws a frozen disk when dropped (also when a test fails while it is frozen).
+struct Thaw {
+    dir: Option<std::path::PathBuf>,
+}
+
+impl Thaw {
+    fn now(mut self) {
+        self.thaw();
+    }
+
+    fn thaw(&mut self) {
+        if let Some(dir) = self.dir.take() {
+            let _ = Command::new("fsfreeze").arg("-u").arg(dir).status();
+        }
+    }
+}
+
+impl Drop for Thaw {
+    fn drop(&mut self) {
+        self.thaw();
+    }
+}
+
+#[test]
+fn a_disk_that_stops_answering_fails_the_sync_in_time_and_sigterm_still_stops_the_server() {
+    let ws = Workspace::new(&file_config("2s"));
+    let disk = FreezableDisk::mount(&ws.path().join("data"), &ws.path().join("disk.img"));
+    let write_people = |seed: u64| {
+        let (ldif, _) = gen::people_ldif(&GenOptions {
+            n: 200,
+            seed,
+            with_memberof: true,
+        });
+        std::fs::write(ws.path().join("people.ldif"), ldif).expect("write LDIF");
+    };
+    write_people(1);
+    let mut server = Server::start(&ws);
+    let base = server.http_url();
+    let sync_url = format!("{base}/api/v1/connectors/corp/sync");
+    let status = || curl_json(&[&format!("{base}/api/v1/status")]).1;
+    let (code, first) = curl_json(&["-X", "POST", &sync_url]);
+    assert_eq!(code, 200, "{first}");
+    let old_count = status()["entries"].as_u64().expect("entries") as usize;
+
+    write_people(2);
+    // Declared after the server: on any failure the disk thaws before the server is reaped.
+    let frozen = disk.freeze();
+    let (code, body) = curl_json(&["-X", "POST", &sync_url]);
+    assert_eq!(code, 502, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("did not answer within 2s"),
+        "{body}"
+    );
+    // The next one does not queue behind the stuck write: it fails at once, and says so.
+    let (code, body) = curl_json(&["-X", "POST", &sync_url]);
+    assert_eq!(code, 502, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("has not finished"),
+        "{body}"
+    );
+    assert_eq!(curl_json(&[&format!("{base}/healthz")]).0, 200);
+    assert_eq!(
+        ldap_count(&server, "(objectClass=inetOrgPerson)"),
+        old_count
+    );
+    let now = status();
+    assert_eq!(
+        now["connectors"][0]["last_run"]["outcome"], "failed",
+        "{now}"
+    );
+    assert_eq!(now["connectors"][0]["running"], false, "{now}");
+
+    // The disk answers again: the next sync succeeds, without a restart.
+    frozen.now();
+    write_people(3);
+    eventually(Duration::from_secs(30), "a sync to succeed again", || {
+        curl_json(&["-X", "POST", &sync_url]).0 == 200
+    });
+    let now = status();
+    assert_eq!(
+        now["connectors"][0]["last_run"]["outcome"], "applied",
+        "{now}"
+    );
+    let served = now["entries"].as_u64().expect("entries") as usize;
+    assert_eq!(ldap_count_all(&server), served);
+    let (_, feed) = curl_json(&[&format!("{base}/api/v1/entries")]);
+    let names: Vec<&str> = feed["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter_map(|e| e["display_name"].as_str())
+        .collect();
+    let (third, _) = gen::people_ldif(&GenOptions {
+        n: 200,
+        seed: 3,
+        with_memberof: true,
+    });
+    assert!(
+        names.iter().all(|n| third.contains(n) || !n.is_ascii()),
+        "the newest book is served"
+    );
+
+    let frozen = disk.freeze();
+    write_people(4);
+    let (code, body) = curl_json(&["-X", "POST", &sync_url]);
+    assert_eq!(code, 502, "{body}");
+
+    // SIGTERM while the disk is frozen: the server gives up on the store within the bound
+    // and exits non-zero. (A thread blocked in the kernel on a frozen file system keeps any
+    // process from being reaped until the disk thaws; all the server can do is not wait.)
+    signal(server.pid(), support::slapd::SIGTERM).expect("SIGTERM");
+    eventually(
+        Duration::from_secs(10),
+        "serve to give up on the store",
+        || {
+            server.log().contains("did not close in time")
+                || server.log().contains("shutdown did not finish in time")
+        },
+    );
+    frozen.now();
+    eventually(Duration::from_secs(10), "serve to exit", || {
+        !server.is_running()
+    });
+    let log = server.log();
+    assert!(!log.contains("proxy-secret"), "{log}");
+}

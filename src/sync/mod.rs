@@ -227,7 +227,10 @@ pub async fn run(
         };
         // The failure itself is what the caller must hear about; a second failure to record
         // it would only hide the first.
-        let _ = store.record_run(&connector.name, &record);
+        let name = connector.name.clone();
+        let _ = store
+            .off_thread(move |s| s.record_run(&name, &record))
+            .await;
     }
     result
 }
@@ -298,7 +301,7 @@ async fn run_inner(
         duration_ms: 0,
         changes: Vec::new(),
         invalid: transformed.invalid,
-        generation: store.generation()?,
+        generation: store.off_thread(|s| s.generation()).await?,
     };
     if options.dry_run {
         report.changes = preview(changes);
@@ -315,10 +318,15 @@ async fn run_inner(
             counts,
             error: held_back.then(|| held_back_message(connector, counts.removed, stored_count)),
         };
+        let name = connector.name.clone();
         if held_back {
-            store.record_run(&connector.name, &record)?;
+            store
+                .off_thread(move |s| s.record_run(&name, &record))
+                .await?;
         } else {
-            report.generation = store.apply(&connector.name, &changes, &record)?;
+            report.generation = store
+                .off_thread(move |s| s.apply(&name, &changes, &record))
+                .await?;
             tracing::debug!(connector = %connector.name, ms = elapsed_ms(started), "applied");
         }
     }
