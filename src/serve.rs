@@ -267,6 +267,10 @@ impl Live {
         };
         for (what, changed) in [
             ("store.path", new.store.path != self.config.store.path),
+            (
+                "store.write_timeout",
+                new.store.write_timeout != self.config.store.write_timeout,
+            ),
             ("ldap.listen", new.ldap.listen != self.config.ldap.listen),
             (
                 "ldap.listen_ldaps",

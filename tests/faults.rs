@@ -16,9 +16,12 @@ use support::slapd::{signal, Slapd};
 const SIGKILL: i32 = 9;
 const SIGHUP: i32 = 1;
 
+/// curl with `args`; the status and the JSON body. Every request says it is a script's own
+/// (`X-Requested-With`): the admin API refuses changes without it or a JSON body.
 fn curl_json(args: &[&str]) -> (u16, Value) {
     let out = Command::new("curl")
         .args(["-s", "-w", "\n%{http_code}", "--max-time", "60"])
+        .args(["-H", "X-Requested-With: test"])
         .args(args)
         .output()
         .expect("curl");
