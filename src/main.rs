@@ -88,6 +88,17 @@ fn usage(message: impl ToString) -> Failure {
     }
 }
 
+/// ldap3_proto logs a message it cannot parse whole, as a list of decimal bytes, at ERROR: one
+/// 128 KiB PDU became 600 KB of log, so any client could fill the disk. The codec reports
+/// every such connection itself (one line, no payload), so ldap3_proto's own lines are off
+/// whatever `RUST_LOG` says.
+fn quiet_parser(filter: tracing_subscriber::EnvFilter) -> tracing_subscriber::EnvFilter {
+    match "ldap3_proto=off".parse() {
+        Ok(directive) => filter.add_directive(directive),
+        Err(_) => filter,
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // A server reports what it does; a one-off command only what went wrong.
@@ -99,10 +110,10 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
-        .with_env_filter(
+        .with_env_filter(quiet_parser(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| default_level.into()),
-        )
+        ))
         .init();
     match run(cli) {
         Ok(code) => code,

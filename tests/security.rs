@@ -533,3 +533,87 @@ fn hostile_upstream_entries_hit_the_import_caps() {
         assert_eq!(export(), before, "a refused pull changes nothing");
     }
 }
+
+/// BER: `tag`, the definite length of `content`, `content`.
+fn ber(tag: u8, content: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    let n = content.len();
+    if n < 0x80 {
+        out.push(n as u8);
+    } else {
+        let bytes: Vec<u8> = n
+            .to_be_bytes()
+            .into_iter()
+            .skip_while(|b| *b == 0)
+            .collect();
+        out.push(0x80 | bytes.len() as u8);
+        out.extend(bytes);
+    }
+    out.extend_from_slice(content);
+    out
+}
+
+/// A SearchRequest whose filter is `(cn=*)` under `depth` NOTs: deeper than any decoder here
+/// accepts, so it reaches ldap3_proto's parser, which fails on it.
+fn deep_search_pdu(depth: usize) -> Vec<u8> {
+    let mut filter = ber(0x87, b"cn");
+    for _ in 0..depth {
+        filter = ber(0xa2, &filter);
+    }
+    let mut body = ber(0x04, b"ou=phonebook,dc=example,dc=com");
+    body.extend([0x0a, 1, 2, 0x0a, 1, 0, 0x02, 1, 0, 0x02, 1, 0, 0x01, 1, 0]);
+    body.extend(filter);
+    body.extend([0x30, 0]);
+    let mut msg = vec![0x02, 1, 1];
+    msg.extend(ber(0x63, &body));
+    ber(0x30, &msg)
+}
+
+/// A message ldap3_proto cannot parse used to be logged whole, as decimal bytes, at ERROR:
+/// about 4.6 bytes of log per byte received, from anyone. Now each such connection leaves
+/// one short line, and the server answers the next client.
+#[test]
+fn unparsable_ldap_messages_cannot_flood_the_log() {
+    use std::io::{Read as _, Write as _};
+    let ws = workspace("", "");
+    assert_eq!(ws.run_with_env(&["sync"], &env()).code, 0);
+    let server = Server::start_with_env(&ws, &env());
+    let pdu = deep_search_pdu(2_000);
+    assert!(pdu.len() > 6_000 && pdu.len() < 128 * 1024, "{}", pdu.len());
+    let attempts = 20;
+    for _ in 0..attempts {
+        let mut s = std::net::TcpStream::connect(server.addr()).expect("connect");
+        s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+            .expect("timeout");
+        s.write_all(&pdu).expect("send");
+        let mut rest = Vec::new();
+        // The server closes the connection (EOF or reset): it never answers this message.
+        let _ = s.read_to_end(&mut rest);
+    }
+    // The endpoint still answers.
+    let out = Command::new("ldapsearch")
+        .args([
+            "-x",
+            "-LLL",
+            "-H",
+            &server.url(),
+            "-b",
+            "ou=phonebook,dc=example,dc=com",
+            "(cn=anna*)",
+            "cn",
+        ])
+        .output()
+        .expect("ldapsearch");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("cn:: QW5uYSBXZWnDnw=="), // Anna Weiß
+        "{out:?}"
+    );
+    let log = server.stop();
+    assert!(
+        log.len() < attempts * 1024,
+        "{} bytes of log for {attempts} bad messages of {} bytes:\n{}",
+        log.len(),
+        pdu.len(),
+        &log[..log.len().min(2000)]
+    );
+}
