@@ -167,6 +167,9 @@ pub struct HttpLimits {
     /// Open HTTP connections at most; further ones are closed at once (never queued), so
     /// idle sockets cannot use up the descriptors LDAP needs.
     pub max_connections: usize,
+    /// Open HTTP connections from one client address at most, so one host cannot take the
+    /// whole cap (and with it the endpoint) for itself.
+    pub max_connections_per_client: usize,
     /// How long a client has to send a whole request head, counted from the moment the
     /// server waits for it: a new connection, or the end of the previous response on a
     /// keep-alive connection (hyper counts that gap as part of reading the next head).
@@ -183,6 +186,7 @@ impl Default for HttpLimits {
     fn default() -> Self {
         HttpLimits {
             max_connections: 512,
+            max_connections_per_client: 64,
             header_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             xml_max_rows: 10_000,
@@ -244,7 +248,7 @@ impl Default for ImportLimits {
             max_numbers_per_entry: 32,
             max_entry_bytes: 256 * 1024,
             max_entries: 1_000_000,
-            max_file_bytes: 512 * 1024 * 1024,
+            max_file_bytes: 128 * 1024 * 1024,
         }
     }
 }
@@ -972,7 +976,7 @@ fn parse_ldap(mut s: Section, errs: &mut Errors) -> Option<LdapConfig> {
     }
     let max_queued_bytes = s
         .integer("max_queued_bytes", 4096..=64 * 1024 * 1024, errs)
-        .unwrap_or(1024 * 1024) as usize;
+        .unwrap_or(256 * 1024) as usize;
     let max_page_size = s
         .integer("max_page_size", 1..=1_000_000, errs)
         .unwrap_or(1000) as usize;
@@ -1106,6 +1110,9 @@ fn parse_http_limits(s: &mut Section, errs: &mut Errors) -> HttpLimits {
     let max_connections = s
         .integer("max_connections", 1..=1_000_000, errs)
         .map_or(default.max_connections, |n| n as usize);
+    let max_connections_per_client = s
+        .integer("max_connections_per_client", 1..=1_000_000, errs)
+        .map_or(default.max_connections_per_client, |n| n as usize);
     let mut timeout = |key: &'static str, fallback: Duration| {
         let value = s.duration(key, errs).unwrap_or(fallback);
         // Timers add the value to the clock, so it must stay far from overflowing.
@@ -1122,6 +1129,7 @@ fn parse_http_limits(s: &mut Section, errs: &mut Errors) -> HttpLimits {
         .map_or(default.xml_max_rows, |n| n as usize);
     HttpLimits {
         max_connections,
+        max_connections_per_client,
         header_timeout,
         idle_timeout,
         xml_max_rows,
@@ -1258,7 +1266,10 @@ fn check_ldif_path(path: &Path, files: &FilesConfig) -> Result<(), String> {
             _ => lexical.clone(),
         }
     });
-    if !inside(&real) {
+    let real_is_ldif = real
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("ldif"));
+    if !inside(&real) || !real_is_ldif {
         Err(outside())
     } else if real.is_file() {
         Ok(())
@@ -1903,6 +1914,7 @@ shoe_size = "{x}"
             c.http.limits,
             HttpLimits {
                 max_connections: 50,
+                max_connections_per_client: 64,
                 header_timeout: Duration::from_secs(2),
                 idle_timeout: Duration::from_millis(500),
                 xml_max_rows: 7,

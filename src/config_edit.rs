@@ -301,33 +301,78 @@ pub fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    let before = std::fs::metadata(path).ok();
+    // A file that holds a password in clear is readable by its owner only.
+    let mode = before.as_ref().map(|b| b.mode() & 0o7777).map(|m| {
+        if holds_inline_secret(text) {
+            m & !0o077
+        } else {
+            m
+        }
+    });
     if path.exists() {
-        std::fs::copy(path, dir.join(format!("{name}.bak")))?;
+        // Copied beside it first: a failed copy (a full disk) must not leave an empty backup
+        // in place of the last good one.
+        let partial = dir.join(format!(".{name}.bak.tmp"));
+        let copied = std::fs::copy(path, &partial)
+            .and_then(|_| std::fs::rename(&partial, dir.join(format!("{name}.bak"))));
+        if let Err(e) = copied {
+            let _ = std::fs::remove_file(&partial);
+            return Err(e);
+        }
     }
     let tmp = dir.join(format!(".{name}.tmp"));
-    let before = std::fs::metadata(path).ok();
     let _ = std::fs::remove_file(&tmp);
-    {
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        if let Some(before) = &before {
-            if (before.uid(), before.gid()) != (file.metadata()?.uid(), file.metadata()?.gid()) {
-                std::os::unix::fs::fchown(&file, Some(before.uid()), Some(before.gid()))?;
-            }
-            file.set_permissions(std::fs::Permissions::from_mode(before.mode() & 0o7777))?;
-        }
-        file.write_all(text.as_bytes())?;
-        file.sync_all()?;
+    let written = write_new(&tmp, text, before.as_ref(), mode);
+    if let Err(e) = written.and_then(|()| std::fs::rename(&tmp, path)) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
     }
-    std::fs::rename(&tmp, path)?;
     // The rename itself is durable once the directory is synced.
     if let Ok(d) = std::fs::File::open(dir) {
         let _ = d.sync_all();
     }
     Ok(())
+}
+
+/// Creates `tmp` (0600 until it has the final owner and mode) holding `text`, synced.
+fn write_new(
+    tmp: &Path,
+    text: &str,
+    before: Option<&std::fs::Metadata>,
+    mode: Option<u32>,
+) -> std::io::Result<()> {
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(tmp)?;
+    if let Some(before) = before {
+        let now = file.metadata()?;
+        if (before.uid(), before.gid()) != (now.uid(), now.gid()) {
+            std::os::unix::fs::fchown(&file, Some(before.uid()), Some(before.gid()))?;
+        }
+    }
+    if let Some(mode) = mode {
+        file.set_permissions(std::fs::Permissions::from_mode(mode))?;
+    }
+    file.write_all(text.as_bytes())?;
+    file.sync_all()
+}
+
+/// Whether some table of the file has an inline `password` (not `password_env`/`_file`).
+fn holds_inline_secret(text: &str) -> bool {
+    fn walk(table: &Table) -> bool {
+        table.iter().any(|(k, item)| {
+            (k == "password" && item.is_value())
+                || item.as_table().is_some_and(walk)
+                || item
+                    .as_array_of_tables()
+                    .is_some_and(|a| a.iter().any(walk))
+        })
+    }
+    text.parse::<DocumentMut>()
+        .map_or(true, |doc| walk(doc.as_table()))
 }
 
 #[cfg(test)]
@@ -530,8 +575,14 @@ base_dn = "ou=people,dc=example,dc=com"
             "old"
         );
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
-        write_atomically(&path, "newer").unwrap();
+        write_atomically(&path, "# newer\n").unwrap();
         let mode = std::fs::metadata(&path).unwrap().mode() & 0o777;
         assert_eq!(mode, 0o640, "the file keeps its mode");
+        // Once it holds a password in clear, only its owner may read it.
+        write_atomically(&path, "[[connector]]\nname = \"x\"\npassword = \"pw\"\n").unwrap();
+        let mode = std::fs::metadata(&path).unwrap().mode() & 0o777;
+        assert_eq!(mode, 0o600, "an inline password makes it private");
+        assert!(!dir.path().join(".phonebook.toml.tmp").exists());
+        assert!(!dir.path().join(".phonebook.toml.bak.tmp").exists());
     }
 }

@@ -21,6 +21,7 @@ pub mod memory;
 pub mod metrics;
 pub mod model;
 pub mod numbers;
+pub mod per_client;
 pub mod report;
 pub mod schedule;
 pub mod serve;

@@ -204,6 +204,39 @@ fn connections_over_the_cap_are_closed_and_ldap_keeps_accepting() {
     server.stop();
 }
 
+/// One host holding half-sent requests open could take the whole cap (every lookup answered
+/// 503); its share is `max_connections_per_client`, and a freed slot is usable again.
+#[test]
+fn one_client_holds_at_most_its_share_of_http_connections() {
+    let (_ws, server) = serve(
+        &small_book(),
+        "max_connections = 100\nmax_connections_per_client = 5\nheader_timeout = \"5m\"\nidle_timeout = \"5m\"",
+    );
+    let http = http_addr(&server);
+    let mut held: Vec<TcpStream> = (0..5)
+        .map(|_| {
+            let mut s = TcpStream::connect(http).expect("connect");
+            s.write_all(b"GET /healthz HTTP/1.1\r\n")
+                .expect("half a head");
+            s.set_nonblocking(true).expect("nonblocking");
+            s
+        })
+        .collect();
+    // Five are this client's share: a sixth is turned away at once.
+    eventually(
+        "a sixth connection from the same address to be refused",
+        || get_status(http, "/healthz") != Some(200),
+    );
+    assert!(held.iter().all(|s| !closed(s)), "the five stay open");
+    held.pop();
+    eventually("a freed slot to be usable", || {
+        get_status(http, "/healthz") == Some(200)
+    });
+    drop(held);
+    let log = server.stop();
+    assert!(log.contains("a client holds too many connections"), "{log}");
+}
+
 #[test]
 fn a_half_sent_request_header_is_cut_off_after_the_header_timeout() {
     let (_ws, server) = serve(

@@ -315,6 +315,36 @@ fn the_admin_api_refuses_rebinding_cross_site_and_form_requests() {
         rebound.body
     );
     // Through a proxy on this machine: not "this machine" any more.
+    for proxied in [
+        "X-Real-IP: 10.0.0.1",
+        "Via: 1.1 nginx",
+        "X-Forwarded-Host: pb.example",
+    ] {
+        assert_eq!(curl(&["-H", proxied, &status]).status, 403, "{proxied}");
+    }
+    // Request shapes only an intermediary sends: two Host headers, an absolute-form target
+    // naming another host.
+    let raw = |request: &str| {
+        use std::io::{Read as _, Write as _};
+        let addr = base.trim_start_matches("http://");
+        let mut s = std::net::TcpStream::connect(addr).expect("connect");
+        s.write_all(request.as_bytes()).expect("send");
+        let mut answer = String::new();
+        let _ = s.read_to_string(&mut answer);
+        answer
+    };
+    for request in [
+        "GET /api/v1/status HTTP/1.1\r\nHost: localhost\r\nHost: evil.example\r\nConnection: close\r\n\r\n",
+        "GET http://evil.example/api/v1/status HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+        "GET /api/v1/status HTTP/1.1\r\nHost: [::1]evil.example\r\nConnection: close\r\n\r\n",
+    ] {
+        let answer = raw(request);
+        assert!(!answer.starts_with("HTTP/1.1 200"), "{request:?} → {answer}");
+    }
+    assert!(
+        raw("GET /api/v1/status HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .starts_with("HTTP/1.1 200")
+    );
     assert_eq!(
         curl(&["-H", "X-Forwarded-For: 198.51.100.7", &status]).status,
         403

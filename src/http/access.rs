@@ -73,7 +73,7 @@ pub async fn admin_scope(State(state): State<Shared>, request: Request, next: Ne
                 unauthorized("missing or wrong admin token")
             }
         }
-        None if from_this_machine(peer_ip(&request), headers) => next.run(request).await,
+        None if from_this_machine(peer_ip(&request), &request) => next.run(request).await,
         None => ApiError::new(
             StatusCode::FORBIDDEN,
             "without an admin token the admin API answers only on this machine (http://localhost:…); to use it from elsewhere set [http] admin_token_env or admin_token_file (README: Security)",
@@ -197,26 +197,56 @@ fn same_origin(headers: &HeaderMap) -> Result<(), String> {
     }
 }
 
-/// A loopback peer that addressed the server by a loopback name and came through no proxy.
-fn from_this_machine(peer: Option<IpAddr>, headers: &HeaderMap) -> bool {
+/// Headers an intermediary adds: a request that carries one came through a proxy, so its
+/// loopback peer address says nothing about the client.
+const PROXY_HEADERS: [&str; 7] = [
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-real-ip",
+    "via",
+    "client-ip",
+    "true-client-ip",
+];
+
+/// A loopback peer that addressed the server by a loopback name (one `Host`, and an
+/// absolute-form target naming the same) and came through no proxy.
+fn from_this_machine(peer: Option<IpAddr>, request: &Request) -> bool {
+    let headers = request.headers();
     let loopback_peer = peer.is_some_and(|ip| match ip {
         IpAddr::V6(v6) => v6
             .to_ipv4_mapped()
             .map_or(v6.is_loopback(), |v4| v4.is_loopback()),
         IpAddr::V4(v4) => v4.is_loopback(),
     });
-    let proxied = headers.contains_key("forwarded") || headers.contains_key("x-forwarded-for");
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("");
-    loopback_peer && !proxied && is_loopback_host(host)
+    let proxied = PROXY_HEADERS.iter().any(|h| headers.contains_key(*h));
+    let mut hosts = headers.get_all(header::HOST).iter();
+    let host = match (hosts.next(), hosts.next()) {
+        (Some(h), None) => h.to_str().unwrap_or(""),
+        _ => return false, // none, or two (RFC 9112: a 400)
+    };
+    let target_ok = request
+        .uri()
+        .authority()
+        .is_none_or(|a| is_loopback_host(a.as_str()));
+    loopback_peer && !proxied && is_loopback_host(host) && target_ok
 }
 
 /// `localhost`, `127.0.0.1`, `[::1]` — with or without a port.
 fn is_loopback_host(host: &str) -> bool {
     let name = if let Some(rest) = host.strip_prefix('[') {
-        rest.split(']').next().unwrap_or("")
+        match rest.split_once(']') {
+            // After the bracket only a port may follow.
+            Some((ip, tail))
+                if tail.is_empty()
+                    || tail
+                        .strip_prefix(':')
+                        .is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit())) =>
+            {
+                ip
+            }
+            _ => return false,
+        }
     } else {
         host.rsplit_once(':').map_or(host, |(h, _)| h)
     };

@@ -57,6 +57,7 @@ pub async fn serve(listener: TcpListener, state: Shared, mut shutdown: watch::Re
         .half_close(true)
         .max_buf_size(MAX_HEAD_BUFFER);
     let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let clients = Arc::new(crate::per_client::PerClient::default());
     let graceful = GracefulShutdown::new();
     let mut connections = JoinSet::new();
     let mut refused = Throttled::default();
@@ -91,6 +92,16 @@ pub async fn serve(listener: TcpListener, state: Shared, mut shutdown: watch::Re
                     ));
                     continue;
                 };
+                let Some(client_slot) = clients.enter(peer.ip(), limits.max_connections_per_client) else {
+                    let _ = stream.try_write(BUSY);
+                    drop(stream);
+                    let cap = limits.max_connections_per_client;
+                    refused.warn(|n| tracing::warn!(
+                        client = %peer, refused = n, max_connections_per_client = cap,
+                        "http: a client holds too many connections, refusing more from it"
+                    ));
+                    continue;
+                };
                 let _ = stream.set_nodelay(true);
                 let mut io = TimeoutStream::new(stream);
                 io.set_read_timeout(Some(limits.idle_timeout));
@@ -108,6 +119,7 @@ pub async fn serve(listener: TcpListener, state: Shared, mut shutdown: watch::Re
                     if let Err(e) = connection.await {
                         tracing::debug!(client = %peer, error = %e, "http: connection closed");
                     }
+                    drop(client_slot);
                     drop(slot);
                 });
             }

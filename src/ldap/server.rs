@@ -29,6 +29,7 @@ use crate::directory::Directory;
 use crate::ldap::codec::{encode_into, Codec};
 use crate::ldap::session::{encode_result, Action, Part, Policy, Response, Session};
 use crate::metrics::Metrics;
+use crate::per_client::PerClient;
 
 /// Limits that keep one client from hurting the others.
 #[derive(Debug, Clone)]
@@ -216,47 +217,6 @@ impl Listeners {
             None => None,
         };
         Ok(Listeners { plain, ldaps })
-    }
-}
-
-/// Open connections per client address, shared by the plain and the LDAPS listener.
-#[derive(Default)]
-struct PerClient {
-    open: std::sync::Mutex<HashMap<IpAddr, usize>>,
-}
-
-/// One counted connection; uncounted when dropped.
-struct ClientSlot {
-    clients: Arc<PerClient>,
-    ip: IpAddr,
-}
-
-impl PerClient {
-    /// A slot for `ip`, or `None` when that client already holds `limit` connections.
-    fn enter(self: &Arc<Self>, ip: IpAddr, limit: usize) -> Option<ClientSlot> {
-        let mut open = self.open.lock().ok()?;
-        let count = open.entry(ip).or_default();
-        if *count >= limit {
-            return None;
-        }
-        *count += 1;
-        Some(ClientSlot {
-            clients: self.clone(),
-            ip,
-        })
-    }
-}
-
-impl Drop for ClientSlot {
-    fn drop(&mut self) {
-        if let Ok(mut open) = self.clients.open.lock() {
-            if let Some(count) = open.get_mut(&self.ip) {
-                *count -= 1;
-                if *count == 0 {
-                    open.remove(&self.ip);
-                }
-            }
-        }
     }
 }
 
