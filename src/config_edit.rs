@@ -88,16 +88,22 @@ pub fn upsert(
     let table = connectors
         .get_mut(index)
         .ok_or_else(|| EditError::NotFound(profile.name.clone()))?;
-    if original.is_some() && keeps_secret_for_another_upstream(table, profile) {
-        return Err(EditError::Invalid(vec![ConfigError {
+    let password_again = (original.is_some() && keeps_secret_for_another_upstream(table, profile))
+        .then(|| ConfigError {
             path: format!("connector[{index}].password"),
             message: "the upstream or bind DN changed: enter the password again (a stored password is only sent to the server it was given for)".into(),
-        }]));
-    }
+        });
     write_profile(table, profile);
     let edited = doc.to_string();
-    Config::parse_for(&edited, config_path).map_err(EditError::Invalid)?;
-    Ok(edited)
+    // Every problem at once: the page shows each next to its field.
+    match (Config::parse_for(&edited, config_path), password_again) {
+        (Ok(_), None) => Ok(edited),
+        (Ok(_), Some(e)) => Err(EditError::Invalid(vec![e])),
+        (Err(mut errors), e) => {
+            errors.extend(e);
+            Err(EditError::Invalid(errors))
+        }
+    }
 }
 
 /// Whether writing `p` over `table` would keep a stored secret (inline, env or file) while
