@@ -60,6 +60,8 @@ fuzz_target!(|data: &[u8]| {
         users: vec![("cn=phones,dc=example,dc=com".into(), Secret::new("pw"))],
         size_limit: 3,
         starttls: true,
+        // Small, so paging past a page cap is reached with the tiny test directory.
+        max_page_size: 2,
     });
     let mut session = Session::new(directory(), policy, false);
     let mut codec = Codec::new(64 * 1024);
