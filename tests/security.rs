@@ -564,39 +564,20 @@ fn hostile_upstream_entries_hit_the_import_caps() {
     }
 }
 
-/// BER: `tag`, the definite length of `content`, `content`.
-fn ber(tag: u8, content: &[u8]) -> Vec<u8> {
-    let mut out = vec![tag];
-    let n = content.len();
-    if n < 0x80 {
-        out.push(n as u8);
-    } else {
-        let bytes: Vec<u8> = n
-            .to_be_bytes()
-            .into_iter()
-            .skip_while(|b| *b == 0)
-            .collect();
-        out.push(0x80 | bytes.len() as u8);
-        out.extend(bytes);
-    }
-    out.extend_from_slice(content);
-    out
-}
-
 /// A SearchRequest whose filter is `(cn=*)` under `depth` NOTs: deeper than any decoder here
 /// accepts, so it reaches ldap3_proto's parser, which fails on it.
 fn deep_search_pdu(depth: usize) -> Vec<u8> {
-    let mut filter = ber(0x87, b"cn");
+    let mut filter = support::ber::tlv(0x87, b"cn");
     for _ in 0..depth {
-        filter = ber(0xa2, &filter);
+        filter = support::ber::tlv(0xa2, &filter);
     }
-    let mut body = ber(0x04, b"ou=phonebook,dc=example,dc=com");
+    let mut body = support::ber::tlv(0x04, b"ou=phonebook,dc=example,dc=com");
     body.extend([0x0a, 1, 2, 0x0a, 1, 0, 0x02, 1, 0, 0x02, 1, 0, 0x01, 1, 0]);
     body.extend(filter);
     body.extend([0x30, 0]);
     let mut msg = vec![0x02, 1, 1];
-    msg.extend(ber(0x63, &body));
-    ber(0x30, &msg)
+    msg.extend(support::ber::tlv(0x63, &body));
+    support::ber::tlv(0x30, &msg)
 }
 
 /// A message ldap3_proto cannot parse used to be logged whole, as decimal bytes, at ERROR:

@@ -6,10 +6,12 @@
 //! * [`gen`]: deterministic synthetic people (LDIF or in-memory).
 //! * [`cli`]: the real binary in a scratch working directory; [`server`]: its `serve`.
 //! * [`certs`]: a test CA and a server certificate for 127.0.0.1.
+//! * [`ber`]: hand-written LDAP messages and replies on raw sockets.
 
 // Each test binary uses only a part of this module.
 #![allow(dead_code)]
 
+pub mod ber;
 pub mod certs;
 pub mod cli;
 pub mod gen;
