@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// Open connections per client address (LDAP shares one between its plain and LDAPS
 /// listeners).
@@ -43,6 +44,27 @@ impl Drop for ClientSlot {
                     open.remove(&self.ip);
                 }
             }
+        }
+    }
+}
+
+/// How often a refusal of the same kind is logged, at most.
+pub const WARN_EVERY: Duration = Duration::from_secs(60);
+
+/// Counts events and lets one log line through per [`WARN_EVERY`] (so a flood of refused connections cannot flood the log), with the count since.
+#[derive(Default)]
+pub struct Throttled {
+    last: Option<Instant>,
+    count: u64,
+}
+
+impl Throttled {
+    pub fn warn(&mut self, log: impl FnOnce(u64)) {
+        self.count += 1;
+        if self.last.is_none_or(|t| t.elapsed() >= WARN_EVERY) {
+            log(self.count);
+            self.count = 0;
+            self.last = Some(Instant::now());
         }
     }
 }

@@ -404,6 +404,20 @@ fn one_client_cannot_hold_more_than_its_share_of_connections() {
             }
         },
     );
+    // A flood of refused connections is counted, not logged line by line.
+    for _ in 0..200 {
+        let mut extra = std::net::TcpStream::connect(addr).expect("connect");
+        let _ = extra.read(&mut [0u8; 1]);
+    }
+    let refusals = server
+        .log()
+        .lines()
+        .filter(|l| l.contains("too many connections"))
+        .count();
+    assert!(
+        (1..=2).contains(&refusals),
+        "{refusals} log lines for 200 refused connections"
+    );
     drop(held);
     // Once they close, the same client is served again.
     eventually(

@@ -11,7 +11,7 @@
 //! and hyper-util's `GracefulShutdown` for the drain.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
@@ -33,10 +33,6 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// The largest request head hyper buffers for one connection (phones and PBXs send a few
 /// hundred bytes); a bigger head is answered 431. Bounds memory per connection at the cap.
 const MAX_HEAD_BUFFER: usize = 64 * 1024;
-
-/// How often, at most, a refused connection or a failed accept is logged at warn: a flood
-/// must not turn into a flood of log lines.
-const WARN_EVERY: Duration = Duration::from_secs(60);
 
 /// What a connection over the cap is told, if its socket takes it at once (never waited for).
 const BUSY: &[u8] =
@@ -60,8 +56,8 @@ pub async fn serve(listener: TcpListener, state: Shared, mut shutdown: watch::Re
     let clients = Arc::new(crate::per_client::PerClient::default());
     let graceful = GracefulShutdown::new();
     let mut connections = JoinSet::new();
-    let mut refused = Throttled::default();
-    let mut failed = Throttled::default();
+    let mut refused = crate::per_client::Throttled::default();
+    let mut failed = crate::per_client::Throttled::default();
     let mut stop = std::pin::pin!(async move {
         let _ = shutdown.wait_for(|stop| *stop).await;
     });
@@ -136,22 +132,4 @@ pub async fn serve(listener: TcpListener, state: Shared, mut shutdown: watch::Re
         );
     }
     connections.shutdown().await;
-}
-
-/// Counts events and lets one log line through per [`WARN_EVERY`], with the count since.
-#[derive(Default)]
-struct Throttled {
-    last: Option<Instant>,
-    count: u64,
-}
-
-impl Throttled {
-    fn warn(&mut self, log: impl FnOnce(u64)) {
-        self.count += 1;
-        if self.last.is_none_or(|t| t.elapsed() >= WARN_EVERY) {
-            log(self.count);
-            self.count = 0;
-            self.last = Some(Instant::now());
-        }
-    }
 }

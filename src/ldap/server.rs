@@ -256,6 +256,8 @@ async fn accept_loop(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut connections = JoinSet::new();
+    // Refusals are logged once a minute with their count, not once each.
+    let mut refused = crate::per_client::Throttled::default();
     loop {
         let accepted = tokio::select! {
             _ = shutdown.wait_for(|stop| *stop) => break,
@@ -273,12 +275,14 @@ async fn accept_loop(
             }
         };
         let Ok(permit) = permits.clone().try_acquire_owned() else {
-            tracing::warn!(%peer, limit = endpoint.limits.max_connections, "ldap: connection limit reached; refusing a connection");
+            let limit = endpoint.limits.max_connections;
+            refused.warn(|n| tracing::warn!(%peer, limit, refused = n, "ldap: connection limit reached; refusing connections"));
             continue;
         };
         let Some(slot) = clients.enter(peer.ip(), endpoint.limits.max_connections_per_client)
         else {
-            tracing::warn!(%peer, limit = endpoint.limits.max_connections_per_client, "ldap: this client holds too many connections; refusing another");
+            let limit = endpoint.limits.max_connections_per_client;
+            refused.warn(|n| tracing::warn!(%peer, limit, refused = n, "ldap: a client holds too many connections; refusing more from it"));
             continue;
         };
         let endpoint = endpoint.clone();
