@@ -509,6 +509,9 @@ fn sled_error(path: &str, e: sled::Error) -> StoreError {
             "no space left on the disk (os error 28); free some and the next sync retries"
                 .to_owned()
         }
+        // Seen on a full disk: sled reads back a page whose write failed. The handle is
+        // reopened for the next call, which recovers from the last durable state.
+        sled::Error::Corruption { .. } => "the store could not read back data it was writing (sled: corrupted data), which follows a failed write — typically a full disk; free some and the next sync retries".to_owned(),
         other => other.to_string(),
     };
     StoreError::Io {

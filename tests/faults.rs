@@ -628,8 +628,12 @@ fn a_full_disk_fails_only_that_sync_and_the_next_sync_after_space_returns_succee
     for attempt in 0..2 {
         let (code, body) = curl_json(&["-X", "POST", &sync_url]);
         assert_eq!(code, 502, "attempt {attempt}: {body}");
+        // sled reports the full disk itself, or (now and then) the page it could not write
+        // as unreadable; either way the sync fails and says what to do.
+        let disk_full =
+            |e: &str| e.contains("no space left") || e.contains("typically a full disk");
         let error = body["error"].as_str().unwrap_or_default();
-        assert!(error.contains("no space left"), "attempt {attempt}: {body}");
+        assert!(disk_full(error), "attempt {attempt}: {body}");
         // Everything else keeps answering, from the old book.
         assert_eq!(curl_json(&[&format!("{base}/healthz")]).0, 200);
         assert_eq!(ldap_count_all(&server), old_count);
@@ -638,10 +642,7 @@ fn a_full_disk_fails_only_that_sync_and_the_next_sync_after_space_returns_succee
         assert_eq!(corp["running"], false, "the sync lock is released: {now}");
         assert_eq!(corp["last_run"]["outcome"], "failed", "{now}");
         assert!(
-            corp["last_run"]["error"]
-                .as_str()
-                .unwrap_or_default()
-                .contains("no space left"),
+            disk_full(corp["last_run"]["error"].as_str().unwrap_or_default()),
             "{now}"
         );
         assert_eq!(now["entries"], old_count as u64, "{now}");
@@ -674,7 +675,10 @@ fn a_full_disk_fails_only_that_sync_and_the_next_sync_after_space_returns_succee
         "serve took {:?} to stop",
         asked.elapsed()
     );
-    assert!(log.contains("no space left"), "{log}");
+    assert!(
+        log.contains("no space left") || log.contains("typically a full disk"),
+        "{log}"
+    );
     drop(disk);
 }
 
