@@ -73,6 +73,33 @@ pub enum StoreError {
     Stuck { path: String, since: Duration },
     #[error("store {path}: closed")]
     Closed { path: String },
+    /// Refused before sled was asked to write: sled 0.34 can leave pages it failed to write
+    /// unreadable when the disk runs full under it, so it is never let near a full disk.
+    #[error("store {path}: no space left on the disk for this write (about {} MB needed, {} MB free); free some and the next sync retries — the last good phone book is still served", needed / 1_000_000, free / 1_000_000)]
+    DiskFull {
+        path: String,
+        needed: u64,
+        free: u64,
+    },
+}
+
+/// Free space every write leaves untouched beyond its own size (sled's log segments, its
+/// snapshot, and whatever else lives on the disk).
+const SPACE_RESERVE: u64 = 8 * 1024 * 1024;
+
+/// Checks, on the store thread, that `bytes` can be written — twice over, for sled's log and
+/// its later compaction — with [`SPACE_RESERVE`] left.
+fn ensure_space(path: &Path, shown: &str, bytes: u64) -> Result<(), StoreError> {
+    let needed = bytes.saturating_mul(2).saturating_add(SPACE_RESERVE);
+    match fs2::available_space(path) {
+        Ok(free) if free < needed => Err(StoreError::DiskFull {
+            path: shown.to_owned(),
+            needed,
+            free,
+        }),
+        // A file system that cannot say is left to sled's own error.
+        _ => Ok(()),
+    }
 }
 
 impl StoreError {
@@ -209,13 +236,16 @@ impl Store {
     ) -> Result<T, StoreError> {
         let deadline = Instant::now() + self.inner.timeout;
         let (answer, answered) = mpsc::sync_channel(1);
+        let (dir, shown) = (self.inner.path.clone(), self.inner.shown.clone());
         let job: Job = Box::new(move |db| {
             // A call whose caller has given up is not run late: it could otherwise apply a
             // sync that was already reported as failed.
             if Instant::now() >= deadline {
                 return true;
             }
-            let result = f(db);
+            // sled is not touched on a (nearly) full disk at all: even a read can make it
+            // consolidate pages, and a write that meets the full disk can wedge the handle.
+            let result = ensure_space(&dir, &shown, 0).and_then(|()| f(db));
             let sound = !matches!(&result, Err(e) if e.poisons_the_handle());
             let _ = answer.send(result);
             sound
@@ -395,6 +425,27 @@ impl Store {
         self.call(move |db| read_book(db, BOOK, &shown))
     }
 
+    /// Makes sure a write starts on a sound handle. sled keeps the first write error of a
+    /// handle — its own background flusher may have met the full disk — and fails every
+    /// later write with it, even after space returns; so a flush of nothing comes first, and
+    /// when it fails the handle is replaced (the next call reopens the store) and tried once
+    /// more.
+    ///
+    /// Never with the disk full: a flush that meets a full disk can wait forever in sled.
+    fn sound(&self, bytes: u64) -> Result<(), StoreError> {
+        let attempt = || {
+            let (shown, dir) = (self.inner.shown.clone(), self.inner.path.clone());
+            self.call(move |db| {
+                ensure_space(&dir, &shown, bytes)?;
+                db.flush().map(|_| ()).map_err(|e| sled_error(&shown, e))
+            })
+        };
+        match attempt() {
+            Err(e) if e.poisons_the_handle() => attempt(),
+            other => other,
+        }
+    }
+
     /// Applies a change set of `connector` and records `run`, atomically and durably.
     /// Returns the new generation. An empty change set writes only the run record.
     pub fn apply(
@@ -413,7 +464,11 @@ impl Store {
         let pieces = encode_book(&entries)?;
         let record = encode_run(run)?;
         let (name, shown) = (connector.to_owned(), self.inner.shown.clone());
+        let dir = self.inner.path.clone();
+        let bytes: u64 = pieces.iter().map(|p| p.len() as u64).sum();
+        self.sound(bytes)?;
         let generation = self.call(move |db| {
+            ensure_space(&dir, &shown, bytes)?;
             let io = |e: sled::Error| sled_error(&shown, e);
             let generation = read_generation(db, &shown)? + 1;
             let old_pieces = db
@@ -450,7 +505,10 @@ impl Store {
             encode_run(run)?,
             self.inner.shown.clone(),
         );
+        self.sound(value.len() as u64)?;
+        let dir = self.inner.path.clone();
         self.call(move |db| {
+            ensure_space(&dir, &shown, value.len() as u64)?;
             let io = |e: sled::Error| sled_error(&shown, e);
             db.insert(key, value).map_err(io)?;
             db.flush().map_err(io)?;
