@@ -431,14 +431,12 @@ impl Store {
     /// when it fails the handle is replaced (the next call reopens the store) and tried once
     /// more.
     ///
-    /// Never with the disk full: a flush that meets a full disk can wait forever in sled.
-    fn sound(&self, bytes: u64) -> Result<(), StoreError> {
+    /// Never with the disk full: [`Store::call`] checks the space first, since a flush that
+    /// meets a full disk can wait forever in sled.
+    fn sound(&self) -> Result<(), StoreError> {
         let attempt = || {
-            let (shown, dir) = (self.inner.shown.clone(), self.inner.path.clone());
-            self.call(move |db| {
-                ensure_space(&dir, &shown, bytes)?;
-                db.flush().map(|_| ()).map_err(|e| sled_error(&shown, e))
-            })
+            let shown = self.inner.shown.clone();
+            self.call(move |db| db.flush().map(|_| ()).map_err(|e| sled_error(&shown, e)))
         };
         match attempt() {
             Err(e) if e.poisons_the_handle() => attempt(),
@@ -466,7 +464,7 @@ impl Store {
         let (name, shown) = (connector.to_owned(), self.inner.shown.clone());
         let dir = self.inner.path.clone();
         let bytes: u64 = pieces.iter().map(|p| p.len() as u64).sum();
-        self.sound(bytes)?;
+        self.sound()?;
         let generation = self.call(move |db| {
             ensure_space(&dir, &shown, bytes)?;
             let io = |e: sled::Error| sled_error(&shown, e);
@@ -505,7 +503,7 @@ impl Store {
             encode_run(run)?,
             self.inner.shown.clone(),
         );
-        self.sound(value.len() as u64)?;
+        self.sound()?;
         let dir = self.inner.path.clone();
         self.call(move |db| {
             ensure_space(&dir, &shown, value.len() as u64)?;

@@ -599,18 +599,21 @@ max_removals = "100%"
     )
 }
 
+/// `n` generated people (from `seed`) as the `file:` connector's LDIF in `ws`.
+fn write_people(ws: &Workspace, n: usize, seed: u64) {
+    let (ldif, _) = gen::people_ldif(&GenOptions {
+        n,
+        seed,
+        with_memberof: true,
+    });
+    std::fs::write(ws.path().join("people.ldif"), ldif).expect("write LDIF");
+}
+
 #[test]
 fn a_full_disk_fails_only_that_sync_and_the_next_sync_after_space_returns_succeeds() {
     let ws = Workspace::new(&file_config("10s"));
     let disk = Tmpfs::mount(&ws.path().join("data"), 48);
-    let write_people = |seed: u64| {
-        let (ldif, _) = gen::people_ldif(&GenOptions {
-            n: 20_000,
-            seed,
-            with_memberof: true,
-        });
-        std::fs::write(ws.path().join("people.ldif"), ldif).expect("write LDIF");
-    };
+    let write_people = |seed: u64| write_people(&ws, 20_000, seed);
     write_people(1);
     let server = Server::start(&ws);
     let base = server.http_url();
@@ -826,14 +829,7 @@ impl Drop for Thaw {
 fn a_disk_that_stops_answering_fails_the_sync_in_time_and_sigterm_still_stops_the_server() {
     let ws = Workspace::new(&file_config("2s"));
     let disk = FreezableDisk::mount(&ws.path().join("data"), &ws.path().join("disk.img"));
-    let write_people = |seed: u64| {
-        let (ldif, _) = gen::people_ldif(&GenOptions {
-            n: 200,
-            seed,
-            with_memberof: true,
-        });
-        std::fs::write(ws.path().join("people.ldif"), ldif).expect("write LDIF");
-    };
+    let write_people = |seed: u64| write_people(&ws, 200, seed);
     write_people(1);
     let mut server = Server::start(&ws);
     let base = server.http_url();
