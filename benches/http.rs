@@ -92,11 +92,7 @@ fn fixture() -> Fixture {
 }
 
 fn settings(config: &Config) -> phonebook_proxy::directory::Settings {
-    phonebook_proxy::directory::Settings {
-        base_dn: config.ldap.base_dn.clone(),
-        accents: config.ldap.accents,
-        numbers: config.numbers.clone(),
-    }
+    phonebook_proxy::directory::Settings::from_config(config)
 }
 
 fn state(runner: &Arc<Runner>) -> Arc<HttpState> {

@@ -71,11 +71,7 @@ fn entries(people: &[Person]) -> (Config, Vec<Entry>) {
 }
 
 fn settings(config: &Config) -> Settings {
-    Settings {
-        base_dn: BASE_DN.into(),
-        accents: Accents::Fold,
-        numbers: config.numbers.clone(),
-    }
+    Settings::new(BASE_DN, Accents::Fold, config.numbers.clone())
 }
 
 fn search(base: &str, scope: LdapSearchScope, filter_text: &str, sizelimit: i32) -> LdapMsg {

@@ -13,7 +13,7 @@ use std::time::Duration;
 use regex::Regex;
 use toml::{Table, Value};
 
-use crate::numbers::NumberPlan;
+use crate::numbers::{ExtensionBlock, NumberFormat, NumberPlan};
 use crate::sync::mapping::{is_attribute_name, FieldMap, FieldTemplate, PHONE_FIELDS};
 use crate::sync::prefilter::{Prefilter, Rule};
 
@@ -27,6 +27,8 @@ pub struct Config {
     /// One line per LDAP operation and HTTP request (target `access`), off by default.
     pub access_log: bool,
     pub numbers: NumberPlan,
+    /// The order every listing uses (LDAP answers, XML books, the feed, exports).
+    pub order: Order,
     pub ldap: LdapConfig,
     pub http: HttpConfig,
     pub connectors: Vec<ConnectorConfig>,
@@ -50,6 +52,41 @@ pub struct StoreConfig {
     pub write_timeout: Duration,
 }
 
+/// The order phones list the book in. One order for every endpoint, so a phone's LDAP list,
+/// its XML book and the PBX's feed agree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Order {
+    /// By display name, as a phone shows it.
+    #[default]
+    DisplayName,
+    /// By last name, then first name (`Müller, Anna` before `Schulz, Andreas`); entries
+    /// without a last name by display name among them.
+    LastName,
+}
+
+/// The XML books, by file name without `.xml`.
+pub const XML_BOOKS: [&str; 5] = ["yealink", "cisco", "snom", "grandstream", "fanvil"];
+
+/// How the XML books write numbers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct XmlConfig {
+    /// The number format of each of [`XML_BOOKS`], in that order.
+    pub formats: [NumberFormat; 5],
+    /// List entries that have no number a phone can dial (left out by default: a phone
+    /// cannot do anything with them).
+    pub keep_without_number: bool,
+}
+
+impl XmlConfig {
+    /// The number format of the book `name` (`yealink`, …); `e164` for an unknown name.
+    pub fn format(&self, name: &str) -> NumberFormat {
+        XML_BOOKS
+            .iter()
+            .position(|b| *b == name)
+            .map_or(NumberFormat::E164, |i| self.formats[i])
+    }
+}
+
 /// How names are compared by the LDAP endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Accents {
@@ -70,6 +107,8 @@ pub struct LdapConfig {
     pub anonymous: bool,
     pub size_limit: usize,
     pub accents: Accents,
+    /// How numbers are written in answers (searches still match every notation).
+    pub number_format: NumberFormat,
     pub users: Vec<LdapUser>,
     /// Open connections at most; more are refused until one closes.
     pub max_connections: usize,
@@ -117,6 +156,7 @@ pub struct HttpConfig {
     /// Bounds on connections and responses, so that no client can hold descriptors or memory
     /// the LDAP endpoint needs.
     pub limits: HttpLimits,
+    pub xml: XmlConfig,
 }
 
 /// An address block, `192.168.10.0/24`, `10.1.2.3` (one host) or `fd00::/8`.
@@ -469,8 +509,10 @@ impl Config {
         let access_log = log.boolean("access", &mut errs).unwrap_or(false);
         log.finish(&mut errs);
         let numbers = parse_numbers(root.table("numbers", &mut errs), &mut errs);
-        let ldap = parse_ldap(root.table("ldap", &mut errs), &mut errs);
-        let http = parse_http(root.table("http", &mut errs), &mut errs);
+        let plan = numbers.clone().unwrap_or_default();
+        let order = parse_directory(root.table("directory", &mut errs), &mut errs);
+        let ldap = parse_ldap(root.table("ldap", &mut errs), &plan, &mut errs);
+        let http = parse_http(root.table("http", &mut errs), &plan, &mut errs);
         let files = parse_files(root.table("files", &mut errs), path, &mut errs);
         let import = parse_import(root.table("import", &mut errs), &mut errs);
         let connectors: Vec<_> = root
@@ -493,6 +535,7 @@ impl Config {
                     store,
                     access_log,
                     numbers,
+                    order,
                     ldap,
                     http,
                     connectors,
@@ -896,21 +939,132 @@ fn parse_numbers(mut s: Section, errs: &mut Errors) -> Option<NumberPlan> {
         }
         v
     };
-    let plan = NumberPlan {
-        country_code: digits("country_code", defaults.country_code, false, errs),
-        international_prefix: digits(
-            "international_prefix",
-            defaults.international_prefix,
-            false,
-            errs,
-        ),
-        national_prefix: digits("national_prefix", defaults.national_prefix, true, errs),
-    };
+    let country_code = digits("country_code", defaults.country_code, false, errs);
+    let international_prefix = digits(
+        "international_prefix",
+        defaults.international_prefix,
+        false,
+        errs,
+    );
+    let national_prefix = digits("national_prefix", defaults.national_prefix, true, errs);
+    let outside_prefix = digits("outside_prefix", defaults.outside_prefix, true, errs);
+    let mut extensions: Vec<ExtensionBlock> = Vec::new();
+    for mut b in s.tables("extensions", errs) {
+        let digits = b.integer("digits", 1..=10, errs);
+        if b.table.is_some_and(|t| !t.contains_key("digits")) {
+            errs.push(b.key("digits"), "is required (how many digits an extension has)");
+        }
+        let prefix = b.required_string("prefix", errs).and_then(|p| {
+            let e164 = block_prefix(&p);
+            if e164.is_none() {
+                errs.push(
+                    b.key("prefix"),
+                    format!("\"{p}\" is not the start of an international number like \"+49891234\""),
+                );
+            }
+            e164
+        });
+        b.finish(errs);
+        let (Some(prefix), Some(digits)) = (prefix, digits) else {
+            continue;
+        };
+        let digits = digits as usize;
+        if prefix.len() + digits > 15 {
+            errs.push(
+                b.key("digits"),
+                format!("+{prefix} and {digits} more digits is longer than the 15 digits E.164 allows"),
+            );
+        } else if extensions.iter().any(|o| o.prefix == prefix && o.digits == digits) {
+            errs.push(b.key("prefix"), format!("+{prefix} is listed twice"));
+        } else {
+            extensions.push(ExtensionBlock { prefix, digits });
+        }
+    }
     s.finish(errs);
-    Some(plan)
+    Some(NumberPlan {
+        country_code,
+        international_prefix,
+        national_prefix,
+        outside_prefix,
+        extensions,
+    })
 }
 
-fn parse_ldap(mut s: Section, errs: &mut Errors) -> Option<LdapConfig> {
+/// The E.164 digits of a number block's prefix written as `+49 89 1234`, or `None`.
+fn block_prefix(p: &str) -> Option<String> {
+    let body = p.trim().strip_prefix('+')?;
+    if !body
+        .chars()
+        .all(|c| c.is_ascii_digit() || matches!(c, ' ' | '-' | '/' | '(' | ')'))
+    {
+        return None;
+    }
+    let digits = crate::numbers::digits(body);
+    (!digits.is_empty() && digits.len() < 15 && !digits.starts_with('0')).then_some(digits)
+}
+
+/// A `number_format` key: one of [`NumberFormat::NAMES`], or `default` when absent.
+fn number_format(
+    s: &mut Section,
+    k: &'static str,
+    default: NumberFormat,
+    errs: &mut Errors,
+) -> NumberFormat {
+    match s.string(k, errs) {
+        None => default,
+        Some(name) => NumberFormat::parse(&name).unwrap_or_else(|| {
+            errs.push(
+                s.key(k),
+                format!(
+                    "\"{name}\" is not a number format ({})",
+                    NumberFormat::NAMES.join(", ")
+                ),
+            );
+            default
+        }),
+    }
+}
+
+fn parse_directory(mut s: Section, errs: &mut Errors) -> Order {
+    let order = match s.string("order", errs).as_deref() {
+        None | Some("display_name") => Order::DisplayName,
+        Some("last_name") => Order::LastName,
+        Some(other) => {
+            errs.push(
+                s.key("order"),
+                format!("\"{other}\" is neither \"display_name\" nor \"last_name\""),
+            );
+            Order::DisplayName
+        }
+    };
+    s.finish(errs);
+    order
+}
+
+/// `[http.xml]`: the books' number format (all, then per book) and whether entries without a
+/// number are listed.
+fn parse_xml(mut s: Section, plan: &NumberPlan, errs: &mut Errors) -> XmlConfig {
+    let default = if plan.has_extensions() {
+        NumberFormat::Dialable
+    } else {
+        NumberFormat::E164
+    };
+    let all = number_format(&mut s, "number_format", default, errs);
+    let keep_without_number = s.boolean("keep_without_number", errs).unwrap_or(false);
+    let formats = XML_BOOKS.map(|book| {
+        let mut b = s.table(book, errs);
+        let format = number_format(&mut b, "number_format", all, errs);
+        b.finish(errs);
+        format
+    });
+    s.finish(errs);
+    XmlConfig {
+        formats,
+        keep_without_number,
+    }
+}
+
+fn parse_ldap(mut s: Section, plan: &NumberPlan, errs: &mut Errors) -> Option<LdapConfig> {
     let listen = s.socket_addr("listen", "127.0.0.1:3389", errs);
     let listen_ldaps = s.string("listen_ldaps", errs).and_then(|t| {
         t.parse()
@@ -953,6 +1107,16 @@ fn parse_ldap(mut s: Section, errs: &mut Errors) -> Option<LdapConfig> {
             Accents::Fold
         }
     };
+    let number_format = number_format(
+        &mut s,
+        "number_format",
+        if plan.has_extensions() {
+            NumberFormat::Dialable
+        } else {
+            NumberFormat::AsWritten
+        },
+        errs,
+    );
     let max_connections = s
         .integer("max_connections", 1..=1_000_000, errs)
         .unwrap_or(4096) as usize;
@@ -1023,6 +1187,7 @@ fn parse_ldap(mut s: Section, errs: &mut Errors) -> Option<LdapConfig> {
         anonymous,
         size_limit,
         accents,
+        number_format,
         users,
         max_connections,
         max_connections_per_client,
@@ -1036,7 +1201,7 @@ fn parse_ldap(mut s: Section, errs: &mut Errors) -> Option<LdapConfig> {
     })
 }
 
-fn parse_http(mut s: Section, errs: &mut Errors) -> Option<HttpConfig> {
+fn parse_http(mut s: Section, plan: &NumberPlan, errs: &mut Errors) -> Option<HttpConfig> {
     let listen = s.socket_addr("listen", "127.0.0.1:8080", errs);
     // `token_env` is the one-token form of earlier versions: the same token for both scopes.
     let both = s.token("token_env", "", errs);
@@ -1093,6 +1258,7 @@ fn parse_http(mut s: Section, errs: &mut Errors) -> Option<HttpConfig> {
         }
     };
     let limits = parse_http_limits(&mut s, errs);
+    let xml = parse_xml(s.table("xml", errs), plan, errs);
     s.finish(errs);
     Some(HttpConfig {
         listen: listen?,
@@ -1100,6 +1266,7 @@ fn parse_http(mut s: Section, errs: &mut Errors) -> Option<HttpConfig> {
         read_token: read.or(both),
         read_clients,
         limits,
+        xml,
     })
 }
 

@@ -1,13 +1,20 @@
-//! Phone-number normalisation to E.164, the one form every matcher compares.
+//! Phone numbers as the company's phone system sees them: normalised to E.164 (the one form
+//! every matcher compares), inside or outside the company's own number blocks, and written
+//! back out in the notation each endpoint serves.
 //!
 //! Upstream directories hold numbers in every notation people type (`089 1234-567`,
-//! `+49 (0)89 1234567`, `0049 89 1234567`); phones and PBXes ask in others. Normalising both
-//! sides with one [`NumberPlan`] is what lets them meet. Numbers that cannot be normalised
-//! safely are left alone rather than guessed at.
+//! `+49 (0)89 1234567`, `0049 89 1234567`, or only the extension `826`); phones and PBXes ask
+//! in others (`826`, `891234826`, `+49891234826`) and dial what they are given. Normalising
+//! both sides with one [`NumberPlan`] is what lets them meet, and [`NumberFormat::Dialable`]
+//! is what lets a desk phone dial a colleague's extension instead of the trunk. Numbers that
+//! cannot be normalised safely are left alone rather than guessed at.
+
+use std::borrow::Cow;
 
 use crate::model::PhoneNumber;
 
-/// The dialling conventions of the site: how national and international numbers are written.
+/// The dialling conventions of the site: how national and international numbers are written,
+/// and which numbers are the company's own.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NumberPlan {
     /// Country calling code without `+`, e.g. `49`.
@@ -16,6 +23,60 @@ pub struct NumberPlan {
     pub international_prefix: String,
     /// Trunk prefix of national numbers, e.g. `0`; empty where a country has none.
     pub national_prefix: String,
+    /// What a desk phone dials before an outside number (`0` on many PBXes); empty when the
+    /// PBX routes outside numbers without one.
+    pub outside_prefix: String,
+    /// The company's number blocks: a number inside one is reached by its extension.
+    pub extensions: Vec<ExtensionBlock>,
+}
+
+/// A block of the company's own numbers: `prefix` followed by exactly `digits` more digits is
+/// an internal number, and those digits are its extension (`+49891234` + `826`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtensionBlock {
+    /// The E.164 digits before the extension, without `+` (`49891234`).
+    pub prefix: String,
+    /// How many digits an extension of this block has.
+    pub digits: usize,
+}
+
+/// How an endpoint writes the numbers it serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NumberFormat {
+    /// Exactly as upstream wrote it.
+    AsWritten,
+    /// `+49891234826`.
+    E164,
+    /// `0891234826` at home, `0041441234567` for a foreign number: what a line outside the
+    /// company dials inside the country.
+    National,
+    /// What a desk phone on the company's PBX dials: the extension for an internal number,
+    /// else the outside prefix followed by the national form.
+    Dialable,
+}
+
+impl NumberFormat {
+    /// The configuration names, in the order the docs list them.
+    pub const NAMES: [&'static str; 4] = ["as_written", "e164", "national", "dialable"];
+
+    pub fn parse(name: &str) -> Option<NumberFormat> {
+        Some(match name {
+            "as_written" => NumberFormat::AsWritten,
+            "e164" => NumberFormat::E164,
+            "national" => NumberFormat::National,
+            "dialable" => NumberFormat::Dialable,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            NumberFormat::AsWritten => "as_written",
+            NumberFormat::E164 => "e164",
+            NumberFormat::National => "national",
+            NumberFormat::Dialable => "dialable",
+        }
+    }
 }
 
 impl Default for NumberPlan {
@@ -24,6 +85,8 @@ impl Default for NumberPlan {
             country_code: "49".into(),
             international_prefix: "00".into(),
             national_prefix: "0".into(),
+            outside_prefix: String::new(),
+            extensions: Vec::new(),
         }
     }
 }
@@ -41,8 +104,16 @@ impl NumberPlan {
         }
     }
 
+    /// Whether the company's number blocks are known, which makes `dialable` the default
+    /// served format.
+    pub fn has_extensions(&self) -> bool {
+        !self.extensions.is_empty()
+    }
+
     /// `+<digits>` for a number in any common notation, or `None` when the notation carries
-    /// something E.164 cannot (an extension, letters) or lacks what it needs (an area code).
+    /// something E.164 cannot (an extension suffix, letters) or lacks what it needs (an area
+    /// code). A bare extension (`826`) is the number of the one block whose extensions have
+    /// that many digits; with two such blocks it is ambiguous and stays without one.
     pub fn to_e164(&self, written: &str) -> Option<String> {
         let s = written.trim();
         let international = s.starts_with('+');
@@ -56,6 +127,8 @@ impl NumberPlan {
         let digits: String = body.chars().filter(char::is_ascii_digit).collect();
         let national = if international {
             digits
+        } else if let Some(block) = self.block_of_extension(&digits) {
+            format!("{}{digits}", block.prefix)
         } else if !self.international_prefix.is_empty()
             && digits.starts_with(&self.international_prefix)
         {
@@ -76,6 +149,77 @@ impl NumberPlan {
             return None;
         }
         Some(format!("+{national}"))
+    }
+
+    /// The one block whose extensions are written with exactly as many digits as `digits`
+    /// has, when `digits` could be an extension (no trunk or international prefix).
+    fn block_of_extension(&self, digits: &str) -> Option<&ExtensionBlock> {
+        let prefixed = |p: &str| !p.is_empty() && digits.starts_with(p);
+        if digits.is_empty()
+            || prefixed(&self.national_prefix)
+            || prefixed(&self.international_prefix)
+        {
+            return None;
+        }
+        let mut fitting = self.extensions.iter().filter(|b| b.digits == digits.len());
+        match (fitting.next(), fitting.next()) {
+            (Some(block), None) => Some(block),
+            _ => None,
+        }
+    }
+
+    /// The extension of an E.164 number (`+49891234826` or its digits) inside one of the
+    /// company's blocks.
+    pub fn extension<'a>(&self, e164: &'a str) -> Option<&'a str> {
+        let digits = e164.trim_start_matches('+');
+        self.extensions.iter().find_map(|b| {
+            digits
+                .strip_prefix(b.prefix.as_str())
+                .filter(|rest| rest.len() == b.digits)
+        })
+    }
+
+    /// The national significant number of a number in the home country: its E.164 digits
+    /// without the country code (`890859929`), which is how some PBXes present callers.
+    pub fn national_significant<'a>(&self, e164: &'a str) -> Option<&'a str> {
+        e164.trim_start_matches('+')
+            .strip_prefix(self.country_code.as_str())
+    }
+
+    /// The number as dialled from a public line in the home country: trunk prefix and
+    /// national number at home, international prefix and country code for the rest.
+    pub fn national(&self, e164: &str) -> String {
+        match self.national_significant(e164) {
+            Some(nsn) => format!("{}{nsn}", self.national_prefix),
+            None => format!(
+                "{}{}",
+                self.international_prefix,
+                e164.trim_start_matches('+')
+            ),
+        }
+    }
+
+    /// The number as a desk phone on the company's PBX dials it: the extension when it has
+    /// one, else the outside prefix and the national form.
+    pub fn dialable(&self, e164: &str) -> String {
+        match self.extension(e164) {
+            Some(ext) => ext.to_owned(),
+            None => format!("{}{}", self.outside_prefix, self.national(e164)),
+        }
+    }
+
+    /// `number` written in `format`; a number without an E.164 form is served as written,
+    /// since nothing safer can be said about it.
+    pub fn format<'a>(&self, number: &'a PhoneNumber, format: NumberFormat) -> Cow<'a, str> {
+        let e164 = match (&number.e164, format) {
+            (_, NumberFormat::AsWritten) | (None, _) => return Cow::Borrowed(&number.written),
+            (Some(e164), _) => e164,
+        };
+        match format {
+            NumberFormat::AsWritten | NumberFormat::E164 => Cow::Borrowed(e164),
+            NumberFormat::National => Cow::Owned(self.national(e164)),
+            NumberFormat::Dialable => Cow::Owned(self.dialable(e164)),
+        }
     }
 }
 
@@ -158,6 +302,7 @@ mod tests {
             country_code: "1".into(),
             international_prefix: "011".into(),
             national_prefix: "1".into(),
+            ..NumberPlan::default()
         };
         assert_eq!(
             us.to_e164("1 555 010 2030").as_deref(),
@@ -171,11 +316,98 @@ mod tests {
             country_code: "39".into(),
             international_prefix: "00".into(),
             national_prefix: String::new(),
+            ..NumberPlan::default()
         };
         assert_eq!(
             no_trunk.to_e164("06 1234 5678").as_deref(),
             Some("+390612345678")
         );
+    }
+
+    fn company() -> NumberPlan {
+        NumberPlan {
+            outside_prefix: "0".into(),
+            extensions: vec![
+                ExtensionBlock {
+                    prefix: "49891234".into(),
+                    digits: 3,
+                },
+                ExtensionBlock {
+                    prefix: "49305678".into(),
+                    digits: 4,
+                },
+            ],
+            ..NumberPlan::default()
+        }
+    }
+
+    #[test]
+    fn numbers_inside_a_block_have_an_extension() {
+        let plan = company();
+        assert_eq!(plan.extension("+49891234826"), Some("826"));
+        assert_eq!(plan.extension("49305678" /* too short */), None);
+        assert_eq!(plan.extension("+493056781234"), Some("1234"));
+        assert_eq!(plan.extension("+4989123482"), None, "one digit short");
+        assert_eq!(plan.extension("+498912348261"), None, "one digit long");
+        assert_eq!(plan.extension("+49891239826"), None);
+    }
+
+    #[test]
+    fn a_bare_extension_is_the_number_of_the_one_block_it_fits() {
+        let plan = company();
+        assert_eq!(plan.to_e164("826").as_deref(), Some("+49891234826"));
+        assert_eq!(plan.to_e164("12-34").as_deref(), Some("+493056781234"));
+        // Five digits fit no block; a trunk prefix makes it a national number.
+        assert_eq!(plan.to_e164("12345"), None);
+        assert_eq!(plan.to_e164("089"), None);
+        let ambiguous = NumberPlan {
+            extensions: vec![
+                ExtensionBlock {
+                    prefix: "49891234".into(),
+                    digits: 3,
+                },
+                ExtensionBlock {
+                    prefix: "4930999".into(),
+                    digits: 3,
+                },
+            ],
+            ..NumberPlan::default()
+        };
+        assert_eq!(ambiguous.to_e164("826"), None);
+        assert_eq!(NumberPlan::default().to_e164("826"), None);
+    }
+
+    #[test]
+    fn each_format_writes_the_number_its_endpoint_needs() {
+        let plan = company();
+        let colleague = plan.phone("+49 89 1234-826");
+        let customer = plan.phone("(0)89/0859 929");
+        let abroad = plan.phone("+41 44 1234 567");
+        let odd = plan.phone("intern 42");
+        let f = |p: &PhoneNumber, f| plan.format(p, f).into_owned();
+        use NumberFormat::*;
+        assert_eq!(f(&colleague, AsWritten), "+49 89 1234-826");
+        assert_eq!(f(&colleague, E164), "+49891234826");
+        assert_eq!(f(&colleague, National), "0891234826");
+        assert_eq!(f(&colleague, Dialable), "826");
+        assert_eq!(f(&customer, E164), "+49890859929");
+        assert_eq!(f(&customer, National), "0890859929");
+        assert_eq!(f(&customer, Dialable), "00890859929");
+        assert_eq!(f(&abroad, National), "0041441234567");
+        assert_eq!(f(&abroad, Dialable), "00041441234567");
+        for format in [AsWritten, E164, National, Dialable] {
+            assert_eq!(f(&odd, format), "intern 42");
+        }
+        assert_eq!(plan.national_significant("+49890859929"), Some("890859929"));
+        assert_eq!(plan.national_significant("+41441234567"), None);
+    }
+
+    #[test]
+    fn format_names_round_trip() {
+        for name in NumberFormat::NAMES {
+            assert_eq!(NumberFormat::parse(name).map(NumberFormat::name), Some(name));
+        }
+        assert_eq!(NumberFormat::parse("E164"), None);
     }
 
     #[test]

@@ -83,11 +83,7 @@ impl Runner {
         metrics: Arc<Metrics>,
         gates: Arc<Gates>,
     ) -> Self {
-        let settings = Settings {
-            base_dn: config.ldap.base_dn.clone(),
-            accents: config.ldap.accents,
-            numbers: config.numbers.clone(),
-        };
+        let settings = Settings::from_config(&config);
         Runner {
             config,
             store,

@@ -69,11 +69,7 @@ pub async fn run(
             path: config.store.path.display().to_string(),
             cause: format!("opening was interrupted ({e})"),
         })??;
-    let settings = Settings {
-        base_dn: config.ldap.base_dn.clone(),
-        accents: config.ldap.accents,
-        numbers: config.numbers.clone(),
-    };
+    let settings = Settings::from_config(&config);
     let names: Vec<String> = config.connectors.iter().map(|c| c.name.clone()).collect();
     let snapshot = schedule::load_snapshot(&store, &settings, &names)?;
     let (entries, generation) = (snapshot.len(), snapshot.generation());
@@ -328,9 +324,7 @@ impl Live {
                 .collect::<Vec<_>>()
         };
         let reshaped = names(&new) != names(&self.config)
-            || new.ldap.base_dn != self.config.ldap.base_dn
-            || new.ldap.accents != self.config.ldap.accents
-            || new.numbers != self.config.numbers;
+            || Settings::from_config(&new) != Settings::from_config(&self.config);
         if reshaped {
             if let Err(e) = runner.republish().await {
                 tracing::error!(error = %e, "cannot rebuild the directory with the new settings");

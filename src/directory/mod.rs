@@ -15,21 +15,48 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
-use crate::config::Accents;
+use crate::config::{Accents, Order};
 use crate::model::{normalise_dn, Entry, PhoneKind};
-use crate::numbers::NumberPlan;
+use crate::numbers::{NumberFormat, NumberPlan};
 use fold::fold;
 use index::{Ids, Indexes};
 use matcher::{Node, Phones, Subject, Tri};
 pub use packed::Packed;
 use schema::{Attr, Text, OBJECT_CLASSES};
 
-/// How the snapshot presents and compares entries.
-#[derive(Debug, Clone)]
+/// How the snapshot presents, orders and compares entries.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
     pub base_dn: String,
     pub accents: Accents,
     pub numbers: NumberPlan,
+    /// How LDAP answers write numbers.
+    pub number_format: NumberFormat,
+    pub order: Order,
+}
+
+impl Settings {
+    /// Settings with numbers served as written, in display-name order.
+    pub fn new(base_dn: &str, accents: Accents, numbers: NumberPlan) -> Settings {
+        Settings {
+            base_dn: base_dn.to_owned(),
+            accents,
+            numbers,
+            number_format: NumberFormat::AsWritten,
+            order: Order::DisplayName,
+        }
+    }
+
+    /// What `config` asks the snapshot to be; a reload whose settings differ rebuilds it.
+    pub fn from_config(config: &crate::config::Config) -> Settings {
+        Settings {
+            base_dn: config.ldap.base_dn.clone(),
+            accents: config.ldap.accents,
+            numbers: config.numbers.clone(),
+            number_format: config.ldap.number_format,
+            order: config.order,
+        }
+    }
 }
 
 /// One entry of the phone book as the endpoints list it.
@@ -539,11 +566,11 @@ mod tests {
     use super::*;
 
     fn settings() -> Settings {
-        Settings {
-            base_dn: "ou=phonebook,dc=example,dc=com".into(),
-            accents: Accents::Fold,
-            numbers: NumberPlan::default(),
-        }
+        Settings::new(
+            "ou=phonebook,dc=example,dc=com",
+            Accents::Fold,
+            NumberPlan::default(),
+        )
     }
 
     fn book() -> Snapshot {

@@ -453,11 +453,7 @@ mod tests {
     use crate::numbers::NumberPlan;
 
     fn settings(numbers: NumberPlan) -> Settings {
-        Settings {
-            base_dn: "ou=phonebook,dc=example,dc=com".into(),
-            accents: Accents::Fold,
-            numbers,
-        }
+        Settings::new("ou=phonebook,dc=example,dc=com", Accents::Fold, numbers)
     }
 
     #[test]

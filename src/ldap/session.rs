@@ -1170,11 +1170,7 @@ mod tests {
         a.notes = Some("n".repeat(300));
         let b = Entry::new("corp", "2", "Zoë");
         let c = Entry::new("corp", "3", &"a long name ".repeat(30));
-        let settings = Settings {
-            base_dn: "ou=phonebook,dc=example,dc=com".into(),
-            accents: Accents::Fold,
-            numbers: plan,
-        };
+        let settings = Settings::new("ou=phonebook,dc=example,dc=com", Accents::Fold, plan);
         Snapshot::build(vec![a, b, c], 1, settings)
     }
 
