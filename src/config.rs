@@ -952,14 +952,19 @@ fn parse_numbers(mut s: Section, errs: &mut Errors) -> Option<NumberPlan> {
     for mut b in s.tables("extensions", errs) {
         let digits = b.integer("digits", 1..=10, errs);
         if b.table.is_some_and(|t| !t.contains_key("digits")) {
-            errs.push(b.key("digits"), "is required (how many digits an extension has)");
+            errs.push(
+                b.key("digits"),
+                "is required (how many digits an extension has)",
+            );
         }
         let prefix = b.required_string("prefix", errs).and_then(|p| {
             let e164 = block_prefix(&p);
             if e164.is_none() {
                 errs.push(
                     b.key("prefix"),
-                    format!("\"{p}\" is not the start of an international number like \"+49891234\""),
+                    format!(
+                        "\"{p}\" is not the start of an international number like \"+49891234\""
+                    ),
                 );
             }
             e164
@@ -972,9 +977,14 @@ fn parse_numbers(mut s: Section, errs: &mut Errors) -> Option<NumberPlan> {
         if prefix.len() + digits > 15 {
             errs.push(
                 b.key("digits"),
-                format!("+{prefix} and {digits} more digits is longer than the 15 digits E.164 allows"),
+                format!(
+                    "+{prefix} and {digits} more digits is longer than the 15 digits E.164 allows"
+                ),
             );
-        } else if extensions.iter().any(|o| o.prefix == prefix && o.digits == digits) {
+        } else if extensions
+            .iter()
+            .any(|o| o.prefix == prefix && o.digits == digits)
+        {
             errs.push(b.key("prefix"), format!("+{prefix} is listed twice"));
         } else {
             extensions.push(ExtensionBlock { prefix, digits });

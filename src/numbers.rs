@@ -405,7 +405,10 @@ mod tests {
     #[test]
     fn format_names_round_trip() {
         for name in NumberFormat::NAMES {
-            assert_eq!(NumberFormat::parse(name).map(NumberFormat::name), Some(name));
+            assert_eq!(
+                NumberFormat::parse(name).map(NumberFormat::name),
+                Some(name)
+            );
         }
         assert_eq!(NumberFormat::parse("E164"), None);
     }

@@ -12,6 +12,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use super::conditional::{accepts_gzip, etag_matches};
 use super::{params, ApiError, Params, Shared};
 use crate::directory::schema::{Attr, SERVED};
 use crate::directory::{BaseRef, Hit, Scope, Snapshot};
@@ -82,33 +83,6 @@ async fn current_feed(state: &Shared) -> Result<Arc<Feed>, ApiError> {
     Ok(feed)
 }
 
-fn accepts_gzip(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(header::ACCEPT_ENCODING)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|item| {
-            let mut parts = item.split(';');
-            let coding = parts.next().unwrap_or("").trim();
-            let refused = parts.any(|p| matches!(p.trim(), "q=0" | "q=0.0" | "q=0.00" | "q=0.000"));
-            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
-        })
-}
-
-fn not_modified(headers: &HeaderMap, feed: &Feed) -> bool {
-    let current = [feed.etag(false), feed.etag(true)];
-    headers
-        .get_all(header::IF_NONE_MATCH)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|tag| {
-            let tag = tag.trim();
-            tag == "*" || current.iter().any(|c| c == tag.trim_start_matches("W/"))
-        })
-}
-
 /// `GET /api/v1/entries` — the feed, or with `?q=` a search.
 pub async fn entries(
     State(state): State<Shared>,
@@ -133,7 +107,7 @@ pub async fn entries(
     let feed = current_feed(&state).await?;
     let gzip = accepts_gzip(&headers);
     let etag = feed.etag(gzip);
-    let mut response = if not_modified(&headers, &feed) {
+    let mut response = if etag_matches(&headers, &[&feed.etag(false), &feed.etag(true)]) {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
         let body = if gzip {
@@ -310,52 +284,6 @@ pub async fn lookup(State(state): State<Shared>, query: Params) -> Result<Respon
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.append(
-                header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                v.parse().unwrap(),
-            );
-        }
-        h
-    }
-
-    #[test]
-    fn gzip_is_used_when_accepted_and_not_refused() {
-        assert!(accepts_gzip(&headers(&[(
-            "accept-encoding",
-            "gzip, deflate"
-        )])));
-        assert!(accepts_gzip(&headers(&[(
-            "accept-encoding",
-            "br;q=1.0, gzip;q=0.5"
-        )])));
-        assert!(!accepts_gzip(&headers(&[("accept-encoding", "gzip;q=0")])));
-        assert!(!accepts_gzip(&headers(&[])));
-    }
-
-    #[test]
-    fn etags_match_either_representation() {
-        let feed = Feed {
-            version: "7.0".into(),
-            json: Bytes::new(),
-            gzip: Bytes::new(),
-        };
-        assert!(not_modified(
-            &headers(&[("if-none-match", "\"pb-7.0\"")]),
-            &feed
-        ));
-        assert!(not_modified(
-            &headers(&[("if-none-match", "\"x\", W/\"pb-7.0-gz\"")]),
-            &feed
-        ));
-        assert!(!not_modified(
-            &headers(&[("if-none-match", "\"pb-6.0\"")]),
-            &feed
-        ));
-    }
 
     #[test]
     fn limits_are_checked() {

@@ -6,6 +6,7 @@
 
 mod access;
 mod admin;
+mod conditional;
 mod feed;
 mod page;
 mod server;
