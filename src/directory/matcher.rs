@@ -344,7 +344,19 @@ impl Compiler<'_> {
                             .flatten()
                             .chain(sub.any.iter().map(String::as_str));
                         if raw.clone().any(|p| !digits(p).is_empty()) {
-                            Node::PhoneDigits(k, pieces(&|s: &str| digits(s)))
+                            let by_digits = Node::PhoneDigits(k, pieces(&|s: &str| digits(s)));
+                            // `*<number>` (how a PBX looks a caller up: "ends with") names a
+                            // whole number in some notation; `*0049891234567` must find the
+                            // number it names, whose digits do not end that way.
+                            match (&sub.initial, sub.any.is_empty(), &sub.final_) {
+                                (None, true, Some(last)) if self.plan.to_e164(last).is_some() => {
+                                    Node::Or(vec![
+                                        by_digits,
+                                        Node::PhoneEq(k, self.phone_value(last)),
+                                    ])
+                                }
+                                _ => by_digits,
+                            }
                         } else {
                             Node::PhoneText(
                                 k,
