@@ -55,7 +55,11 @@ const CHECKED: usize = 64;
 const SERVER_SIZE_LIMIT: usize = 500;
 
 fn entries(people: &[Person]) -> (Config, Vec<Entry>) {
-    let text = common::connector_toml("ldap://127.0.0.1:1", "");
+    let text = format!(
+        "{}\n{}",
+        common::connector_toml("ldap://127.0.0.1:1", ""),
+        common::COMPANY_BLOCKS
+    );
     let config = Config::parse(&text).unwrap_or_else(|e| panic!("bench config: {e:?}"));
     let t = sync::transform(
         &config.connectors[0],
@@ -103,6 +107,8 @@ fn cases(people: &[Person], snapshot: &Snapshot) -> Vec<Case> {
         Kind::NamePrefix,
         Kind::NameContains,
         Kind::CallerOtherFormat,
+        Kind::CallerExtension,
+        Kind::CallerNational,
         Kind::NumberContains,
         Kind::NumberSuffix,
         Kind::PolyRange,

@@ -119,6 +119,28 @@ pub enum Kind {
     /// `(|(telephoneNumber=N)(mobile=N)(ipPhone=N))`, Yealink's default number filter, N a
     /// number in another notation (incoming call lookup).
     YealinkOr,
+    /// `(|(telephoneNumber=567)(mobile=567))`: an internal call, the colleague's extension in
+    /// the [`COMPANY_BLOCKS`] block (`+49 89 1234-…`).
+    CallerExtension,
+    /// `(|(telephoneNumber=891234567)(mobile=891234567))`: a German number as some PBXes
+    /// present it, national without the trunk prefix.
+    CallerNational,
+}
+
+/// The company's number block the benches configure: the generator's Munich office numbers
+/// (`+49 89 1234-xxx`) are its extensions.
+pub const COMPANY_BLOCKS: &str =
+    "[numbers]\nextensions = [{ prefix = \"+49891234\", digits = 3 }]\n";
+
+/// The number plan of [`COMPANY_BLOCKS`].
+pub fn company_plan() -> NumberPlan {
+    NumberPlan {
+        extensions: vec![phonebook_proxy::numbers::ExtensionBlock {
+            prefix: "49891234".into(),
+            digits: 3,
+        }],
+        ..NumberPlan::default()
+    }
 }
 
 impl Kind {
@@ -132,6 +154,8 @@ impl Kind {
             Kind::NumberSuffix => "number_suffix",
             Kind::PolyRange => "poly_range",
             Kind::YealinkOr => "yealink_or",
+            Kind::CallerExtension => "caller_extension",
+            Kind::CallerNational => "caller_national_no_trunk",
         }
     }
 }
@@ -232,6 +256,16 @@ fn draw(kind: Kind, p: &Person, r: &mut Rng, plan: &NumberPlan) -> Option<String
             let nsn = e164.get(cc..)?;
             Some(format!("(|(telephoneNumber=*{nsn})(mobile=*{nsn}))"))
         }
+        Kind::CallerExtension => {
+            let e164 = plan.to_e164(r.pick::<&str>(&numbers(p)))?;
+            let ext = plan.extension(&e164)?;
+            Some(format!("(|(telephoneNumber={ext})(mobile={ext}))"))
+        }
+        Kind::CallerNational => {
+            let e164 = plan.to_e164(r.pick::<&str>(&numbers(p)))?;
+            let nsn = plan.national_significant(&e164)?;
+            Some(format!("(|(telephoneNumber={nsn})(mobile={nsn}))"))
+        }
         Kind::PolyRange => {
             let initial = p.get("sn")?.chars().next()?;
             let v = escape(&initial.to_uppercase().to_string());
@@ -242,7 +276,7 @@ fn draw(kind: Kind, p: &Person, r: &mut Rng, plan: &NumberPlan) -> Option<String
 
 /// `count` filters of `kind` drawn from `people` with `seed`.
 pub fn filters(people: &[Person], kind: Kind, count: usize, seed: u64) -> Vec<String> {
-    let plan = NumberPlan::default();
+    let plan = company_plan();
     let mut r = Rng::new(seed ^ (kind as u64).wrapping_mul(0x1000_0001));
     let mut out = Vec::with_capacity(count);
     let mut attempts = 0usize;
