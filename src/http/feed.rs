@@ -293,8 +293,8 @@ fn format_param(uri: &Uri) -> Option<String> {
         // A query string the map cannot hold still says what it asks for.
         Err(_) => uri.query().and_then(|q| {
             q.split('&')
-                .filter_map(|pair| pair.strip_prefix("format="))
-                .last()
+                .rev()
+                .find_map(|pair| pair.strip_prefix("format="))
                 .map(str::to_owned)
         }),
     }
