@@ -23,10 +23,9 @@ use serde::Serialize;
 use super::conditional::{accepts_gzip, etag_matches};
 use super::{params, ApiError, Params, Shared};
 use crate::directory::schema::{Attr, SERVED};
-use crate::directory::{BaseRef, Hit, Scope, Snapshot};
+use crate::directory::{BaseRef, Hit, Scope, Settings, Snapshot};
 use crate::export::{Document, FeedEntry};
 use crate::filter::{LdapFilter, LdapSubstringFilter};
-use crate::numbers::NumberPlan;
 
 /// The serialised feed of one snapshot version, plain and gzip-compressed.
 pub struct Feed {
@@ -68,31 +67,21 @@ impl Feed {
 }
 
 /// What names the feed's content: the snapshot's version (generation and connectors served)
-/// and the number plan, which writes every number's `dialable` and `extension` — a reload
-/// that changes only `[numbers]` keeps the generation but changes the feed.
+/// and its settings — the number plan writes every number's `dialable` and `extension`, the
+/// order sorts the entries, and a reload that changes only those keeps the generation.
 fn feed_version(snapshot: &Snapshot) -> String {
     format!(
         "{}.{:08x}",
         snapshot.version(),
-        plan_hash(&snapshot.settings().numbers)
+        settings_hash(snapshot.settings())
     )
 }
 
-/// A stable hash of every field of the number plan.
-fn plan_hash(plan: &NumberPlan) -> u32 {
-    let NumberPlan {
-        country_code,
-        international_prefix,
-        national_prefix,
-        outside_prefix,
-        extensions,
-    } = plan;
-    let mut text =
-        format!("{country_code}|{international_prefix}|{national_prefix}|{outside_prefix}");
-    for block in extensions {
-        text.push_str(&format!("|{}/{}", block.prefix, block.digits));
-    }
-    crate::model::fnv1a64(text.as_bytes()) as u32
+/// A hash of every setting (their `Debug` form names each field and value, so a setting
+/// added later is covered too; one that does not change the feed costs one full download
+/// after the reload that changed it).
+fn settings_hash(settings: &Settings) -> u32 {
+    crate::model::fnv1a64(format!("{settings:?}").as_bytes()) as u32
 }
 
 /// The feed of the snapshot being served, built once per version.
@@ -430,6 +419,7 @@ fn find_caller(state: &Shared, query: Params) -> Result<Caller, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::numbers::NumberPlan;
 
     #[test]
     fn limits_are_checked() {
@@ -477,22 +467,38 @@ mod tests {
     }
 
     #[test]
-    fn the_feed_version_follows_the_number_plan() {
-        let plan = NumberPlan::default();
-        let other = NumberPlan {
-            outside_prefix: "0".into(),
-            ..NumberPlan::default()
+    fn the_feed_version_follows_the_number_plan_and_the_order() {
+        let settings = || {
+            Settings::new(
+                "ou=phonebook,dc=example,dc=com",
+                crate::config::Accents::Fold,
+                NumberPlan::default(),
+            )
         };
-        let blocks = NumberPlan {
-            extensions: vec![crate::numbers::ExtensionBlock {
+        let base = settings_hash(&settings());
+        assert_eq!(base, settings_hash(&settings()), "stable");
+        let mut outside = settings();
+        outside.numbers.outside_prefix = "0".into();
+        let mut blocks = settings();
+        blocks
+            .numbers
+            .extensions
+            .push(crate::numbers::ExtensionBlock {
                 prefix: "49891234".into(),
                 digits: 3,
-            }],
-            ..NumberPlan::default()
-        };
-        assert_eq!(plan_hash(&plan), plan_hash(&NumberPlan::default()));
-        assert_ne!(plan_hash(&plan), plan_hash(&other));
-        assert_ne!(plan_hash(&plan), plan_hash(&blocks));
-        assert_ne!(plan_hash(&other), plan_hash(&blocks));
+            });
+        let mut order = settings();
+        order.order = crate::config::Order::LastName;
+        let hashes = [
+            base,
+            settings_hash(&outside),
+            settings_hash(&blocks),
+            settings_hash(&order),
+        ];
+        for (i, a) in hashes.iter().enumerate() {
+            for b in &hashes[i + 1..] {
+                assert_ne!(a, b, "{hashes:x?}");
+            }
+        }
     }
 }
