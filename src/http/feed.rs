@@ -245,10 +245,10 @@ struct WithheldJson<'a> {
 /// The route of the caller lookup (the router's path for [`lookup`]).
 const LOOKUP_PATH: &str = "/api/v1/lookup";
 
-/// What PBXes and carriers put in the caller's number when it is withheld (Asterisk,
-/// FreePBX and SIP trunks use all of these), compared case-insensitively after trimming; an
-/// empty number means the same. docs/pbx.md lists them.
-pub const WITHHELD: [&str; 7] = [
+/// What PBXes and trunks commonly put in place of a caller's number when it is withheld,
+/// compared case-insensitively after trimming; an empty number means the same. docs/pbx.md
+/// lists them.
+const WITHHELD: [&str; 7] = [
     "anonymous",
     "unknown",
     "unavailable",
