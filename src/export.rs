@@ -1,21 +1,164 @@
 //! `export`: the stored phone book as JSON, LDIF or CSV, for scripts and for loading into
 //! another directory.
 //!
-//! The LDIF holds entries exactly as the LDAP endpoint serves them (`uid=<uid>,<base_dn>`,
-//! inetOrgPerson), so it can be loaded into slapd to compare answers.
+//! The JSON document is the HTTP feed's shape, written here once ([`Document`],
+//! [`FeedEntry`]) and used by both, so `export --format json` and `GET /api/v1/entries` can
+//! never drift apart. The LDIF holds entries exactly as the LDAP endpoint serves them
+//! (`uid=<uid>,<base_dn>`, inetOrgPerson), so it can be loaded into slapd to compare answers.
 
+use std::borrow::Cow;
 use std::io::{self, Write};
 
 use base64::Engine;
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 
-use crate::model::{Entry, PhoneKind};
+use crate::model::{Entry, PhoneKind, PhoneNumber};
+use crate::numbers::{NumberFormat, NumberPlan};
 
-/// The JSON document: the same shape as the HTTP feed.
+/// The JSON document of the feed and the export: `{"generation": N, "entries": [...]}`.
 #[derive(Serialize)]
-struct Feed<'a> {
-    generation: u64,
-    entries: &'a [Entry],
+pub struct Document<'a> {
+    pub generation: u64,
+    pub entries: Vec<FeedEntry<'a>>,
+}
+
+impl<'a> Document<'a> {
+    pub fn new(
+        generation: u64,
+        entries: impl IntoIterator<Item = &'a Entry>,
+        plan: &'a NumberPlan,
+    ) -> Self {
+        Document {
+            generation,
+            entries: entries
+                .into_iter()
+                .map(|e| FeedEntry::new(e, plan))
+                .collect(),
+        }
+    }
+}
+
+/// One entry as JSON clients see it: the stored entry, with every number also written as the
+/// company's desk phones dial it (`dialable`) and, inside a company number block, its
+/// `extension` — so a PBX or CRM that imports the feed can dial colleagues internally
+/// without knowing the number plan.
+#[derive(Clone, Copy)]
+pub struct FeedEntry<'a> {
+    entry: &'a Entry,
+    plan: &'a NumberPlan,
+}
+
+impl<'a> FeedEntry<'a> {
+    pub fn new(entry: &'a Entry, plan: &'a NumberPlan) -> Self {
+        FeedEntry { entry, plan }
+    }
+}
+
+/// The serialised fields of a [`FeedEntry`]: the entry's own, with numbers as [`FeedNumber`]s.
+#[derive(Serialize)]
+struct EntryView<'a> {
+    id: &'a str,
+    connector: &'a str,
+    display_name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    first_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    company: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    department: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    title: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    notes: Option<&'a str>,
+    business: Numbers<'a>,
+    mobile: Numbers<'a>,
+    home: Numbers<'a>,
+    fax: Numbers<'a>,
+    other: Numbers<'a>,
+}
+
+impl Serialize for FeedEntry<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        // Destructured without `..`: a field added to `Entry` does not compile until the feed
+        // decides how to show it.
+        let Entry {
+            id,
+            connector,
+            display_name,
+            first_name,
+            last_name,
+            company,
+            department,
+            title,
+            email,
+            notes,
+            business,
+            mobile,
+            home,
+            fax,
+            other,
+        } = self.entry;
+        let plan = self.plan;
+        let numbers = |list| Numbers { list, plan };
+        EntryView {
+            id,
+            connector,
+            display_name,
+            first_name: first_name.as_deref(),
+            last_name: last_name.as_deref(),
+            company: company.as_deref(),
+            department: department.as_deref(),
+            title: title.as_deref(),
+            email: email.as_deref(),
+            notes: notes.as_deref(),
+            business: numbers(business),
+            mobile: numbers(mobile),
+            home: numbers(home),
+            fax: numbers(fax),
+            other: numbers(other),
+        }
+        .serialize(serializer)
+    }
+}
+
+/// One list of an entry's numbers, each written as a [`FeedNumber`].
+struct Numbers<'a> {
+    list: &'a [PhoneNumber],
+    plan: &'a NumberPlan,
+}
+
+impl Serialize for Numbers<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.list.iter().map(|p| FeedNumber::new(p, self.plan)))
+    }
+}
+
+/// `{"written", "e164"?, "extension"?, "dialable"}`: `dialable` is always there (as written
+/// when the number has no E.164 form), `extension` only inside a company number block.
+#[derive(Serialize)]
+struct FeedNumber<'a> {
+    written: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    e164: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    extension: Option<&'a str>,
+    dialable: Cow<'a, str>,
+}
+
+impl<'a> FeedNumber<'a> {
+    fn new(number: &'a PhoneNumber, plan: &NumberPlan) -> Self {
+        let e164 = number.e164.as_deref();
+        FeedNumber {
+            written: &number.written,
+            e164,
+            extension: e164.and_then(|e| plan.extension(e)),
+            dialable: plan.format(number, NumberFormat::Dialable),
+        }
+    }
 }
 
 /// Sorts entries the way every output lists them (the directory's display order), so the
@@ -24,14 +167,14 @@ pub fn sort_entries(entries: &mut [Entry], order: crate::config::Order) {
     crate::directory::display_order(entries, order);
 }
 
-pub fn json(out: &mut dyn Write, generation: u64, entries: &[Entry]) -> io::Result<()> {
-    serde_json::to_writer(
-        &mut *out,
-        &Feed {
-            generation,
-            entries,
-        },
-    )?;
+/// The feed's JSON document of `entries`, numbers written under `plan`, and a newline.
+pub fn json(
+    out: &mut dyn Write,
+    generation: u64,
+    entries: &[Entry],
+    plan: &NumberPlan,
+) -> io::Result<()> {
+    serde_json::to_writer(&mut *out, &Document::new(generation, entries, plan))?;
     out.write_all(b"\n")
 }
 
@@ -181,6 +324,87 @@ mod tests {
         let row = text.lines().nth(1).unwrap();
         assert!(row.starts_with("1,corp,\"Müller, Anna\",,Müller,"), "{row}");
         assert!(row.contains("089 1234-567; +49 89 7654321"), "{row}");
+    }
+
+    fn company() -> NumberPlan {
+        NumberPlan {
+            outside_prefix: "0".into(),
+            extensions: vec![crate::numbers::ExtensionBlock {
+                prefix: "49891234".into(),
+                digits: 3,
+            }],
+            ..NumberPlan::default()
+        }
+    }
+
+    /// Every field of a fully filled entry, each number list holding one number.
+    fn everything(plan: &NumberPlan) -> Entry {
+        let mut e = anna();
+        e.first_name = Some("Anna".into());
+        e.company = Some("Bäckerei".into());
+        e.department = Some("Sales".into());
+        e.title = Some("Dr.".into());
+        e.email = Some("anna@example.com".into());
+        e.notes = Some("note".into());
+        e.business = vec![plan.phone("+49 89 1234-826")];
+        e.mobile = vec![plan.phone("0170 1234567")];
+        e.home = vec![plan.phone("+41 44 1234 567")];
+        e.fax = vec![plan.phone("intern 42")];
+        e.other = vec![plan.phone("089 0859929")];
+        e
+    }
+
+    #[test]
+    fn the_feed_shape_is_the_entry_plus_two_fields_per_number() {
+        let plan = company();
+        let entry = everything(&plan);
+        let mut feed = serde_json::to_value(FeedEntry::new(&entry, &plan)).unwrap();
+        for kind in ["business", "mobile", "home", "fax", "other"] {
+            for number in feed[kind].as_array_mut().unwrap() {
+                let number = number.as_object_mut().unwrap();
+                assert!(number.remove("dialable").is_some(), "{kind}: {number:?}");
+                number.remove("extension");
+            }
+        }
+        assert_eq!(feed, serde_json::to_value(&entry).unwrap());
+    }
+
+    #[test]
+    fn numbers_carry_their_extension_and_dialable_form() {
+        let plan = company();
+        let entry = everything(&plan);
+        let feed = serde_json::to_value(FeedEntry::new(&entry, &plan)).unwrap();
+        assert_eq!(
+            feed["business"][0],
+            serde_json::json!({"written": "+49 89 1234-826", "e164": "+49891234826",
+                "extension": "826", "dialable": "826"})
+        );
+        assert_eq!(
+            feed["other"][0],
+            serde_json::json!({"written": "089 0859929", "e164": "+49890859929",
+                "dialable": "00890859929"})
+        );
+        assert_eq!(feed["home"][0]["dialable"], "00041441234567");
+        assert_eq!(
+            feed["fax"][0],
+            serde_json::json!({"written": "intern 42", "dialable": "intern 42"}),
+            "without an E.164 form a number is dialled as written"
+        );
+    }
+
+    #[test]
+    fn json_export_is_the_feed_document() {
+        let plan = company();
+        let entries = [everything(&plan)];
+        let mut out = Vec::new();
+        json(&mut out, 7, &entries, &plan).unwrap();
+        assert!(out.ends_with(b"}\n"));
+        let doc: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(doc["generation"], 7);
+        assert_eq!(
+            doc["entries"][0],
+            serde_json::to_value(FeedEntry::new(&entries[0], &plan)).unwrap()
+        );
     }
 
     #[test]

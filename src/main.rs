@@ -151,9 +151,12 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
             let written = match format {
-                Format::Json => {
-                    export::json(&mut out, store.generation().map_err(runtime)?, &entries)
-                }
+                Format::Json => export::json(
+                    &mut out,
+                    store.generation().map_err(runtime)?,
+                    &entries,
+                    &config.numbers,
+                ),
                 Format::Ldif => export::ldif(&mut out, &config.ldap.base_dn, &entries),
                 Format::Csv => export::csv(&mut out, &entries),
             };

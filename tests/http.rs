@@ -305,9 +305,13 @@ fn lookup_finds_a_caller_from_every_notation() {
         .status,
         404
     );
+    // An empty number is a withheld caller: answered, not refused (tests/lookup.rs).
+    assert_eq!(
+        get(&format!("{base}/api/v1/lookup?number=")).json()["withheld"],
+        true
+    );
     for bad in [
         "",
-        "?number=",
         "?number=abc",
         "?number=12",
         "?number=0891234567&format=xml",

@@ -40,8 +40,18 @@ pub async fn read_scope(State(state): State<Shared>, request: Request, next: Nex
     if by_token || by_address || open {
         return next.run(request).await;
     }
+    // The PBX's `CURL()` would show a JSON refusal as the caller's name.
+    let text = super::feed::asks_for_text(request.uri());
     if http.read_token.is_some() {
-        unauthorized("missing or wrong token for the phone book (read scope): send Authorization: Bearer <read token>, or HTTP Basic with the token as password")
+        let mut response = if text {
+            super::feed::empty_text(StatusCode::UNAUTHORIZED)
+        } else {
+            ApiError::new(StatusCode::UNAUTHORIZED, "missing or wrong token for the phone book (read scope): send Authorization: Bearer <read token>, or HTTP Basic with the token as password").into_response()
+        };
+        challenge(&mut response);
+        response
+    } else if text {
+        super::feed::empty_text(StatusCode::FORBIDDEN)
     } else {
         ApiError::new(
             StatusCode::FORBIDDEN,
@@ -145,11 +155,17 @@ fn matches(given: &str, token: &Secret) -> bool {
 
 fn unauthorized(message: &str) -> Response {
     let mut response = ApiError::new(StatusCode::UNAUTHORIZED, message).into_response();
+    challenge(&mut response);
+    response
+}
+
+/// Names the schemes a 401 accepts; libcurl (and so Asterisk's `CURL()`) answers a Basic
+/// challenge with the configured user and password.
+fn challenge(response: &mut Response) {
     response.headers_mut().insert(
         header::WWW_AUTHENTICATE,
         HeaderValue::from_static("Bearer, Basic realm=\"phonebook-proxy\""),
     );
-    response
 }
 
 fn is_safe(method: &Method) -> bool {

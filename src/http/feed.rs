@@ -1,23 +1,31 @@
 //! The phone book as JSON: the whole feed (with ETag and gzip), search, and caller lookup.
 //!
 //! Search and lookup build LDAP filters and run them through the snapshot exactly like a
-//! phone's query, so HTTP and LDAP can never disagree about what matches.
+//! phone's query, so HTTP and LDAP can never disagree about what matches. The JSON shape of
+//! an entry is [`crate::export::FeedEntry`], shared with `export --format json`.
+//!
+//! The plain-text lookup (`format=text`) is read by Asterisk's `CURL()`, which hands the PBX
+//! whatever body comes back whatever the status: every answer to it is either the caller's
+//! name or an empty body, never JSON — including the access checks' refusals
+//! ([`asks_for_text`], [`empty_text`]).
 
 use std::io::Write as _;
 use std::sync::Arc;
 
+use std::collections::HashMap;
+
 use axum::body::{Body, Bytes};
-use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::conditional::{accepts_gzip, etag_matches};
 use super::{params, ApiError, Params, Shared};
 use crate::directory::schema::{Attr, SERVED};
-use crate::directory::{BaseRef, Hit, Scope, Snapshot};
+use crate::directory::{BaseRef, Hit, Scope, Settings, Snapshot};
+use crate::export::{Document, FeedEntry};
 use crate::filter::{LdapFilter, LdapSubstringFilter};
-use crate::model::Entry;
 
 /// The serialised feed of one snapshot version, plain and gzip-compressed.
 pub struct Feed {
@@ -28,11 +36,11 @@ pub struct Feed {
 
 impl Feed {
     fn build(snapshot: &Snapshot) -> Result<Feed, String> {
-        let entries: Vec<&Entry> = snapshot.entries().iter().map(|e| &e.entry).collect();
-        let json = serde_json::to_vec(&FeedJson {
-            generation: snapshot.generation(),
-            entries: &entries,
-        })
+        let json = serde_json::to_vec(&Document::new(
+            snapshot.generation(),
+            snapshot.entries().iter().map(|e| &e.entry),
+            &snapshot.settings().numbers,
+        ))
         .map_err(|e| e.to_string())?;
         let mut gz = flate2::write::GzEncoder::new(
             Vec::with_capacity(json.len() / 6),
@@ -41,7 +49,7 @@ impl Feed {
         gz.write_all(&json).map_err(|e| e.to_string())?;
         let gzip = gz.finish().map_err(|e| e.to_string())?;
         Ok(Feed {
-            version: snapshot.version().to_owned(),
+            version: feed_version(snapshot),
             json: json.into(),
             gzip: gzip.into(),
         })
@@ -58,17 +66,30 @@ impl Feed {
     }
 }
 
-#[derive(Serialize)]
-struct FeedJson<'a, E: Serialize> {
-    generation: u64,
-    entries: &'a [E],
+/// What names the feed's content: the snapshot's version (generation and connectors served)
+/// and its settings — the number plan writes every number's `dialable` and `extension`, the
+/// order sorts the entries, and a reload that changes only those keeps the generation.
+fn feed_version(snapshot: &Snapshot) -> String {
+    format!(
+        "{}.{:08x}",
+        snapshot.version(),
+        settings_hash(snapshot.settings())
+    )
 }
 
-/// The feed of the snapshot being served, built once per generation.
+/// A hash of every setting (their `Debug` form names each field and value, so a setting
+/// added later is covered too; one that does not change the feed costs one full download
+/// after the reload that changed it).
+fn settings_hash(settings: &Settings) -> u32 {
+    crate::model::fnv1a64(format!("{settings:?}").as_bytes()) as u32
+}
+
+/// The feed of the snapshot being served, built once per version.
 async fn current_feed(state: &Shared) -> Result<Arc<Feed>, ApiError> {
     let snapshot = state.runner().directory().load();
+    let version = feed_version(&snapshot);
     if let Ok(cache) = state.feed.lock() {
-        if let Some(feed) = cache.as_ref().filter(|f| f.version == snapshot.version()) {
+        if let Some(feed) = cache.as_ref().filter(|f| f.version == version) {
             return Ok(feed.clone());
         }
     }
@@ -94,11 +115,11 @@ pub async fn entries(
         let limit = limit(params.get("limit"))?;
         let snapshot = state.runner().directory().load();
         let found = search(&snapshot, q, limit)?;
-        let entries: Vec<&Entry> = found.iter().map(|id| &snapshot.entry(*id).entry).collect();
-        return Ok(axum::Json(FeedJson {
-            generation: snapshot.generation(),
-            entries: &entries,
-        })
+        return Ok(axum::Json(Document::new(
+            snapshot.generation(),
+            found.iter().map(|id| &snapshot.entry(*id).entry),
+            &snapshot.settings().numbers,
+        ))
         .into_response());
     }
     if params.contains_key("limit") {
@@ -211,40 +232,169 @@ struct LookupJson<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     e164: Option<String>,
     display_name: &'a str,
-    entry: &'a Entry,
+    entry: FeedEntry<'a>,
+}
+
+/// The answer for a caller who withheld the number: nothing to look up, but not an error.
+#[derive(Serialize)]
+struct WithheldJson<'a> {
+    number: &'a str,
+    withheld: bool,
+}
+
+/// The route of the caller lookup (the router's path for [`lookup`]).
+const LOOKUP_PATH: &str = "/api/v1/lookup";
+
+/// What PBXes and trunks commonly put in place of a caller's number when it is withheld,
+/// compared case-insensitively after trimming; an empty number means the same. docs/pbx.md
+/// lists them.
+const WITHHELD: [&str; 7] = [
+    "anonymous",
+    "unknown",
+    "unavailable",
+    "restricted",
+    "private",
+    "withheld",
+    "",
+];
+
+/// A caller number longer than this is not a phone number (E.164 has at most 15 digits;
+/// the rest leaves room for separators and prefixes).
+const MAX_NUMBER_CHARS: usize = 64;
+
+/// Whether `number` (as sent) says the caller withheld the number.
+pub fn is_withheld(number: &str) -> bool {
+    let number = number.trim();
+    WITHHELD.iter().any(|w| number.eq_ignore_ascii_case(w))
+}
+
+/// Whether the request is the caller lookup asking for the plain-text answer
+/// (`format=text`): its refusals, too, must then be an empty text body, since `CURL()` would
+/// hand a JSON error to the PBX as the caller's name.
+pub fn asks_for_text(uri: &Uri) -> bool {
+    uri.path() == LOOKUP_PATH && format_param(uri).as_deref() == Some("text")
+}
+
+/// The `format` parameter as the lookup reads it (the last one, as the query map keeps).
+fn format_param(uri: &Uri) -> Option<String> {
+    match Query::<HashMap<String, String>>::try_from_uri(uri) {
+        Ok(Query(mut map)) => map.remove("format"),
+        // A query string the map cannot hold still says what it asks for.
+        Err(_) => uri.query().and_then(|q| {
+            q.split('&')
+                .rev()
+                .find_map(|pair| pair.strip_prefix("format="))
+                .map(str::to_owned)
+        }),
+    }
+}
+
+/// A status with an empty `text/plain` body: what the text lookup answers whenever it has no
+/// name to give.
+pub fn empty_text(status: StatusCode) -> Response {
+    text(status, String::new())
+}
+
+fn text(status: StatusCode, body: String) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        body,
+    )
+        .into_response()
 }
 
 /// `GET /api/v1/lookup?number=N[&format=text]` — who is calling.
-pub async fn lookup(State(state): State<Shared>, query: Params) -> Result<Response, ApiError> {
+pub async fn lookup(State(state): State<Shared>, uri: Uri, query: Params) -> Response {
+    let text_wanted = asks_for_text(&uri);
+    match find_caller(&state, query) {
+        Ok(Caller::Found {
+            number,
+            e164,
+            snapshot,
+            id,
+        }) => {
+            let entry = &snapshot.entry(id).entry;
+            if text_wanted {
+                text(StatusCode::OK, entry.display_name.clone())
+            } else {
+                axum::Json(LookupJson {
+                    number: &number,
+                    e164,
+                    display_name: &entry.display_name,
+                    entry: FeedEntry::new(entry, &snapshot.settings().numbers),
+                })
+                .into_response()
+            }
+        }
+        Ok(Caller::Withheld(raw)) => {
+            if text_wanted {
+                empty_text(StatusCode::OK)
+            } else {
+                axum::Json(WithheldJson {
+                    number: &raw,
+                    withheld: true,
+                })
+                .into_response()
+            }
+        }
+        Err(e) if text_wanted => empty_text(e.status),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// What a lookup found.
+enum Caller {
+    Found {
+        /// The number as read (an unencoded `+` restored).
+        number: String,
+        e164: Option<String>,
+        snapshot: Arc<Snapshot>,
+        id: u32,
+    },
+    /// The number as sent, which says it was withheld.
+    Withheld(String),
+}
+
+fn find_caller(state: &Shared, query: Params) -> Result<Caller, ApiError> {
     let params = params(query)?;
-    let text = match params.get("format").map(String::as_str) {
-        None | Some("json") => false,
-        Some("text") => true,
+    match params.get("format").map(String::as_str) {
+        None | Some("json") | Some("text") => {}
         Some(other) => {
             return Err(ApiError::bad_request(format!(
                 "format must be json or text, not \"{other}\""
             )))
         }
-    };
+    }
     let raw = params
         .get("number")
         .ok_or_else(|| ApiError::bad_request("number is required"))?;
+    if is_withheld(raw) {
+        return Ok(Caller::Withheld(raw.clone()));
+    }
+    if raw.chars().count() > MAX_NUMBER_CHARS {
+        return Err(ApiError::bad_request(format!(
+            "a phone number has at most {MAX_NUMBER_CHARS} characters"
+        )));
+    }
     // An unencoded `+` in a query string arrives as a space: `?number=+4989…`.
     let number = match raw.strip_prefix(' ') {
         Some(rest) if rest.starts_with(|c: char| c.is_ascii_digit()) => format!("+{rest}"),
         _ => raw.trim().to_owned(),
     };
-    if crate::numbers::digits(&number).len() < 3 || number.chars().any(|c| c.is_alphabetic()) {
+    let snapshot = state.runner().directory().load();
+    let plan = &snapshot.settings().numbers;
+    // `826` is an extension; `89 1234567` a national number written without its trunk
+    // prefix.
+    let e164 = plan
+        .to_e164(&number)
+        .or_else(|| plan.to_e164(&format!("{}{number}", plan.national_prefix)));
+    let digits = crate::numbers::digits(&number);
+    if number.chars().any(char::is_alphabetic) || (digits.len() < 3 && e164.is_none()) {
         return Err(ApiError::bad_request(format!(
             "\"{raw}\" is not a phone number"
         )));
     }
-    let snapshot = state.runner().directory().load();
-    let plan = &snapshot.settings().numbers;
-    // `89 1234567` is a national number written without its trunk prefix.
-    let e164 = plan
-        .to_e164(&number)
-        .or_else(|| plan.to_e164(&format!("{}{number}", plan.national_prefix)));
     let wanted = e164.clone().unwrap_or_else(|| number.clone());
     let filter = LdapFilter::Or(
         phone_attributes()
@@ -252,38 +402,24 @@ pub async fn lookup(State(state): State<Shared>, query: Params) -> Result<Respon
             .collect(),
     );
     let found = run(&snapshot, &filter, 1)?;
-    let Some(id) = found.first() else {
-        return Ok(if text {
-            (StatusCode::NOT_FOUND, "").into_response()
-        } else {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                format!("no entry has the number {number}"),
-            )
-            .into_response()
-        });
+    let Some(&id) = found.first() else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no entry has the number {number}"),
+        ));
     };
-    let entry = &snapshot.entry(*id).entry;
-    Ok(if text {
-        (
-            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            entry.display_name.clone(),
-        )
-            .into_response()
-    } else {
-        axum::Json(LookupJson {
-            number: &number,
-            e164,
-            display_name: &entry.display_name,
-            entry,
-        })
-        .into_response()
+    Ok(Caller::Found {
+        number,
+        e164,
+        snapshot,
+        id,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::numbers::NumberPlan;
 
     #[test]
     fn limits_are_checked() {
@@ -291,5 +427,78 @@ mod tests {
         assert_eq!(limit(Some(&"7".to_owned())).unwrap(), 7);
         assert!(limit(Some(&"0".to_owned())).is_err());
         assert!(limit(Some(&"abc".to_owned())).is_err());
+    }
+
+    #[test]
+    fn withheld_numbers_are_recognised_in_any_case_and_padding() {
+        for n in [
+            "",
+            "  ",
+            "anonymous",
+            "Anonymous",
+            " ANONYMOUS ",
+            "unknown",
+            "Unavailable",
+            "restricted",
+            "Private",
+            "withheld",
+        ] {
+            assert!(is_withheld(n), "{n:?}");
+        }
+        for n in ["826", "+49891234826", "anonymous1", "anon", "abc"] {
+            assert!(!is_withheld(n), "{n:?}");
+        }
+    }
+
+    #[test]
+    fn only_the_lookup_with_format_text_asks_for_text() {
+        let asks = |u: &str| asks_for_text(&u.parse::<Uri>().unwrap());
+        assert!(asks("/api/v1/lookup?format=text&number=826"));
+        assert!(asks("/api/v1/lookup?number=826&format=text"));
+        assert!(
+            asks("/api/v1/lookup?format=json&format=text"),
+            "the last one counts"
+        );
+        assert!(!asks("/api/v1/lookup?number=826"));
+        assert!(!asks("/api/v1/lookup?number=826&format=json"));
+        assert!(!asks("/api/v1/lookup?format=texts"));
+        assert!(!asks("/api/v1/entries?format=text"));
+        assert!(!asks("/api/v1/lookup/?format=text"));
+    }
+
+    #[test]
+    fn the_feed_version_follows_the_number_plan_and_the_order() {
+        let settings = || {
+            Settings::new(
+                "ou=phonebook,dc=example,dc=com",
+                crate::config::Accents::Fold,
+                NumberPlan::default(),
+            )
+        };
+        let base = settings_hash(&settings());
+        assert_eq!(base, settings_hash(&settings()), "stable");
+        let mut outside = settings();
+        outside.numbers.outside_prefix = "0".into();
+        let mut blocks = settings();
+        blocks
+            .numbers
+            .extensions
+            .push(crate::numbers::ExtensionBlock {
+                prefix: "49891234".into(),
+                digits: 3,
+            });
+        let mut order = settings();
+        order.order = crate::config::Order::LastName;
+        let hashes = [
+            base,
+            settings_hash(&outside),
+            settings_hash(&blocks),
+            settings_hash(&order),
+        ];
+        for (i, a) in hashes.iter().enumerate() {
+            for b in &hashes[i + 1..] {
+                assert_ne!(a, b, "{hashes:x?}");
+            }
+        }
     }
 }
