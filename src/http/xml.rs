@@ -117,8 +117,8 @@ pub async fn book(
         keep: config.http.xml.keep_without_number,
         max_rows: config.http.limits.xml_max_rows,
     };
-    // Only Cisco's book is paged and links back to this server.
-    let (page, host) = match vendor {
+    // Only Cisco's book is paged, and its page links back to this server.
+    let paging = match vendor {
         Vendor::Cisco => {
             let page = match params.get("page") {
                 None => 1,
@@ -128,9 +128,9 @@ pub async fn book(
                 .get(header::HOST)
                 .and_then(|h| h.to_str().ok())
                 .unwrap_or("localhost");
-            (Some(page), Some(host))
+            Some(Paging { page, host })
         }
-        _ => (None, None),
+        _ => None,
     };
     let q = params.get("q").map(String::as_str);
     let snapshot = runner.directory().load();
@@ -138,18 +138,18 @@ pub async fn book(
         Some(q) => Some(search(&snapshot, q, SEARCH_LIMIT)?),
         None => None,
     };
-    let tag = Tag::new(&snapshot, vendor, style, q, page, host);
+    let tag = Tag::new(&snapshot, vendor, style, q, paging);
     let gzip = accepts_gzip(&headers);
     if etag_matches(&headers, &[&tag.etag(false), &tag.etag(true)]) {
         return Ok(polled(StatusCode::NOT_MODIFIED.into_response(), &tag, gzip));
     }
     let selection = Selection { snapshot, ids };
-    let body = match (page, host) {
-        (Some(page), Some(host)) => {
+    let body = match paging {
+        Some(Paging { page, host }) => {
             let plan = &selection.snapshot.settings().numbers;
             whole(cisco(selection.iter(), plan, style, page, host, q), gzip)?
         }
-        _ => stream(Book::new(selection, vendor, style), gzip)?,
+        None => stream(Book::new(selection, vendor, style), gzip)?,
     };
     let mut response = Response::new(body);
     response.headers_mut().insert(
@@ -185,13 +185,12 @@ impl Tag {
         vendor: Vendor,
         style: Style,
         q: Option<&str>,
-        page: Option<usize>,
-        host: Option<&str>,
+        paging: Option<Paging>,
     ) -> Tag {
         // Debug output quotes the strings, so no two different inputs read the same; the
         // crate version stands for how this code writes a book.
         let inputs = format!(
-            "{}\0{:?}\0{}\0{}\0{q:?}\0{page:?}\0{host:?}",
+            "{}\0{:?}\0{}\0{}\0{q:?}\0{paging:?}",
             env!("CARGO_PKG_VERSION"),
             snapshot.settings(),
             style.keep,
@@ -221,6 +220,13 @@ fn page_number(p: &str) -> Result<usize, ApiError> {
     }
     // Only digits: the one way to fail is a number too large, which is past the last page.
     Ok(p.parse().unwrap_or(usize::MAX))
+}
+
+/// The Cisco page asked for, and the `Host` its soft keys link to.
+#[derive(Debug, Clone, Copy)]
+struct Paging<'a> {
+    page: usize,
+    host: &'a str,
 }
 
 /// How one book is written: its number format, whether entries without a number are
