@@ -20,8 +20,8 @@ struct Feed<'a> {
 
 /// Sorts entries the way every output lists them (the directory's display order), so the
 /// export, the HTTP feed and LDAP answers agree.
-pub fn sort_entries(entries: &mut [Entry]) {
-    crate::directory::display_order(entries);
+pub fn sort_entries(entries: &mut [Entry], order: crate::config::Order) {
+    crate::directory::display_order(entries, order);
 }
 
 pub fn json(out: &mut dyn Write, generation: u64, entries: &[Entry]) -> io::Result<()> {

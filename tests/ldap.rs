@@ -1670,3 +1670,144 @@ fn the_phone_setup_guide_quotes_only_tested_filters() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Numbers as phones dial them: a company number plan of two blocks.
+
+/// Jürgen's desk (`+49 (89) 1234-567`, also the switchboard handset's) lies in the Munich
+/// block (extensions of three digits), Zoë's (`0049 30 12345678`) in the Berlin one (four);
+/// everyone else is outside.
+const COMPANY_PLAN: &str = "[numbers]\noutside_prefix = \"0\"\nextensions = [{ prefix = \"+49 89 1234\", digits = 3 }, { prefix = \"+49 30 1234\", digits = 4 }]\n";
+
+/// Number filters of the phone families that look a caller up, with `%` for the number.
+const NUMBER_FILTERS: &[(&str, &str)] = &[
+    ("Yealink", "(|(telephoneNumber=%)(mobile=%)(ipPhone=%))"),
+    ("Snom", "(|(telephoneNumber=%)(mobile=%)(homePhone=%))"),
+    ("FreePBX superfecta", "(|(telephoneNumber=*%)(mobile=*%))"),
+];
+
+/// A value inside an LDAP filter (RFC 4515 escapes for the characters it reserves).
+fn filter_value(v: &str) -> String {
+    v.replace('\\', "\\5c")
+        .replace('(', "\\28")
+        .replace(')', "\\29")
+        .replace('*', "\\2a")
+}
+
+#[test]
+fn an_extension_plan_finds_colleagues_in_every_notation_and_serves_each_format() {
+    // Synced with the plan, so the stored E.164 forms know the blocks; `[ldap]` extras first.
+    let ldap_and_plan = |format: &str| format!("{format}\n\n{COMPANY_PLAN}");
+    let book = Book::new(&ldap_and_plan(""));
+    let server = book.serve();
+    let mut client = Client::connect(&server.url());
+    assert_eq!(client.bind("", ""), 0);
+    // (typed, found by an equality filter, found by a suffix filter)
+    let notations: &[(&str, &[&str], &[&str])] = &[
+        // extension, national without trunk prefix, E.164, international, national, written
+        ("567", &[EMPFANG, JUERGEN], &[EMPFANG, JUERGEN]),
+        ("891234567", &[EMPFANG, JUERGEN], &[EMPFANG, JUERGEN]),
+        ("+49891234567", &[EMPFANG, JUERGEN], &[EMPFANG, JUERGEN]),
+        ("0049891234567", &[EMPFANG, JUERGEN], &[EMPFANG, JUERGEN]),
+        ("0891234567", &[EMPFANG, JUERGEN], &[EMPFANG, JUERGEN]),
+        (
+            "+49 (89) 1234-567",
+            &[EMPFANG, JUERGEN],
+            &[EMPFANG, JUERGEN],
+        ),
+        // María's `+34 612 345 678` ends in 5678 too: a suffix is a suffix.
+        ("5678", &[ZOE], &[MARIA, ZOE]),
+        ("3012345678", &[ZOE], &[ZOE]),
+        ("0049 30 12345678", &[ZOE], &[ZOE]),
+        // Outside every block: a run of digits is no extension (but Wang's `+86 10 8765 4321`
+        // ends in it too).
+        ("7654321", &[], &[ANNA, WANG]),
+        ("897654321", &[ANNA], &[ANNA]),
+    ];
+    for (family, filter) in NUMBER_FILTERS {
+        for (typed, equal, suffix) in notations {
+            let expect = if filter.contains("=*%") {
+                suffix
+            } else {
+                equal
+            };
+            let q = Query::sub(&filter.replace('%', &filter_value(typed)));
+            assert_both(&server, &mut client, family, &q, 0, expect);
+        }
+    }
+    client.unbind();
+    server.stop();
+
+    // Each served format over LDAP, value by value (ldapsearch and ldap3 alike); with a plan
+    // the default is `dialable`. Jürgen's telephoneNumber and mobile, Zoë's, Bert's.
+    let served: &[(&str, [&str; 4])] = &[
+        ("", ["567", "001701234567", "5678", "00015550102030"]),
+        (
+            "number_format = \"dialable\"",
+            ["567", "001701234567", "5678", "00015550102030"],
+        ),
+        (
+            "number_format = \"e164\"",
+            [
+                "+49891234567",
+                "+491701234567",
+                "+493012345678",
+                "+15550102030",
+            ],
+        ),
+        (
+            "number_format = \"national\"",
+            ["0891234567", "01701234567", "03012345678", "0015550102030"],
+        ),
+        (
+            "number_format = \"as_written\"",
+            [
+                "+49 (89) 1234-567",
+                "0170 1234567",
+                "0049 30 12345678",
+                "+1 (555) 010-2030",
+            ],
+        ),
+    ];
+    for (format, [juergen, mobile, zoe, bert]) in served {
+        book.configure(&ldap_and_plan(format));
+        let server = book.serve();
+        let mut client = Client::connect(&server.url());
+        let q = Query::sub("(|(uid=corp.juergen)(uid=corp.zoe)(uid=corp.bert))").attrs(&[
+            "cn",
+            "telephoneNumber",
+            "mobile",
+        ]);
+        for (tool, answer) in [
+            ("ldapsearch", ldapsearch(&server, &q)),
+            ("ldap3", client.search(&q)),
+        ] {
+            let number = |who: &str, attr: &str| -> Vec<String> {
+                answer
+                    .entries
+                    .iter()
+                    .find(|e| e.label() == who)
+                    .and_then(|e| e.get(attr))
+                    .unwrap_or_else(|| panic!("{tool} {format:?}: {who} {attr}: {answer:?}"))
+                    .to_vec()
+            };
+            assert_eq!(
+                number(JUERGEN, "telephoneNumber"),
+                [*juergen],
+                "{tool} {format:?}"
+            );
+            assert_eq!(number(JUERGEN, "mobile"), [*mobile], "{tool} {format:?}");
+            assert_eq!(number(ZOE, "telephoneNumber"), [*zoe], "{tool} {format:?}");
+            assert_eq!(
+                number(BERT, "telephoneNumber"),
+                [*bert],
+                "{tool} {format:?}"
+            );
+        }
+        // What a phone was given is what finds the colleague again.
+        let again = Query::sub(&format!("(telephoneNumber={})", filter_value(juergen)));
+        assert_both(&server, &mut client, format, &again, 0, &[JUERGEN]);
+        client.unbind();
+        server.stop();
+    }
+}

@@ -9,8 +9,10 @@
 //! * prefixes of 1, 2 and 3 characters of every text attribute (equality and prefix);
 //! * character trigrams of cn / givenName / sn / o (substrings of 3+ characters);
 //! * a value-sorted position list of cn / givenName / sn (narrow `>=` / `<=` ranges);
-//! * every digit key of every number (its digits, E.164 and national forms) exactly (caller
-//!   lookup), and the digit 3-grams and 5-grams of those keys (number contains / suffix).
+//! * every digit key of every number (its digits, E.164 and national forms, national
+//!   significant number, extension) exactly (caller lookup), and the digit 3-grams and
+//!   5-grams of the first three (number contains / suffix: the other two are runs of the
+//!   E.164 digits).
 //!
 //! Indexes only ever narrow the candidates; the filter itself still decides. A filter with no
 //! usable index walks every entry. The lists share one allocation per index ([`Postings`]),
@@ -20,7 +22,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-use crate::directory::matcher::{Node, PhoneView, Pieces, Tri};
+use crate::directory::matcher::{Node, Pieces, Tri};
 use crate::directory::schema::Text;
 use crate::directory::Packed;
 
@@ -390,24 +392,34 @@ impl Indexes {
     }
 
     fn build_phones(entries: &[Box<[u8]>]) -> (Postings, DigitGrams, DigitGrams) {
-        // Every distinct key once, in one buffer, so the passes below read memory in order.
+        // Every distinct key once, in one buffer, so the passes below read memory in order;
+        // the n-gram passes skip the keys that are runs of the E.164 digits (flagged).
         let mut bytes: Vec<u8> = Vec::new();
-        let mut keys: Vec<(u32, u32)> = Vec::new();
+        let mut keys: Vec<(u32, u32, bool)> = Vec::new();
         for (i, e) in entries.iter().enumerate() {
-            for key in Packed(e).all_phones().flat_map(PhoneView::keys) {
-                bytes.extend_from_slice(key.as_bytes());
-                keys.push((i as u32, bytes.len() as u32));
+            for view in Packed(e).all_phones() {
+                let tagged = view
+                    .gram_keys()
+                    .map(|k| (k, true))
+                    .chain(view.exact_only_keys().map(|k| (k, false)));
+                for (key, gram) in tagged {
+                    bytes.extend_from_slice(key.as_bytes());
+                    keys.push((i as u32, bytes.len() as u32, gram));
+                }
             }
         }
-        let flat = || -> Box<dyn Iterator<Item = (u32, &[u8])> + '_> {
-            Box::new(keys.iter().scan(0usize, |start, &(id, end)| {
+        let tagged = || {
+            keys.iter().scan(0usize, |start, &(id, end, gram)| {
                 let key = &bytes[*start..end as usize];
                 *start = end as usize;
-                Some((id, key))
-            }))
+                Some((id, key, gram))
+            })
+        };
+        let flat = || -> Box<dyn Iterator<Item = (u32, &[u8])> + '_> {
+            Box::new(tagged().filter(|t| t.2).map(|(id, key, _)| (id, key)))
         };
         let mut exact = PostingsBuilder::default();
-        for (id, key) in flat() {
+        for (id, key, _) in tagged() {
             exact.push(key_hash(key), id);
         }
         (

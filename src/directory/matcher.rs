@@ -34,57 +34,52 @@ impl Tri {
     }
 }
 
-/// The comparable forms of a stored number: its digits, the digits of its E.164 form, its
-/// national form (`0891234567`, when the number is in the home country) and its written form
-/// case-folded (for assertions that are not numbers at all).
-pub fn phone_parts(
-    written: &str,
-    e164: Option<&str>,
-    plan: &NumberPlan,
-) -> (String, Option<String>, Option<String>, String) {
-    let e164 = e164.map(|e| e.trim_start_matches('+'));
-    let national = e164
-        .and_then(|e| e.strip_prefix(plan.country_code.as_str()))
-        .map(|rest| format!("{}{rest}", plan.national_prefix));
-    (
-        digits(written),
-        e164.map(str::to_owned),
-        national,
-        fold(written, Accents::Exact),
-    )
-}
-
-/// The comparable keys of one stored number (see [`phone_parts`]), owned.
+/// The comparable keys of one stored number, owned: its digits, the digits of its E.164
+/// form, its national form (`0891234567`, when the number is in the home country), its
+/// national significant number (`891234567`, the same without the trunk prefix), its
+/// extension (when it lies in one of the company's blocks) and its written form case-folded
+/// (for assertions that are not numbers at all).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PhoneKeys {
     digits: String,
     e164: Option<String>,
     national: Option<String>,
+    /// Where the national significant number starts in `national` (the trunk prefix's
+    /// length), so it needs no copy of its own.
+    nsn_at: usize,
+    extension: Option<String>,
     folded: String,
 }
 
 impl PhoneKeys {
     pub fn new(written: &str, e164: Option<&str>, plan: &NumberPlan) -> Self {
-        let (digits, e164, national, folded) = phone_parts(written, e164, plan);
+        let e164 = e164.map(|e| e.trim_start_matches('+'));
         PhoneKeys {
-            digits,
-            e164,
-            national,
-            folded,
+            digits: digits(written),
+            e164: e164.map(str::to_owned),
+            national: e164
+                .and_then(|e| plan.national_significant(e))
+                .map(|nsn| format!("{}{nsn}", plan.national_prefix)),
+            nsn_at: plan.national_prefix.len(),
+            extension: e164.and_then(|e| plan.extension(e)).map(str::to_owned),
+            folded: fold(written, Accents::Exact),
         }
     }
 
     pub fn view(&self) -> PhoneView<'_> {
+        let national = self.national.as_deref();
         PhoneView {
             digits: &self.digits,
             e164: self.e164.as_deref(),
-            national: self.national.as_deref(),
+            national,
+            nsn: national.and_then(|n| n.get(self.nsn_at..)),
+            extension: self.extension.as_deref(),
             folded: &self.folded,
         }
     }
 }
 
-/// The comparable keys of one stored number, borrowed.
+/// The comparable keys of one stored number, borrowed (see [`PhoneKeys`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PhoneView<'a> {
     /// Digits of the written form.
@@ -93,17 +88,50 @@ pub struct PhoneView<'a> {
     pub e164: Option<&'a str>,
     /// The national form, when the number is in the home country.
     pub national: Option<&'a str>,
+    /// The national form without the trunk prefix.
+    pub nsn: Option<&'a str>,
+    /// The extension, when the number is in one of the company's blocks.
+    pub extension: Option<&'a str>,
     /// The written form, case-folded.
     pub folded: &'a str,
 }
 
 impl<'a> PhoneView<'a> {
-    /// Every distinct digit key, for substring matching and indexing.
+    /// The digit keys in a fixed order: digits, E.164, national, national significant,
+    /// extension.
+    fn all(self) -> [Option<&'a str>; 5] {
+        [
+            Some(self.digits),
+            self.e164,
+            self.national,
+            self.nsn,
+            self.extension,
+        ]
+    }
+
+    /// The distinct keys among the first `n` of [`Self::all`], from the `from`th on.
+    fn distinct(self, from: usize, n: usize) -> impl Iterator<Item = &'a str> {
+        let all = self.all();
+        (from..n).filter_map(move |i| {
+            let k = all[i]?;
+            (!all[..i].contains(&Some(k))).then_some(k)
+        })
+    }
+
+    /// Every distinct digit key: what equality and substring assertions compare.
     pub fn keys(self) -> impl Iterator<Item = &'a str> {
-        let digits = self.digits;
-        let e164 = self.e164.filter(|e| *e != digits);
-        let national = self.national.filter(|n| *n != digits && Some(*n) != e164);
-        std::iter::once(digits).chain(e164).chain(national)
+        self.distinct(0, 5)
+    }
+
+    /// The keys whose digit n-grams are indexed: the national significant number and the
+    /// extension are runs of the E.164 digits, so their n-grams are already among those.
+    pub fn gram_keys(self) -> impl Iterator<Item = &'a str> {
+        self.distinct(0, 3)
+    }
+
+    /// The keys only an exact lookup needs beyond [`Self::gram_keys`].
+    pub fn exact_only_keys(self) -> impl Iterator<Item = &'a str> {
+        self.distinct(3, 5)
     }
 }
 
@@ -316,7 +344,19 @@ impl Compiler<'_> {
                             .flatten()
                             .chain(sub.any.iter().map(String::as_str));
                         if raw.clone().any(|p| !digits(p).is_empty()) {
-                            Node::PhoneDigits(k, pieces(&|s: &str| digits(s)))
+                            let by_digits = Node::PhoneDigits(k, pieces(&|s: &str| digits(s)));
+                            // `*<number>` (how a PBX looks a caller up: "ends with") names a
+                            // whole number in some notation; `*0049891234567` must find the
+                            // number it names, whose digits do not end that way.
+                            match (&sub.initial, sub.any.is_empty(), &sub.final_) {
+                                (None, true, Some(last)) if self.plan.to_e164(last).is_some() => {
+                                    Node::Or(vec![
+                                        by_digits,
+                                        Node::PhoneEq(k, self.phone_value(last)),
+                                    ])
+                                }
+                                _ => by_digits,
+                            }
                         } else {
                             Node::PhoneText(
                                 k,
@@ -615,7 +655,15 @@ mod substring_tests {
         let k = PhoneKeys::new("+49 89 1234567", Some("+49891234567"), &plan);
         assert_eq!(
             k.view().keys().collect::<Vec<_>>(),
+            ["49891234567", "0891234567", "891234567"]
+        );
+        assert_eq!(
+            k.view().gram_keys().collect::<Vec<_>>(),
             ["49891234567", "0891234567"]
+        );
+        assert_eq!(
+            k.view().exact_only_keys().collect::<Vec<_>>(),
+            ["891234567"]
         );
         assert_eq!(k.view().folded, "+49 89 1234567");
         let k = PhoneKeys::new("intern 42", None, &plan);

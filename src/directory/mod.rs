@@ -22,7 +22,7 @@ use fold::fold;
 use index::{Ids, Indexes};
 use matcher::{Node, Phones, Subject, Tri};
 pub use packed::Packed;
-use schema::{Attr, Text, OBJECT_CLASSES};
+use schema::{Text, OBJECT_CLASSES};
 
 /// How the snapshot presents, orders and compares entries.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,41 +65,6 @@ impl Settings {
 /// apart from it ([`Snapshot::packed`]), in one allocation per entry.
 pub struct ServedEntry {
     pub entry: Entry,
-}
-
-impl ServedEntry {
-    /// The served values of an attribute, as written.
-    pub fn values(&self, attr: Attr) -> Vec<String> {
-        match attr {
-            Attr::ObjectClass => OBJECT_CLASSES.iter().map(|c| (*c).to_owned()).collect(),
-            Attr::Text(t) => text_value(&self.entry, t).into_iter().collect(),
-            Attr::Phone(k) => self
-                .entry
-                .phones(k)
-                .iter()
-                .map(|p| p.written.clone())
-                .collect(),
-        }
-    }
-}
-
-/// The served value of a text attribute of an entry.
-fn text_value(e: &Entry, t: Text) -> Option<String> {
-    match t {
-        Text::Uid => Some(e.uid()),
-        Text::Cn | Text::DisplayName => Some(e.display_name.clone()),
-        Text::GivenName => e.first_name.clone(),
-        Text::Sn => Some(
-            e.last_name
-                .clone()
-                .unwrap_or_else(|| e.display_name.clone()),
-        ),
-        Text::O => e.company.clone(),
-        Text::Ou => e.department.clone(),
-        Text::Title => e.title.clone(),
-        Text::Mail => e.email.clone(),
-        Text::Description => e.notes.clone(),
-    }
 }
 
 impl Subject for Packed<'_> {
@@ -257,14 +222,12 @@ fn parallel_map<T: Send, U: Send>(mut items: Vec<T>, f: impl Fn(T) -> U + Sync) 
 fn in_display_order(
     entries: Vec<(Box<[u8]>, Entry)>,
     accents: Accents,
+    order: Order,
 ) -> (Vec<Box<[u8]>>, Vec<ServedEntry>) {
-    // The folded cn is the sort key when names are folded with accents; else fold again.
-    let keys: Option<Vec<String>> = (!matches!(accents, Accents::Fold)).then(|| {
-        entries
-            .iter()
-            .map(|(_, e)| fold(&e.display_name, Accents::Fold))
-            .collect()
-    });
+    // In display-name order with folded names, the packed cn is the sort key; else build it.
+    let keys: Option<Vec<String>> = (order != Order::DisplayName
+        || !matches!(accents, Accents::Fold))
+    .then(|| entries.iter().map(|(_, e)| order_key(e, order)).collect());
     let key = |i: usize| -> &str {
         match &keys {
             Some(keys) => &keys[i],
@@ -273,23 +236,50 @@ fn in_display_order(
     };
     // Most comparisons end on the first bytes, kept side by side in memory.
     let heads: Vec<u64> = (0..entries.len()).map(|i| index::head(key(i))).collect();
-    let mut order: Vec<usize> = (0..entries.len()).collect();
-    order.sort_unstable_by(|&a, &b| {
-        let (x, y) = (&entries[a].1, &entries[b].1);
+    let mut positions: Vec<usize> = (0..entries.len()).collect();
+    positions.sort_unstable_by(|&a, &b| {
         heads[a]
             .cmp(&heads[b])
             .then_with(|| key(a).cmp(key(b)))
-            .then_with(|| x.display_name.cmp(&y.display_name))
-            .then_with(|| x.connector.cmp(&y.connector))
-            .then_with(|| x.id.cmp(&y.id))
+            .then_with(|| tie_break(&entries[a].1, &entries[b].1))
     });
     drop(keys);
     let mut slots: Vec<Option<(Box<[u8]>, Entry)>> = entries.into_iter().map(Some).collect();
-    order
+    positions
         .iter()
         .filter_map(|&i| slots[i].take())
         .map(|(packed, entry)| (packed, ServedEntry { entry }))
         .unzip()
+}
+
+/// The collation key of an entry: its name(s) case- and accent-folded, whatever
+/// `ldap.accents` says, because a list is read by people (`Müller` sorts with `Muller`).
+/// Last-name order compares last name, first name, display name, each ending in `\u{1}` so
+/// `Müller` comes before `Müllerson`; an entry without a last name sorts by its display name
+/// among the last names (as its `sn` is served).
+fn order_key(e: &Entry, order: Order) -> String {
+    match order {
+        Order::DisplayName => fold(&e.display_name, Accents::Fold),
+        Order::LastName => {
+            let last = e.last_name.as_deref().unwrap_or(&e.display_name);
+            let first = e.first_name.as_deref().unwrap_or_default();
+            format!(
+                "{}\u{1}{}\u{1}{}",
+                fold(last, Accents::Fold),
+                fold(first, Accents::Fold),
+                fold(&e.display_name, Accents::Fold)
+            )
+        }
+    }
+}
+
+/// Entries with the same key: by display name as written, then connector and id, so the
+/// order is total and the same on every build.
+fn tie_break(x: &Entry, y: &Entry) -> std::cmp::Ordering {
+    x.display_name
+        .cmp(&y.display_name)
+        .then_with(|| x.connector.cmp(&y.connector))
+        .then_with(|| x.id.cmp(&y.id))
 }
 
 /// The hash under which `by_dn` finds an entry: FNV-1a of its normalised DN
@@ -314,16 +304,21 @@ fn dn_hash(e: Packed, base_norm: &str) -> u64 {
     })
 }
 
-/// The order every listing uses: display name (accent- and case-folded), then connector, id.
-pub fn display_order(entries: &mut [Entry]) {
-    entries.sort_by_cached_key(|e| {
-        (
-            fold(&e.display_name, Accents::Fold),
-            e.display_name.clone(),
-            e.connector.clone(),
-            e.id.clone(),
-        )
-    });
+/// The order every listing uses (see [`order_key`]): the snapshot's, the exports'.
+pub fn display_order(entries: &mut [Entry], order: Order) {
+    let mut keyed: Vec<(String, Entry)> = entries
+        .iter_mut()
+        .map(|e| {
+            (
+                order_key(e, order),
+                std::mem::replace(e, Entry::new("", "", "")),
+            )
+        })
+        .collect();
+    keyed.sort_by(|(ka, a), (kb, b)| ka.cmp(kb).then_with(|| tie_break(a, b)));
+    for (slot, (_, e)) in entries.iter_mut().zip(keyed) {
+        *slot = e;
+    }
 }
 
 impl Snapshot {
@@ -332,6 +327,7 @@ impl Snapshot {
         let (packed, entries) = in_display_order(
             parallel_map(entries, |e| (packed::pack(&e, &settings), e)),
             settings.accents,
+            settings.order,
         );
         let base_norm = normalise_dn(&settings.base_dn);
         let mut by_dn: Vec<(u64, u32)> = packed
@@ -601,6 +597,146 @@ mod tests {
                 Hit::Container => None,
             })
             .collect()
+    }
+
+    /// A company with two number blocks, served dialable, in last-name order.
+    fn company_book(order: Order, format: NumberFormat) -> Snapshot {
+        let plan = NumberPlan {
+            outside_prefix: "0".into(),
+            extensions: vec![
+                crate::numbers::ExtensionBlock {
+                    prefix: "49891234".into(),
+                    digits: 3,
+                },
+                crate::numbers::ExtensionBlock {
+                    prefix: "49305678".into(),
+                    digits: 4,
+                },
+            ],
+            ..NumberPlan::default()
+        };
+        let person = |id: &str, first: &str, last: &str, number: &str| {
+            let mut e = Entry::new("corp", id, &format!("{first} {last}"));
+            e.first_name = Some(first.into());
+            e.last_name = Some(last.into());
+            e.business.push(plan.phone(number));
+            e
+        };
+        let entries = vec![
+            person("1", "Anna", "Zander", "+49 89 1234-826"),
+            person("2", "Bert", "Müller", "(0)30/5678 1234"),
+            person("3", "Zoë", "Muller", "(0)89/0859 929"),
+            person("4", "Carl", "Adler", "+41 44 1234 567"),
+            person("5", "Dora", "Berg", "826"),
+        ];
+        let mut settings = Settings::new("ou=phonebook,dc=example,dc=com", Accents::Fold, plan);
+        settings.order = order;
+        settings.number_format = format;
+        Snapshot::build(entries, 1, settings)
+    }
+
+    #[test]
+    fn numbers_are_found_by_extension_and_national_significant_number() {
+        let s = company_book(Order::DisplayName, NumberFormat::Dialable);
+        for (filter, want) in [
+            ("(telephoneNumber=826)", vec!["Anna Zander", "Dora Berg"]),
+            ("(telephoneNumber=1234)", vec!["Bert Müller"]),
+            ("(telephoneNumber=890859929)", vec!["Zoë Muller"]),
+            ("(telephoneNumber=0890859929)", vec!["Zoë Muller"]),
+            ("(telephoneNumber=+49890859929)", vec!["Zoë Muller"]),
+            ("(telephoneNumber=0049 89 0859929)", vec!["Zoë Muller"]),
+            ("(telephoneNumber=\\280\\2989/0859 929)", vec!["Zoë Muller"]),
+            ("(telephoneNumber=089/0859 929)", vec!["Zoë Muller"]),
+            ("(telephoneNumber=0041441234567)", vec!["Carl Adler"]),
+            ("(telephoneNumber=82*)", vec!["Anna Zander", "Dora Berg"]),
+            ("(telephoneNumber=8908*)", vec!["Zoë Muller"]),
+            // Not an extension of any block: 4 digits belong to Berlin only.
+            ("(telephoneNumber=0826)", vec![]),
+        ] {
+            assert_eq!(names(&s, filter), want, "{filter}");
+            let node = s.compile(&crate::filter::parse(filter).unwrap()).unwrap();
+            let scanned: Vec<String> = (0..s.len() as u32)
+                .filter(|id| node.eval(&s.packed(*id)) == Tri::True)
+                .map(|id| s.entry(id).entry.display_name.clone())
+                .collect();
+            assert_eq!(scanned, want, "scanned {filter}");
+        }
+    }
+
+    #[test]
+    fn ldap_serves_numbers_in_its_format() {
+        let served = |format| {
+            let s = company_book(Order::DisplayName, format);
+            (0..s.len() as u32)
+                .flat_map(|id| {
+                    s.packed(id)
+                        .values(schema::Attr::Phone(PhoneKind::Business))
+                        .map(str::to_owned)
+                        .collect::<Vec<_>>()
+                })
+                .collect::<Vec<_>>()
+        };
+        // Display order: Anna Zander, Bert Müller, Carl Adler, Dora Berg, Zoë Muller.
+        assert_eq!(
+            served(NumberFormat::Dialable),
+            ["826", "1234", "00041441234567", "826", "00890859929"]
+        );
+        assert_eq!(
+            served(NumberFormat::E164),
+            [
+                "+49891234826",
+                "+493056781234",
+                "+41441234567",
+                "+49891234826",
+                "+49890859929"
+            ]
+        );
+        assert_eq!(
+            served(NumberFormat::National),
+            [
+                "0891234826",
+                "0305678 1234".replace(' ', "").as_str(),
+                "0041441234567",
+                "0891234826",
+                "0890859929"
+            ]
+        );
+        assert_eq!(
+            served(NumberFormat::AsWritten),
+            [
+                "+49 89 1234-826",
+                "(0)30/5678 1234",
+                "+41 44 1234 567",
+                "826",
+                "(0)89/0859 929"
+            ]
+        );
+    }
+
+    #[test]
+    fn last_name_order_sorts_by_folded_last_then_first_name() {
+        let s = company_book(Order::LastName, NumberFormat::Dialable);
+        let order: Vec<String> = (0..s.len() as u32)
+            .map(|id| s.entry(id).entry.display_name.clone())
+            .collect();
+        // Müller and Muller fold alike; Bert before Zoë decides.
+        assert_eq!(
+            order,
+            [
+                "Carl Adler",
+                "Dora Berg",
+                "Bert Müller",
+                "Zoë Muller",
+                "Anna Zander"
+            ]
+        );
+        let mut entries: Vec<Entry> = (0..s.len() as u32)
+            .rev()
+            .map(|id| s.entry(id).entry.clone())
+            .collect();
+        display_order(&mut entries, Order::LastName);
+        let exported: Vec<&str> = entries.iter().map(|e| e.display_name.as_str()).collect();
+        assert_eq!(exported, order, "exports list in the snapshot's order");
     }
 
     #[test]

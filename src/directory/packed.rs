@@ -11,11 +11,13 @@
 //!          (in the texts section), the length of the phones section, where each BER part
 //!          ends (in the BER section)
 //! texts:   the folded values of Text::DISTINCT, one after another
-//! phones:  per PhoneKind::ALL a count, then per number: flags (1 = E.164, 2 = national),
-//!          four LEB128 lengths, then its digits, E.164 digits, national digits and folded
-//!          written form
+//! phones:  per PhoneKind::ALL a count, then per number: flags (1 = E.164, 2 = national,
+//!          4 = extension), six LEB128 numbers — the lengths of its digits, E.164 digits,
+//!          national digits, extension and folded written form, then the trunk prefix's
+//!          length (where the national significant number starts in the national digits) —
+//!          then those five strings
 //! ber:     the DN as an OCTET STRING, then per BER_PARTS attribute the SET OF its values as
-//!          written (empty when it has none)
+//!          served (numbers in the LDAP number format; empty when it has none)
 //! ```
 
 use std::cell::RefCell;
@@ -184,24 +186,33 @@ fn pack_into(entry: &Entry, settings: &Settings, scratch: &mut Scratch) {
     for kind in PhoneKind::ALL {
         for p in entry.phones(kind) {
             let e164 = p.e164.as_deref().map(|e| e.trim_start_matches('+'));
-            let national = e164.and_then(|e| e.strip_prefix(plan.country_code.as_str()));
-            phones.push(u8::from(e164.is_some()) | (u8::from(national.is_some()) << 1));
+            let nsn = e164.and_then(|e| plan.national_significant(e));
+            let extension = e164.and_then(|e| plan.extension(e));
+            phones.push(
+                u8::from(e164.is_some())
+                    | (u8::from(nsn.is_some()) << 1)
+                    | (u8::from(extension.is_some()) << 2),
+            );
             keys.clear();
             keys.extend(p.written.chars().filter(char::is_ascii_digit));
             let digits = keys.len();
             keys.push_str(e164.unwrap_or_default());
             let e164_end = keys.len();
-            if let Some(rest) = national {
+            if let Some(rest) = nsn {
                 keys.push_str(&plan.national_prefix);
                 keys.push_str(rest);
             }
             let national_end = keys.len();
+            keys.push_str(extension.unwrap_or_default());
+            let extension_end = keys.len();
             fold_into(&p.written, Accents::Exact, keys);
             for len in [
                 digits,
                 e164_end - digits,
                 national_end - e164_end,
-                keys.len() - national_end,
+                extension_end - national_end,
+                keys.len() - extension_end,
+                plan.national_prefix.len(),
             ] {
                 put_varint(phones, len);
             }
@@ -229,7 +240,11 @@ fn pack_into(entry: &Entry, settings: &Settings, scratch: &mut Scratch) {
             Attr::Phone(k) => {
                 let numbers = entry.phones(k);
                 if !numbers.is_empty() {
-                    ber::put_set(ber, numbers.iter().map(|p| p.written.as_str()));
+                    let served: Vec<_> = numbers
+                        .iter()
+                        .map(|p| plan.format(p, settings.number_format))
+                        .collect();
+                    ber::put_set(ber, served.iter().map(|v| v.as_ref()));
                 }
             }
             Attr::ObjectClass => {}
@@ -426,21 +441,24 @@ impl<'a> Iterator for PhoneIter<'a> {
         self.left -= 1;
         let flags = *self.data.get(self.at)?;
         self.at += 1;
-        let mut lens = [0usize; 4];
+        let mut lens = [0usize; 6];
         for len in lens.iter_mut() {
             *len = varint(self.data, &mut self.at);
         }
-        let mut parts = [""; 4];
+        let mut parts = [""; 5];
         for (part, len) in parts.iter_mut().zip(lens) {
             let bytes = self.data.get(self.at..self.at + len)?;
             *part = std::str::from_utf8(bytes).ok()?;
             self.at += len;
         }
+        let national = (flags & 2 != 0).then_some(parts[2]);
         Some(PhoneView {
             digits: parts[0],
             e164: (flags & 1 != 0).then_some(parts[1]),
-            national: (flags & 2 != 0).then_some(parts[2]),
-            folded: parts[3],
+            national,
+            nsn: national.and_then(|n| n.get(lens[5]..)),
+            extension: (flags & 4 != 0).then_some(parts[3]),
+            folded: parts[4],
         })
     }
 }

@@ -1022,7 +1022,9 @@ fn sort_hits(snapshot: &Snapshot, hits: &mut [Hit], keys: &[ServerSortRequet]) -
     let sort_key = |h: &Hit| -> (u8, String) {
         match h {
             Hit::Container => (0, String::new()),
-            Hit::Entry(id) => match snapshot.entry(*id).values(attr).first() {
+            // The values as served (numbers in the served format), so the order is the one the
+            // phone sees.
+            Hit::Entry(id) => match snapshot.packed(*id).values(attr).next() {
                 Some(v) => (1, fold(v, snapshot.settings().accents)),
                 // Entries without the attribute sort last (RFC 2891 §1.1), either direction.
                 None => (2, String::new()),
