@@ -1,31 +1,80 @@
 //! Remote XML phone books for phones that fetch a directory over HTTP instead of asking LDAP:
-//! Yealink, Cisco (32 entries a page, with paging), Snom, Grandstream and Fanvil. `?q=`
+//! Yealink, Cisco (32 rows a page, with paging), Snom, Grandstream and Fanvil. `?q=`
 //! narrows any of them with the same search as the JSON API.
 //!
-//! Numbers are written in a dialable form: E.164 when the number has one, else as written.
+//! # Numbers
+//!
+//! Each book writes numbers in its own format ([`NumberFormat`]; `[http.xml] number_format`
+//! for every book, `[http.xml.<book>] number_format` for one), because the phones reading
+//! them dial differently: a desk phone on the company's PBX wants `826` for a colleague and
+//! `00890859929` for a customer (`dialable`, the default once the company's number blocks
+//! are configured), a phone on a public line the national form.
+//!
+//! A book lists only numbers a phone can dial: no faxes (nobody calls a fax from a phone
+//! book), no number whose served form is longer than [`MAX_NUMBER_CHARS`] (a cut number would
+//! dial someone else) or holds no digit at all (`n/a`), at most [`MAX_NUMBERS_PER_ENTRY`]. An
+//! entry left without a number is left out of every book — a phone can do nothing with it —
+//! unless `[http.xml] keep_without_number` is set; then it is listed by name (Cisco and Snom,
+//! which hold one number a row, give it one row with an empty number). The row cap, Cisco's
+//! page count and Snom's `complete` count exactly the rows that are listed.
+//!
+//! # Labels
+//!
+//! Each book names a number's kind in its own vocabulary, all from one table
+//! ([`Vendor::labels`]):
+//!
+//! | kind     | Yealink `label`, Cisco name | Snom `number_type` | Grandstream `Phone type` | Fanvil element |
+//! |----------|-----------------------------|--------------------|--------------------------|----------------|
+//! | business | `Business`                  | `business`         | `Work`                   | `Telephone`    |
+//! | mobile   | `Mobile`                    | `mobile`           | `Mobile`                 | `Mobile`       |
+//! | home     | `Home`                      | `home`             | `Home`                   | `Other`        |
+//! | other    | `Other`                     | `fixed`            | `Other`                  | `Other`        |
+//!
+//! Fanvil's book has only the three elements `Telephone`, `Mobile` and `Other`, so home and
+//! other numbers share `Other` there; every other book tells all four apart. Cisco shows one
+//! number a row, so when an entry lists more than one the row's name says which:
+//! `Anna Weiß (Mobile)`; a name that already ends in brackets gets the kind inside them,
+//! `Andreas Schulz (IT, Business)`, never `Andreas Schulz (IT) (Business)`.
+//!
+//! # Polling
+//!
+//! Phones fetch their book every few minutes, so every book has a strong ETag naming what it
+//! is made of — the snapshot version, the book and its number format, and a hash of the
+//! snapshot's settings, the book options, the query (`q`, `page`) and for Cisco the `Host`
+//! its soft-key links point back to — and `If-None-Match` with it gets a `304`. The settings
+//! are part of it because a reload that changes the number plan rebuilds the snapshot under
+//! the same version, yet changes every `dialable` number. With `Accept-Encoding: gzip` a book
+//! is sent compressed (its ETag ends in `-gz`: another representation), see [`stream`].
+//!
+//! # Bounds
 //!
 //! What one request may cost is bounded whatever upstream sent: a book holds at most
 //! `http.xml_max_rows` rows, text fields are cut to what a phone can show
-//! ([`MAX_TEXT_CHARS`]), an entry lists at most [`MAX_NUMBERS_PER_ENTRY`] numbers and a
-//! number longer than [`MAX_NUMBER_CHARS`] is left out (a cut number would dial someone
-//! else). A book of up to [`WHOLE_BODY`] bytes is sent whole with a Content-Length; a larger
-//! one is written while it is sent, [`CHUNK`] bytes at a time, from the snapshot the request
-//! started on — so memory per request stays small however large the book.
-//! Characters XML 1.0 forbids never reach the output, so every book stays well-formed.
+//! ([`MAX_TEXT_CHARS`]) and numbers are capped as above. A book of up to [`WHOLE_BODY`] bytes
+//! is sent whole with a Content-Length; a larger one is written while it is sent, [`CHUNK`]
+//! bytes at a time, from the snapshot the request started on — so memory per request stays
+//! small however large the book. Characters XML 1.0 forbids never reach the output, so every
+//! book stays well-formed.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
+use std::io::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use flate2::write::GzEncoder;
+use flate2::Compression;
 
+use super::conditional::{accepts_gzip, etag_matches};
 use super::feed::search;
 use super::{params, ApiError, Params, Shared};
 use crate::directory::Snapshot;
-use crate::model::{Entry, PhoneKind};
+use crate::model::{fnv1a64, Entry, PhoneKind};
+use crate::numbers::{NumberFormat, NumberPlan};
 
 /// Cisco IP phones show at most 32 directory entries per page.
 const CISCO_PAGE: usize = 32;
@@ -33,7 +82,7 @@ const CISCO_PAGE: usize = 32;
 const SEARCH_LIMIT: usize = 1000;
 /// Names and companies are cut to this many characters: more than any phone display shows.
 pub const MAX_TEXT_CHARS: usize = 128;
-/// A dialable number longer than this is not a number a phone can dial; it is left out.
+/// A served number longer than this is not a number a phone can dial; it is left out.
 pub const MAX_NUMBER_CHARS: usize = 40;
 /// An entry lists at most this many numbers (faxes never count).
 pub const MAX_NUMBERS_PER_ENTRY: usize = 16;
@@ -55,16 +104,22 @@ pub async fn book(
     query: Params,
 ) -> Result<Response, ApiError> {
     let params = params(query)?;
-    let runner = state.runner();
-    let max_rows = runner.config().http.limits.xml_max_rows;
-    let snapshot = runner.directory().load();
-    let ids = match params.get("q") {
-        Some(q) => Some(search(&snapshot, q, SEARCH_LIMIT)?),
-        None => None,
+    let Some(vendor) = Vendor::from_file(&file) else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no such phone book (yealink.xml, cisco.xml, snom.xml, grandstream.xml, fanvil.xml)",
+        ));
     };
-    let selection = Selection { snapshot, ids };
-    let body = match file.as_str() {
-        "cisco.xml" => {
+    let runner = state.runner();
+    let config = runner.config();
+    let style = Style {
+        format: config.http.xml.format(vendor.name()),
+        keep: config.http.xml.keep_without_number,
+        max_rows: config.http.limits.xml_max_rows,
+    };
+    // Only Cisco's book is paged, and its page links back to this server.
+    let paging = match vendor {
+        Vendor::Cisco => {
             let page = match params.get("page") {
                 None => 1,
                 Some(p) => page_number(p)?,
@@ -73,18 +128,87 @@ pub async fn book(
                 .get(header::HOST)
                 .and_then(|h| h.to_str().ok())
                 .unwrap_or("localhost");
-            let q = params.get("q").map(String::as_str);
-            Body::from(cisco(selection.iter(), max_rows, page, host, q))
+            Some(Paging { page, host })
         }
-        other => match Vendor::from_file(other) {
-            Some(vendor) => stream(Book::new(selection, vendor, max_rows)),
-            None => return Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                "no such phone book (yealink.xml, cisco.xml, snom.xml, grandstream.xml, fanvil.xml)",
-            )),
-        },
+        _ => None,
     };
-    Ok(([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], body).into_response())
+    let q = params.get("q").map(String::as_str);
+    let snapshot = runner.directory().load();
+    let ids = match q {
+        Some(q) => Some(search(&snapshot, q, SEARCH_LIMIT)?),
+        None => None,
+    };
+    let tag = Tag::new(&snapshot, vendor, style, q, paging);
+    let gzip = accepts_gzip(&headers);
+    if etag_matches(&headers, &[&tag.etag(false), &tag.etag(true)]) {
+        return Ok(polled(StatusCode::NOT_MODIFIED.into_response(), &tag, gzip));
+    }
+    let selection = Selection { snapshot, ids };
+    let body = match paging {
+        Some(Paging { page, host }) => {
+            let plan = &selection.snapshot.settings().numbers;
+            whole(cisco(selection.iter(), plan, style, page, host, q), gzip)?
+        }
+        None => stream(Book::new(selection, vendor, style), gzip)?,
+    };
+    let mut response = Response::new(body);
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/xml; charset=utf-8"),
+    );
+    if gzip {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    Ok(polled(response, &tag, gzip))
+}
+
+/// The headers every answer to a poll carries, `304` included: its ETag, that the answer
+/// depends on `Accept-Encoding`, and that a cache must ask again before reusing it.
+fn polled(mut response: Response, tag: &Tag, gzip: bool) -> Response {
+    let headers = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&tag.etag(gzip)) {
+        headers.insert(header::ETAG, v);
+    }
+    headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// What a book's ETag names (see the module doc); [`Tag::etag`] adds the encoding.
+struct Tag(String);
+
+impl Tag {
+    fn new(
+        snapshot: &Snapshot,
+        vendor: Vendor,
+        style: Style,
+        q: Option<&str>,
+        paging: Option<Paging>,
+    ) -> Tag {
+        // Debug output quotes the strings, so no two different inputs read the same; the
+        // crate version stands for how this code writes a book.
+        let inputs = format!(
+            "{}\0{:?}\0{}\0{}\0{q:?}\0{paging:?}",
+            env!("CARGO_PKG_VERSION"),
+            snapshot.settings(),
+            style.keep,
+            style.max_rows,
+        );
+        Tag(format!(
+            "xml-{}-{}-{}-{:016x}",
+            snapshot.version(),
+            vendor.name(),
+            style.format.name(),
+            fnv1a64(inputs.as_bytes())
+        ))
+    }
+
+    /// The strong ETag of the plain or the gzip-compressed book.
+    fn etag(&self, gzip: bool) -> String {
+        format!("\"{}{}\"", self.0, if gzip { "-gz" } else { "" })
+    }
 }
 
 /// `page=N` from 1. Any run of digits is a page: one past the last (even one that does not
@@ -96,6 +220,22 @@ fn page_number(p: &str) -> Result<usize, ApiError> {
     }
     // Only digits: the one way to fail is a number too large, which is past the last page.
     Ok(p.parse().unwrap_or(usize::MAX))
+}
+
+/// The Cisco page asked for, and the `Host` its soft keys link to.
+#[derive(Debug, Clone, Copy)]
+struct Paging<'a> {
+    page: usize,
+    host: &'a str,
+}
+
+/// How one book is written: its number format, whether entries without a number are
+/// listed, and its row cap.
+#[derive(Debug, Clone, Copy)]
+struct Style {
+    format: NumberFormat,
+    keep: bool,
+    max_rows: usize,
 }
 
 /// The entries a book lists: the whole snapshot, or a search's hits, in display order.
@@ -123,59 +263,152 @@ impl Selection {
     }
 }
 
+/// A whole book as the body, compressed when the client takes gzip.
+fn whole(text: String, gzip: bool) -> Result<Body, ApiError> {
+    if !gzip {
+        return Ok(Body::from(text));
+    }
+    let mut gz = GzEncoder::new(Vec::with_capacity(text.len() / 4 + 64), Compression::fast());
+    gz.write_all(text.as_bytes())
+        .and_then(|()| gz.finish())
+        .map(Body::from)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+}
+
 /// The body of a book: whole when small, else the first [`WHOLE_BODY`] bytes followed by the
 /// rest as it is written.
-fn stream(mut book: Book) -> Body {
+///
+/// A streamed book is compressed as it is streamed when the client takes gzip, one piece at
+/// a time: each piece is flushed to a byte boundary (`Z_SYNC_FLUSH`), so what has arrived can
+/// always be inflated and nothing waits in the compressor between pieces, and the last piece
+/// carries gzip's trailer. That costs a little ratio against compressing the book in one go
+/// and keeps one compressor (a few hundred KiB) per stream, but never the whole book.
+fn stream(mut book: Book, gzip: bool) -> Result<Body, ApiError> {
     let mut first = String::with_capacity(CHUNK);
     if !book.fill(&mut first, WHOLE_BODY) {
-        return Body::from(first);
+        return whole(first, gzip);
     }
-    let first = futures::stream::once(async move { Ok::<_, TooSlow>(Bytes::from(first)) });
+    let mut encoder = Encoder::new(gzip);
+    let first = encoder
+        .piece(first, false)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let first = futures::stream::once(async move { Ok::<_, Cut>(first) });
     let deadline = Instant::now() + STREAM_DEADLINE;
-    let rest = futures::stream::unfold(Some(book), move |book| async move {
-        let mut book = book?;
+    let rest = futures::stream::unfold(Some((book, encoder)), move |state| async move {
+        let (mut book, mut encoder) = state?;
         if Instant::now() > deadline {
             // An error ends the body, and hyper closes the connection.
-            return Some((Err(TooSlow), None));
+            return Some((Err(Cut::TooSlow), None));
         }
         let mut out = String::with_capacity(CHUNK + CHUNK / 4);
         let more = book.fill(&mut out, CHUNK);
-        Some((Ok(Bytes::from(out)), more.then_some(book)))
+        match encoder.piece(out, !more) {
+            Ok(bytes) => Some((Ok(bytes), more.then_some((book, encoder)))),
+            Err(e) => Some((Err(Cut::Gzip(e)), None)),
+        }
     });
-    Body::from_stream(futures::StreamExt::chain(first, rest))
+    Ok(Body::from_stream(futures::StreamExt::chain(first, rest)))
 }
 
-/// A streamed book not read within [`STREAM_DEADLINE`].
+/// Why a streamed book ends early; hyper closes the connection.
 #[derive(Debug, thiserror::Error)]
-#[error("the phone book was not read within {STREAM_DEADLINE:?}")]
-struct TooSlow;
+enum Cut {
+    #[error("the phone book was not read within {STREAM_DEADLINE:?}")]
+    TooSlow,
+    #[error("compressing the phone book failed: {0}")]
+    Gzip(std::io::Error),
+}
 
-/// The books written one entry after another.
+/// Compresses a streamed book piece by piece, or passes it through.
+struct Encoder(Option<GzEncoder<Vec<u8>>>);
+
+impl Encoder {
+    fn new(gzip: bool) -> Encoder {
+        Encoder(gzip.then(|| GzEncoder::new(Vec::with_capacity(CHUNK / 2), Compression::fast())))
+    }
+
+    /// The bytes to send for `text`: itself, or its compressed form flushed to a byte
+    /// boundary; the `last` piece ends the gzip stream.
+    fn piece(&mut self, text: String, last: bool) -> std::io::Result<Bytes> {
+        let Some(gz) = self.0.as_mut() else {
+            return Ok(Bytes::from(text));
+        };
+        gz.write_all(text.as_bytes())?;
+        if last {
+            return match self.0.take() {
+                Some(gz) => gz.finish().map(Bytes::from),
+                None => Ok(Bytes::new()),
+            };
+        }
+        gz.flush()?;
+        // The encoder appends to its Vec; what it holds after a flush is this piece.
+        Ok(Bytes::from(std::mem::take(gz.get_mut())))
+    }
+}
+
+/// The five books.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Vendor {
     Yealink,
+    Cisco,
     Snom,
     Grandstream,
     Fanvil,
 }
 
 impl Vendor {
-    fn from_file(file: &str) -> Option<Vendor> {
-        match file {
-            "yealink.xml" => Some(Vendor::Yealink),
-            "snom.xml" => Some(Vendor::Snom),
-            "grandstream.xml" => Some(Vendor::Grandstream),
-            "fanvil.xml" => Some(Vendor::Fanvil),
-            _ => None,
+    const ALL: [Vendor; 5] = [
+        Vendor::Yealink,
+        Vendor::Cisco,
+        Vendor::Snom,
+        Vendor::Grandstream,
+        Vendor::Fanvil,
+    ];
+
+    /// The book's name: its file without `.xml`, and its `[http.xml.<name>]` table.
+    fn name(self) -> &'static str {
+        match self {
+            Vendor::Yealink => "yealink",
+            Vendor::Cisco => "cisco",
+            Vendor::Snom => "snom",
+            Vendor::Grandstream => "grandstream",
+            Vendor::Fanvil => "fanvil",
         }
     }
 
-    /// How many rows `e` takes: Snom lists one item per number, the others one per entry.
-    fn rows(self, e: &Entry) -> usize {
+    fn from_file(file: &str) -> Option<Vendor> {
+        let name = file.strip_suffix(".xml")?;
+        Vendor::ALL.into_iter().find(|v| v.name() == name)
+    }
+
+    /// The book's words for business, mobile, home and other numbers: the one place that
+    /// maps a [`PhoneKind`] to a vendor's vocabulary (the table in the module doc).
+    fn labels(self) -> [&'static str; 4] {
         match self {
-            Vendor::Snom => dialable(e).count(),
-            _ => 1,
+            // Cisco has no number types; its row names use Yealink's words.
+            Vendor::Yealink | Vendor::Cisco => ["Business", "Mobile", "Home", "Other"],
+            Vendor::Snom => ["business", "mobile", "home", "fixed"],
+            Vendor::Grandstream => ["Work", "Mobile", "Home", "Other"],
+            // Fanvil has no element for home numbers.
+            Vendor::Fanvil => ["Telephone", "Mobile", "Other", "Other"],
         }
+    }
+
+    fn label(self, kind: PhoneKind) -> &'static str {
+        let [business, mobile, home, other] = self.labels();
+        match kind {
+            PhoneKind::Business => business,
+            PhoneKind::Mobile => mobile,
+            PhoneKind::Home => home,
+            // Faxes are never listed.
+            PhoneKind::Other | PhoneKind::Fax => other,
+        }
+    }
+
+    /// Whether a row holds one number (so an entry takes a row per number) rather than one
+    /// entry with all of its numbers.
+    fn row_per_number(self) -> bool {
+        matches!(self, Vendor::Cisco | Vendor::Snom)
     }
 
     /// `complete` tells a Snom phone whether the book holds everything.
@@ -183,6 +416,7 @@ impl Vendor {
         out.push_str(HEADER);
         match self {
             Vendor::Yealink => out.push_str("<YealinkIPPhoneDirectory>\n"),
+            Vendor::Cisco => out.push_str("<CiscoIPPhoneDirectory>\n"),
             Vendor::Snom => {
                 let _ = writeln!(out, "<tbook complete=\"{complete}\">");
             }
@@ -194,65 +428,163 @@ impl Vendor {
     fn close(self, out: &mut String) {
         out.push_str(match self {
             Vendor::Yealink => "</YealinkIPPhoneDirectory>\n",
+            Vendor::Cisco => "</CiscoIPPhoneDirectory>\n",
             Vendor::Snom => "</tbook>\n",
             Vendor::Grandstream => "</AddressBook>\n",
             Vendor::Fanvil => "</PhoneBook>\n",
         });
     }
 
-    /// Writes `e` using at most `rows.left` rows.
-    fn entry(self, e: &Entry, out: &mut String, rows: &mut Rows) {
-        match self {
-            Vendor::Yealink => yealink(e, out),
-            Vendor::Snom => return snom(e, out, rows),
-            Vendor::Grandstream => grandstream(e, out),
-            Vendor::Fanvil => fanvil(e, out),
+    /// How many rows an entry with `listed` numbers takes.
+    fn rows(self, listed: usize, keep: bool) -> usize {
+        match listed {
+            0 => usize::from(keep),
+            n if self.row_per_number() => n,
+            _ => 1,
         }
-        rows.left -= 1;
+    }
+
+    /// Writes the rows of `e` (listing `numbers`) that fall in `rows`.
+    fn entry(self, e: &Entry, numbers: &[Listed], keep: bool, out: &mut String, rows: &mut Rows) {
+        if numbers.is_empty() && !keep {
+            return;
+        }
+        let write: fn(&Entry, &[Listed], &mut String) = match self {
+            Vendor::Yealink => yealink,
+            Vendor::Grandstream => grandstream,
+            Vendor::Fanvil => fanvil,
+            Vendor::Cisco | Vendor::Snom => {
+                let labelled = numbers.len() > 1;
+                // A kept entry without a number: one row with an empty number.
+                let each = numbers
+                    .iter()
+                    .map(Some)
+                    .chain(numbers.is_empty().then_some(None));
+                for number in each {
+                    if !rows.take() {
+                        continue;
+                    }
+                    if rows.left == 0 {
+                        return;
+                    }
+                    if self == Vendor::Cisco {
+                        cisco_row(e, number, labelled, out);
+                    } else {
+                        snom_item(e, number, rows.index, out);
+                    }
+                    rows.wrote();
+                }
+                return;
+            }
+        };
+        if rows.take() && rows.left > 0 {
+            write(e, numbers, out);
+            rows.wrote();
+        }
     }
 }
 
-/// What is left of the row budget, and the running item index Snom numbers rows with.
+/// The rows a book (or one Cisco page) holds: rows to pass over first (earlier pages), rows
+/// left to write, and the running index Snom numbers its items with.
 struct Rows {
+    skip: usize,
     left: usize,
     index: usize,
 }
 
-/// A book being written, entry by entry.
+impl Rows {
+    fn new(max_rows: usize) -> Rows {
+        Rows {
+            skip: 0,
+            left: max_rows,
+            index: 0,
+        }
+    }
+
+    /// `false` (and one fewer to skip) while rows of earlier pages are passed over.
+    fn take(&mut self) -> bool {
+        if self.skip > 0 {
+            self.skip -= 1;
+            return false;
+        }
+        true
+    }
+
+    fn wrote(&mut self) {
+        self.left -= 1;
+        self.index += 1;
+    }
+}
+
+/// One number as a book lists it: its kind and its served form.
+type Listed<'a> = (PhoneKind, Cow<'a, str>);
+
+/// The numbers a book lists for `e`, in the book's format (see the module doc for which).
+fn listed<'a>(e: &'a Entry, plan: &NumberPlan, format: NumberFormat) -> Vec<Listed<'a>> {
+    e.all_phones()
+        .filter(|(k, _)| *k != PhoneKind::Fax)
+        .map(|(k, p)| (k, plan.format(p, format)))
+        .filter(|(_, n)| {
+            n.chars().count() <= MAX_NUMBER_CHARS && n.bytes().any(|b| b.is_ascii_digit())
+        })
+        .take(MAX_NUMBERS_PER_ENTRY)
+        .collect()
+}
+
+/// How many rows `entries` take in `vendor`'s book, counted no further than `cap`.
+fn count_rows<'a>(
+    vendor: Vendor,
+    entries: impl Iterator<Item = &'a Entry>,
+    plan: &NumberPlan,
+    style: Style,
+    cap: usize,
+) -> usize {
+    let mut total = 0;
+    for e in entries {
+        if total >= cap {
+            break;
+        }
+        total += vendor.rows(listed(e, plan, style.format).len(), style.keep);
+    }
+    total.min(cap)
+}
+
+/// A book being written, entry by entry (every book but Cisco's pages).
 struct Book {
     selection: Selection,
     vendor: Vendor,
+    style: Style,
     next: usize,
     rows: Rows,
-    /// `None` before the header is written.
-    complete: Option<bool>,
+    started: bool,
 }
 
 impl Book {
-    fn new(selection: Selection, vendor: Vendor, max_rows: usize) -> Book {
+    fn new(selection: Selection, vendor: Vendor, style: Style) -> Book {
         Book {
             selection,
             vendor,
+            style,
             next: 0,
-            rows: Rows {
-                left: max_rows,
-                index: 0,
-            },
-            complete: None,
+            rows: Rows::new(style.max_rows),
+            started: false,
         }
     }
 
     /// Appends to `out` until it holds at least `want` bytes or the book is finished;
     /// `true` while there is more to write.
     fn fill(&mut self, out: &mut String, want: usize) -> bool {
-        if self.complete.is_none() {
-            let total: usize = match self.vendor {
-                Vendor::Snom => self.selection.iter().map(|e| self.vendor.rows(e)).sum(),
-                _ => self.selection.len(),
+        let plan = &self.selection.snapshot.settings().numbers;
+        if !self.started {
+            // Only Snom's header says whether the book is complete; counting one row more
+            // than the cap is enough to know.
+            let complete = self.vendor == Vendor::Snom && {
+                let cap = self.style.max_rows.saturating_add(1);
+                count_rows(self.vendor, self.selection.iter(), plan, self.style, cap)
+                    <= self.style.max_rows
             };
-            let complete = total <= self.rows.left;
             self.vendor.open(out, complete);
-            self.complete = Some(complete);
+            self.started = true;
         }
         while out.len() < want {
             let entry = match self.selection.get(self.next) {
@@ -262,31 +594,140 @@ impl Book {
                     return false;
                 }
             };
-            self.vendor.entry(entry, out, &mut self.rows);
+            let numbers = listed(entry, plan, self.style.format);
+            self.vendor
+                .entry(entry, &numbers, self.style.keep, out, &mut self.rows);
             self.next += 1;
         }
         true
     }
 }
 
-/// Writes a whole book at once (what a streamed response adds up to).
-#[cfg(test)]
-fn render(vendor: Vendor, entries: &[Entry], max_rows: usize) -> String {
-    let total: usize = entries.iter().map(|e| vendor.rows(e)).sum();
-    let mut out = String::new();
-    vendor.open(&mut out, total <= max_rows);
+/// One page of Cisco's book: [`CISCO_PAGE`] rows, one number each, with soft keys to dial,
+/// to turn to the previous and the next page, and to leave. A page past the last shows the
+/// last page.
+fn cisco<'a>(
+    entries: impl Iterator<Item = &'a Entry> + Clone,
+    plan: &NumberPlan,
+    style: Style,
+    page: usize,
+    host: &str,
+    q: Option<&str>,
+) -> String {
+    let vendor = Vendor::Cisco;
+    let total = count_rows(vendor, entries.clone(), plan, style, style.max_rows);
+    let pages = total.div_ceil(CISCO_PAGE).max(1);
+    let page = page.min(pages);
+    let skip = (page - 1) * CISCO_PAGE;
     let mut rows = Rows {
-        left: max_rows,
+        skip,
+        left: CISCO_PAGE.min(total.saturating_sub(skip)),
         index: 0,
     };
+    let mut out = String::new();
+    vendor.open(&mut out, true);
+    let _ = writeln!(
+        out,
+        "  <Title>Phone book</Title>\n  <Prompt>Page {page} of {pages}</Prompt>"
+    );
     for e in entries {
         if rows.left == 0 {
             break;
         }
-        vendor.entry(e, &mut out, &mut rows);
+        vendor.entry(
+            e,
+            &listed(e, plan, style.format),
+            style.keep,
+            &mut out,
+            &mut rows,
+        );
+    }
+    let link = |page: usize| {
+        let mut url = format!("http://{host}/phonebook/cisco.xml?page={page}");
+        if let Some(q) = q {
+            let _ = write!(url, "&q={}", percent(q));
+        }
+        url
+    };
+    let mut keys = vec![("Dial", "SoftKey:Dial".to_owned())];
+    if page > 1 {
+        keys.push(("Previous", link(page - 1)));
+    }
+    if page < pages {
+        keys.push(("Next", link(page + 1)));
+    }
+    keys.push(("Exit", "SoftKey:Exit".to_owned()));
+    for (position, (name, url)) in keys.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "  <SoftKeyItem>\n    <Name>{name}</Name>\n    <URL>{}</URL>\n    <Position>{}</Position>\n  </SoftKeyItem>",
+            esc(url),
+            position + 1
+        );
     }
     vendor.close(&mut out);
     out
+}
+
+/// A Cisco row: the name (with the number's kind when the entry lists more than one) and
+/// the one number it dials.
+fn cisco_row(e: &Entry, number: Option<&Listed>, labelled: bool, out: &mut String) {
+    let name = cut(&e.display_name);
+    let name = match number {
+        Some((kind, _)) if labelled => with_label(name, Vendor::Cisco.label(*kind)),
+        _ => name.to_owned(),
+    };
+    let _ = writeln!(
+        out,
+        "  <DirectoryEntry>\n    <Name>{}</Name>\n    <Telephone>{}</Telephone>\n  </DirectoryEntry>",
+        esc(&name),
+        esc(number.map_or("", |(_, n)| n))
+    );
+}
+
+/// `name` followed by the kind of number a row dials, `Anna Weiß (Mobile)`; a name that
+/// already ends in a bracketed part gets the kind inside it, `Andreas Schulz (IT, Business)`,
+/// so that a phone never shows two pairs of brackets.
+fn with_label(name: &str, label: &str) -> String {
+    let name = name.trim_end();
+    if ends_in_brackets(name) {
+        format!("{}, {label})", &name[..name.len() - 1])
+    } else {
+        format!("{name} ({label})")
+    }
+}
+
+/// Whether `s` ends in a balanced `( … )` with something inside.
+fn ends_in_brackets(s: &str) -> bool {
+    if !s.ends_with(')') || s.ends_with("()") {
+        return false;
+    }
+    let mut depth = 0usize;
+    for c in s.chars().rev() {
+        match c {
+            ')' => depth += 1,
+            '(' => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    return true;
+                }
+            }
+            _ => {}
+        }
+    }
+    false
+}
+
+/// Percent-encoding of a query value (RFC 3986 unreserved characters kept).
+fn percent(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// Whether XML 1.0 allows `c` in a document (its `Char` production), minus the C1 controls
@@ -315,143 +756,62 @@ fn esc(s: &str) -> String {
     out
 }
 
-/// A display text cut to [`MAX_TEXT_CHARS`] characters, escaped.
-fn text(s: &str) -> String {
+/// A display text cut to [`MAX_TEXT_CHARS`] characters.
+fn cut(s: &str) -> &str {
     let end = s
         .char_indices()
         .nth(MAX_TEXT_CHARS)
         .map_or(s.len(), |(i, _)| i);
-    esc(&s[..end])
+    &s[..end]
+}
+
+/// A display text cut to [`MAX_TEXT_CHARS`] characters, escaped.
+fn text(s: &str) -> String {
+    esc(cut(s))
 }
 
 const HEADER: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
 
-fn label(kind: PhoneKind) -> &'static str {
-    match kind {
-        PhoneKind::Business => "Business",
-        PhoneKind::Mobile => "Mobile",
-        PhoneKind::Home => "Home",
-        PhoneKind::Fax => "Fax",
-        PhoneKind::Other => "Other",
-    }
-}
-
-/// The numbers a book lists for an entry, dialable: no faxes (nobody calls a fax from a
-/// phone book), none too long to be a number, at most [`MAX_NUMBERS_PER_ENTRY`].
-fn dialable(e: &Entry) -> impl Iterator<Item = (PhoneKind, &str)> + '_ {
-    e.all_phones()
-        .filter(|(k, _)| *k != PhoneKind::Fax)
-        .map(|(k, p)| (k, p.e164.as_deref().unwrap_or(&p.written)))
-        .filter(|(_, n)| n.chars().count() <= MAX_NUMBER_CHARS)
-        .take(MAX_NUMBERS_PER_ENTRY)
-}
-
-fn yealink(e: &Entry, out: &mut String) {
+fn yealink(e: &Entry, numbers: &[Listed], out: &mut String) {
     let _ = writeln!(
         out,
         "  <DirectoryEntry>\n    <Name>{}</Name>",
         text(&e.display_name)
     );
-    for (kind, number) in dialable(e) {
+    for (kind, number) in numbers {
         let _ = writeln!(
             out,
             "    <Telephone label=\"{}\">{}</Telephone>",
-            label(kind),
+            Vendor::Yealink.label(*kind),
             esc(number)
         );
     }
     out.push_str("  </DirectoryEntry>\n");
 }
 
-/// One directory entry per number (Cisco shows one number each), 32 a page, with a Next key.
-/// A page past the last shows the last page.
-fn cisco<'a>(
-    entries: impl Iterator<Item = &'a Entry> + Clone,
-    max_rows: usize,
-    page: usize,
-    host: &str,
-    q: Option<&str>,
-) -> String {
-    let rows = || {
-        entries
-            .clone()
-            .flat_map(|e| {
-                let labelled = dialable(e).nth(1).is_some();
-                dialable(e).map(move |(kind, n)| (e, labelled.then_some(kind), n))
-            })
-            .take(max_rows)
-    };
-    let pages = rows().count().div_ceil(CISCO_PAGE).max(1);
-    let page = page.min(pages);
-    let mut out = format!(
-        "{HEADER}<CiscoIPPhoneDirectory>\n  <Title>Phone book</Title>\n  <Prompt>Page {page} of {pages}</Prompt>\n"
+/// One Snom item: a Snom book lists one number per item (an empty one for an entry kept
+/// without a number, which then has no type).
+fn snom_item(e: &Entry, number: Option<&Listed>, index: usize, out: &mut String) {
+    let _ = write!(
+        out,
+        "  <item context=\"active\" type=\"none\" fav=\"false\" mod=\"false\" index=\"{index}\">\n    <name>{}</name>\n    <first_name>{}</first_name>\n    <last_name>{}</last_name>\n    <organization>{}</organization>\n    <number>{}</number>\n",
+        text(&e.display_name),
+        text(e.first_name.as_deref().unwrap_or("")),
+        text(e.last_name.as_deref().unwrap_or("")),
+        text(e.company.as_deref().unwrap_or("")),
+        esc(number.map_or("", |(_, n)| n)),
     );
-    for (e, kind, number) in rows().skip((page - 1) * CISCO_PAGE).take(CISCO_PAGE) {
-        let name = match kind {
-            Some(kind) => format!("{} ({})", text(&e.display_name), label(kind)),
-            None => text(&e.display_name),
-        };
+    if let Some((kind, _)) = number {
         let _ = writeln!(
             out,
-            "  <DirectoryEntry>\n    <Name>{name}</Name>\n    <Telephone>{}</Telephone>\n  </DirectoryEntry>",
-            esc(number)
+            "    <number_type>{}</number_type>",
+            Vendor::Snom.label(*kind)
         );
     }
-    let _ = writeln!(out, "  <SoftKeyItem>\n    <Name>Dial</Name>\n    <URL>SoftKey:Dial</URL>\n    <Position>1</Position>\n  </SoftKeyItem>");
-    if page < pages {
-        let mut url = format!("http://{host}/phonebook/cisco.xml?page={}", page + 1);
-        if let Some(q) = q {
-            let _ = write!(url, "&q={}", percent(q));
-        }
-        let _ = writeln!(
-            out,
-            "  <SoftKeyItem>\n    <Name>Next</Name>\n    <URL>{}</URL>\n    <Position>2</Position>\n  </SoftKeyItem>",
-            esc(&url)
-        );
-    }
-    let _ = writeln!(out, "  <SoftKeyItem>\n    <Name>Exit</Name>\n    <URL>SoftKey:Exit</URL>\n    <Position>3</Position>\n  </SoftKeyItem>");
-    out.push_str("</CiscoIPPhoneDirectory>\n");
-    out
+    out.push_str("  </item>\n");
 }
 
-/// Percent-encoding of a query value (RFC 3986 unreserved characters kept).
-fn percent(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-fn snom(e: &Entry, out: &mut String, rows: &mut Rows) {
-    for (kind, number) in dialable(e) {
-        if rows.left == 0 {
-            return;
-        }
-        let _ = writeln!(
-            out,
-            "  <item context=\"active\" type=\"none\" fav=\"false\" mod=\"false\" index=\"{}\">\n    <name>{}</name>\n    <first_name>{}</first_name>\n    <last_name>{}</last_name>\n    <organization>{}</organization>\n    <number>{}</number>\n    <number_type>{}</number_type>\n  </item>",
-            rows.index,
-            text(&e.display_name),
-            text(e.first_name.as_deref().unwrap_or("")),
-            text(e.last_name.as_deref().unwrap_or("")),
-            text(e.company.as_deref().unwrap_or("")),
-            esc(number),
-            match kind {
-                PhoneKind::Mobile => "mobile",
-                PhoneKind::Home => "home",
-                _ => "business",
-            }
-        );
-        rows.index += 1;
-        rows.left -= 1;
-    }
-}
-
-fn grandstream(e: &Entry, out: &mut String) {
+fn grandstream(e: &Entry, numbers: &[Listed], out: &mut String) {
     let last = e.last_name.as_deref().unwrap_or(&e.display_name);
     let _ = write!(
         out,
@@ -464,33 +824,25 @@ fn grandstream(e: &Entry, out: &mut String) {
     if let Some(company) = &e.company {
         let _ = writeln!(out, "    <Company>{}</Company>", text(company));
     }
-    for (kind, number) in dialable(e) {
-        let kind = match kind {
-            PhoneKind::Mobile => "Cell",
-            PhoneKind::Home => "Home",
-            _ => "Work",
-        };
+    for (kind, number) in numbers {
         let _ = writeln!(
             out,
-            "    <Phone type=\"{kind}\">\n      <phonenumber>{}</phonenumber>\n      <accountindex>1</accountindex>\n    </Phone>",
+            "    <Phone type=\"{}\">\n      <phonenumber>{}</phonenumber>\n      <accountindex>1</accountindex>\n    </Phone>",
+            Vendor::Grandstream.label(*kind),
             esc(number)
         );
     }
     out.push_str("  </Contact>\n");
 }
 
-fn fanvil(e: &Entry, out: &mut String) {
+fn fanvil(e: &Entry, numbers: &[Listed], out: &mut String) {
     let _ = writeln!(
         out,
         "  <DirectoryEntry>\n    <Name>{}</Name>",
         text(&e.display_name)
     );
-    for (kind, number) in dialable(e) {
-        let tag = match kind {
-            PhoneKind::Mobile => "Mobile",
-            PhoneKind::Business => "Telephone",
-            _ => "Other",
-        };
+    for (kind, number) in numbers {
+        let tag = Vendor::Fanvil.label(*kind);
         let _ = writeln!(out, "    <{tag}>{}</{tag}>", esc(number));
     }
     out.push_str("  </DirectoryEntry>\n");
@@ -499,7 +851,9 @@ fn fanvil(e: &Entry, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::numbers::NumberPlan;
+    use crate::config::{Accents, XML_BOOKS};
+    use crate::directory::Settings;
+    use crate::numbers::ExtensionBlock;
 
     fn people(n: usize) -> Vec<Entry> {
         (0..n)
@@ -520,9 +874,67 @@ mod tests {
         Vendor::Fanvil,
     ];
 
+    fn style(max_rows: usize) -> Style {
+        Style {
+            format: NumberFormat::E164,
+            keep: false,
+            max_rows,
+        }
+    }
+
+    fn snapshot(entries: &[Entry], plan: NumberPlan) -> Arc<Snapshot> {
+        let settings = Settings::new("ou=phonebook,dc=example,dc=com", Accents::Fold, plan);
+        Arc::new(Snapshot::build(entries.to_vec(), 1, settings))
+    }
+
+    /// A whole book as a phone receives it, written in small pieces as a stream is.
+    fn render_with(vendor: Vendor, entries: &[Entry], style: Style, plan: NumberPlan) -> String {
+        let snapshot = snapshot(entries, plan);
+        if vendor == Vendor::Cisco {
+            let selection = Selection {
+                snapshot: snapshot.clone(),
+                ids: None,
+            };
+            return cisco(
+                selection.iter(),
+                &snapshot.settings().numbers,
+                style,
+                1,
+                "pbx",
+                None,
+            );
+        }
+        let mut book = Book::new(
+            Selection {
+                snapshot,
+                ids: None,
+            },
+            vendor,
+            style,
+        );
+        let mut out = String::new();
+        loop {
+            let want = out.len() + 1000;
+            if !book.fill(&mut out, want) {
+                return out;
+            }
+        }
+    }
+
+    fn render(vendor: Vendor, entries: &[Entry], style: Style) -> String {
+        render_with(vendor, entries, style, NumberPlan::default())
+    }
+
+    fn rows(xml: &str) -> usize {
+        ["<DirectoryEntry>", "<item ", "<Contact>"]
+            .iter()
+            .map(|tag| xml.matches(tag).count())
+            .sum()
+    }
+
     #[test]
     fn names_are_escaped_and_faxes_left_out() {
-        let xml = render(Vendor::Yealink, &people(1), 100);
+        let xml = render(Vendor::Yealink, &people(1), style(100));
         assert!(
             xml.contains("<Name>Müller &amp; &lt;Söhne&gt; &quot;0&quot;</Name>"),
             "{xml}"
@@ -537,17 +949,40 @@ mod tests {
     #[test]
     fn cisco_pages_hold_32_entries_and_link_the_next_page() {
         let entries = people(70);
-        let first = cisco(entries.iter(), 10_000, 1, "pbx:8080", Some("mü"));
+        let plan = NumberPlan::default();
+        let page = |p: usize, q: Option<&str>| {
+            cisco(entries.iter(), &plan, style(10_000), p, "pbx:8080", q)
+        };
+        let first = page(1, Some("mü"));
         assert_eq!(first.matches("<DirectoryEntry>").count(), 32);
         assert!(
             first.contains("<URL>http://pbx:8080/phonebook/cisco.xml?page=2&amp;q=m%C3%BC</URL>"),
             "{first}"
         );
-        let last = cisco(entries.iter(), 10_000, 3, "pbx", None);
+        assert!(!first.contains("<Name>Previous</Name>"), "{first}");
+        let middle = page(2, None);
+        assert!(
+            middle.contains("<Name>Previous</Name>\n    <URL>http://pbx:8080/phonebook/cisco.xml?page=1</URL>\n    <Position>2</Position>"),
+            "{middle}"
+        );
+        assert!(
+            middle.contains("<Name>Next</Name>\n    <URL>http://pbx:8080/phonebook/cisco.xml?page=3</URL>\n    <Position>3</Position>"),
+            "{middle}"
+        );
+        assert!(middle.contains(
+            "<Name>Exit</Name>\n    <URL>SoftKey:Exit</URL>\n    <Position>4</Position>"
+        ));
+        let last = page(3, None);
         assert_eq!(last.matches("<DirectoryEntry>").count(), 6);
         assert!(!last.contains("<Name>Next</Name>"));
+        assert!(last.contains("cisco.xml?page=2</URL>"), "{last}");
+        assert!(last.contains("<Prompt>Page 3 of 3</Prompt>"), "{last}");
         // Past the end: the last page again, never the first.
-        assert_eq!(cisco(entries.iter(), 10_000, usize::MAX, "pbx", None), last);
+        assert_eq!(page(4, None), last);
+        assert_eq!(page(usize::MAX, None), last);
+        for xml in [&first, &middle, &last] {
+            roxmltree::Document::parse(xml).unwrap();
+        }
     }
 
     #[test]
@@ -580,28 +1015,200 @@ mod tests {
         }
         e.mobile.push(NumberPlan::default().phone(&"1".repeat(200)));
         let entries = vec![e];
-        for vendor in VENDORS {
-            let xml = render(vendor, &entries, 10_000);
+        for vendor in Vendor::ALL {
+            let xml = render(vendor, &entries, style(10_000));
             assert!(xml.len() < 16 * 1024, "{vendor:?}: {} bytes", xml.len());
             assert!(xml.contains(&"N".repeat(MAX_TEXT_CHARS)), "{vendor:?}");
             assert!(!xml.contains(&"N".repeat(MAX_TEXT_CHARS + 1)), "{vendor:?}");
             assert!(!xml.contains("11111111111111111111111111111111111111111"));
         }
-        let snom = render(Vendor::Snom, &entries, 10_000);
+        let snom = render(Vendor::Snom, &entries, style(10_000));
         assert_eq!(snom.matches("<item ").count(), MAX_NUMBERS_PER_ENTRY);
         let many = people(50);
         for vendor in VENDORS {
-            let xml = render(vendor, &many, 7);
-            let rows = ["<DirectoryEntry>", "<item ", "<Contact>"]
-                .iter()
-                .map(|tag| xml.matches(tag).count())
-                .sum::<usize>();
-            assert_eq!(rows, 7, "{vendor:?}");
+            assert_eq!(rows(&render(vendor, &many, style(7))), 7, "{vendor:?}");
         }
-        assert!(render(Vendor::Snom, &many, 7).contains("complete=\"false\""));
-        assert!(render(Vendor::Snom, &many, 50).contains("complete=\"true\""));
-        let cisco_rows = cisco(many.iter(), 40, 9, "pbx", None);
+        assert!(render(Vendor::Snom, &many, style(7)).contains("complete=\"false\""));
+        assert!(render(Vendor::Snom, &many, style(50)).contains("complete=\"true\""));
+        let plan = NumberPlan::default();
+        let cisco_rows = cisco(many.iter(), &plan, style(40), 9, "pbx", None);
         assert!(cisco_rows.contains("Page 2 of 2"), "{cisco_rows}");
         assert_eq!(cisco_rows.matches("<DirectoryEntry>").count(), 8);
+    }
+
+    fn company() -> NumberPlan {
+        NumberPlan {
+            outside_prefix: "0".into(),
+            extensions: vec![ExtensionBlock {
+                prefix: "49891234".into(),
+                digits: 3,
+            }],
+            ..NumberPlan::default()
+        }
+    }
+
+    #[test]
+    fn every_format_goes_through_the_number_plan() {
+        let plan = company();
+        let mut e = Entry::new("c", "a", "Andreas");
+        e.business.push(plan.phone("+49 89 1234-826"));
+        e.mobile.push(plan.phone("(0)89/0859 929"));
+        for (format, business, mobile) in [
+            (NumberFormat::AsWritten, "+49 89 1234-826", "(0)89/0859 929"),
+            (NumberFormat::E164, "+49891234826", "+49890859929"),
+            (NumberFormat::National, "0891234826", "0890859929"),
+            (NumberFormat::Dialable, "826", "00890859929"),
+        ] {
+            let style = Style {
+                format,
+                ..style(100)
+            };
+            let xml = render_with(Vendor::Yealink, &[e.clone()], style, plan.clone());
+            assert!(
+                xml.contains(&format!(
+                    "<Telephone label=\"Business\">{business}</Telephone>\n    <Telephone label=\"Mobile\">{mobile}</Telephone>"
+                )),
+                "{format:?}: {xml}"
+            );
+        }
+    }
+
+    /// An entry listed, then four that have nothing to dial.
+    fn with_undialable() -> Vec<Entry> {
+        let plan = NumberPlan::default();
+        let mut listed = Entry::new("c", "z", "Zora");
+        listed.business.push(plan.phone("089 1234567"));
+        listed.mobile.push(plan.phone("0170 1234567"));
+        let none = Entry::new("c", "a", "Aaron");
+        let mut fax = Entry::new("c", "b", "Abel");
+        fax.fax.push(plan.phone("089 999999"));
+        let mut no_digit = Entry::new("c", "c", "Achim");
+        no_digit.business.push(plan.phone("n/a"));
+        no_digit.other.push(plan.phone(&"9 ".repeat(30)));
+        vec![listed, none, fax, no_digit]
+    }
+
+    #[test]
+    fn entries_without_a_number_to_dial_are_left_out_unless_kept() {
+        let entries = with_undialable();
+        for vendor in Vendor::ALL {
+            let xml = render(vendor, &entries, style(100));
+            let expected = if vendor.row_per_number() { 2 } else { 1 };
+            assert_eq!(rows(&xml), expected, "{vendor:?}: {xml}");
+            for name in ["Aaron", "Abel", "Achim"] {
+                assert!(!xml.contains(name), "{vendor:?}: {xml}");
+            }
+            // The cap counts listed rows only: Zora's rows fit, after three unlisted entries.
+            assert_eq!(
+                rows(&render(vendor, &entries, style(expected))),
+                expected,
+                "{vendor:?}"
+            );
+            let kept = Style {
+                keep: true,
+                ..style(100)
+            };
+            let xml = render(vendor, &entries, kept);
+            assert_eq!(rows(&xml), expected + 3, "{vendor:?}: {xml}");
+            assert!(!xml.contains("n/a"), "{vendor:?}: {xml}");
+            roxmltree::Document::parse(&xml).unwrap();
+        }
+        assert!(render(Vendor::Snom, &entries, style(2)).contains("complete=\"true\""));
+        assert!(render(Vendor::Snom, &entries, style(1)).contains("complete=\"false\""));
+        let kept = Style {
+            keep: true,
+            ..style(4)
+        };
+        assert!(render(Vendor::Snom, &entries, kept).contains("complete=\"false\""));
+        let cisco = render(Vendor::Cisco, &entries, kept);
+        assert!(cisco.contains("<Telephone></Telephone>"), "{cisco}");
+        assert!(cisco.contains("Page 1 of 1"), "{cisco}");
+    }
+
+    #[test]
+    fn each_vendor_names_the_kinds_apart_where_it_can() {
+        let kinds = [
+            PhoneKind::Business,
+            PhoneKind::Mobile,
+            PhoneKind::Home,
+            PhoneKind::Other,
+        ];
+        for vendor in Vendor::ALL {
+            let mut labels: Vec<&str> = kinds.iter().map(|k| vendor.label(*k)).collect();
+            labels.sort_unstable();
+            labels.dedup();
+            let distinct = if vendor == Vendor::Fanvil { 3 } else { 4 };
+            assert_eq!(labels.len(), distinct, "{vendor:?}");
+            assert_eq!(vendor.labels().len(), 4);
+        }
+        for kind in kinds {
+            assert_eq!(Vendor::Cisco.label(kind), Vendor::Yealink.label(kind));
+        }
+        assert_eq!(Vendor::Grandstream.label(PhoneKind::Other), "Other");
+        assert_eq!(Vendor::Snom.label(PhoneKind::Other), "fixed");
+    }
+
+    #[test]
+    fn book_names_are_the_configured_books() {
+        let names: Vec<&str> = Vendor::ALL.iter().map(|v| v.name()).collect();
+        assert_eq!(names, XML_BOOKS);
+        assert_eq!(Vendor::from_file("snom.xml"), Some(Vendor::Snom));
+        for bad in ["snom", "nokia.xml", ".xml", "snom.xml.xml"] {
+            assert_eq!(Vendor::from_file(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_name_ending_in_brackets_gets_the_kind_inside_them() {
+        for (name, expected) in [
+            ("Andreas Schulz (IT)", "Andreas Schulz (IT, Business)"),
+            ("Andreas Schulz (IT) ", "Andreas Schulz (IT, Business)"),
+            ("Anna Weiß", "Anna Weiß (Business)"),
+            ("Empfang (Haus (A))", "Empfang (Haus (A), Business)"),
+            ("Smiley :)", "Smiley :) (Business)"),
+            ("Leer ()", "Leer () (Business)"),
+            ("(IT) Andreas", "(IT) Andreas (Business)"),
+        ] {
+            assert_eq!(with_label(name, "Business"), expected, "{name}");
+        }
+        let mut e = Entry::new("c", "a", "Andreas Schulz (IT)");
+        e.business.push(NumberPlan::default().phone("089 1234567"));
+        e.home.push(NumberPlan::default().phone("089 7654321"));
+        let xml = render(Vendor::Cisco, &[e], style(100));
+        assert!(
+            xml.contains("<Name>Andreas Schulz (IT, Business)</Name>"),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("<Name>Andreas Schulz (IT, Home)</Name>"),
+            "{xml}"
+        );
+    }
+
+    #[test]
+    fn streamed_gzip_pieces_inflate_as_they_arrive() {
+        let book = render(Vendor::Yealink, &people(2000), style(10_000));
+        let pieces: Vec<&str> = book
+            .as_bytes()
+            .chunks(CHUNK)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect();
+        let mut encoder = Encoder::new(true);
+        let mut inflate = flate2::write::GzDecoder::new(Vec::new());
+        for (i, piece) in pieces.iter().enumerate() {
+            let last = i + 1 == pieces.len();
+            let bytes = encoder.piece((*piece).to_owned(), last).unwrap();
+            inflate.write_all(&bytes).unwrap();
+            inflate.flush().unwrap();
+            // Everything sent so far can be read without waiting for the next piece.
+            assert_eq!(
+                inflate.get_ref().len(),
+                pieces[..=i].concat().len(),
+                "piece {i}"
+            );
+        }
+        assert_eq!(inflate.finish().unwrap(), book.as_bytes());
+        let mut plain = Encoder::new(false);
+        assert_eq!(&plain.piece("abc".into(), true).unwrap()[..], b"abc");
     }
 }
