@@ -108,6 +108,7 @@ fn cases(people: &[Person], snapshot: &Snapshot) -> Vec<Case> {
         Kind::NameContains,
         Kind::CallerOtherFormat,
         Kind::CallerExtension,
+        Kind::CallerBlockE164,
         Kind::CallerNational,
         Kind::NumberContains,
         Kind::NumberSuffix,

@@ -178,14 +178,19 @@ pub fn json(
     out.write_all(b"\n")
 }
 
-/// The served LDAP attributes of an entry, in a fixed order; absent fields are left out.
-pub fn ldap_attributes(entry: &Entry) -> Vec<(&'static str, Vec<String>)> {
+/// The served LDAP attributes of an entry, in a fixed order, numbers in `format` (the
+/// LDAP endpoint's `ldap.number_format`); absent fields are left out.
+pub fn ldap_attributes(
+    entry: &Entry,
+    plan: &NumberPlan,
+    format: NumberFormat,
+) -> Vec<(&'static str, Vec<String>)> {
     let one = |v: &Option<String>| v.iter().cloned().collect::<Vec<_>>();
     let numbers = |k: PhoneKind| {
         entry
             .phones(k)
             .iter()
-            .map(|p| p.written.clone())
+            .map(|p| plan.format(p, format).into_owned())
             .collect::<Vec<_>>()
     };
     let attrs = vec![
@@ -221,11 +226,18 @@ pub fn ldap_attributes(entry: &Entry) -> Vec<(&'static str, Vec<String>)> {
     attrs.into_iter().filter(|(_, v)| !v.is_empty()).collect()
 }
 
-pub fn ldif(out: &mut dyn Write, base_dn: &str, entries: &[Entry]) -> io::Result<()> {
+/// The entries as the LDAP endpoint serves them under `base_dn`, numbers in `format`.
+pub fn ldif(
+    out: &mut dyn Write,
+    base_dn: &str,
+    entries: &[Entry],
+    plan: &NumberPlan,
+    format: NumberFormat,
+) -> io::Result<()> {
     for entry in entries {
         writeln!(out)?;
         ldif_line(out, "dn", &format!("uid={},{base_dn}", entry.uid()))?;
-        for (name, values) in ldap_attributes(entry) {
+        for (name, values) in ldap_attributes(entry, plan, format) {
             for value in &values {
                 ldif_line(out, name, value)?;
             }
@@ -410,7 +422,14 @@ mod tests {
     #[test]
     fn ldif_encodes_non_ascii_values_in_base64() {
         let mut out = Vec::new();
-        ldif(&mut out, "ou=phonebook,dc=example,dc=com", &[anna()]).unwrap();
+        ldif(
+            &mut out,
+            "ou=phonebook,dc=example,dc=com",
+            &[anna()],
+            &NumberPlan::default(),
+            NumberFormat::AsWritten,
+        )
+        .unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(
             text.contains("dn: uid=corp.1,ou=phonebook,dc=example,dc=com\n"),

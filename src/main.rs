@@ -157,7 +157,13 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                     &entries,
                     &config.numbers,
                 ),
-                Format::Ldif => export::ldif(&mut out, &config.ldap.base_dn, &entries),
+                Format::Ldif => export::ldif(
+                    &mut out,
+                    &config.ldap.base_dn,
+                    &entries,
+                    &config.numbers,
+                    config.ldap.number_format,
+                ),
                 Format::Csv => export::csv(&mut out, &entries),
             };
             match written.and_then(|()| out.flush()) {

@@ -122,6 +122,11 @@ pub enum Kind {
     /// `(|(telephoneNumber=567)(mobile=567))`: an internal call, the colleague's extension in
     /// the [`COMPANY_BLOCKS`] block (`+49 89 1234-…`).
     CallerExtension,
+    /// `(|(telephoneNumber=+49891234567)(mobile=+49891234567))`: the numbers of
+    /// [`Kind::CallerExtension`] in E.164, which find the same entries — the generator gives
+    /// the Munich office only 1,000 numbers, so each is shared by several people, and this is
+    /// the lookup the extension's cost compares with.
+    CallerBlockE164,
     /// `(|(telephoneNumber=891234567)(mobile=891234567))`: a German number as some PBXes
     /// present it, national without the trunk prefix.
     CallerNational,
@@ -155,6 +160,7 @@ impl Kind {
             Kind::PolyRange => "poly_range",
             Kind::YealinkOr => "yealink_or",
             Kind::CallerExtension => "caller_extension",
+            Kind::CallerBlockE164 => "caller_block_e164",
             Kind::CallerNational => "caller_national_no_trunk",
         }
     }
@@ -260,6 +266,11 @@ fn draw(kind: Kind, p: &Person, r: &mut Rng, plan: &NumberPlan) -> Option<String
             let e164 = plan.to_e164(r.pick::<&str>(&numbers(p)))?;
             let ext = plan.extension(&e164)?;
             Some(format!("(|(telephoneNumber={ext})(mobile={ext}))"))
+        }
+        Kind::CallerBlockE164 => {
+            let e164 = plan.to_e164(r.pick::<&str>(&numbers(p)))?;
+            plan.extension(&e164)?;
+            Some(format!("(|(telephoneNumber={e164})(mobile={e164}))"))
         }
         Kind::CallerNational => {
             let e164 = plan.to_e164(r.pick::<&str>(&numbers(p)))?;

@@ -340,9 +340,13 @@ impl Snapshot {
         let mut served: Vec<&str> = entries.iter().map(|e| e.entry.connector.as_str()).collect();
         served.sort_unstable();
         served.dedup();
+        // The version names what is served: the generation, the connectors, and every
+        // setting (a reload that changes only the number plan or the order keeps the
+        // generation, yet changes every `dialable` number or the order); `Debug` names each
+        // field, so a setting added later is covered too.
         let version = format!(
             "{generation}.{:08x}",
-            crate::model::fnv1a64(served.join(",").as_bytes()) as u32
+            crate::model::fnv1a64(format!("{}\0{settings:?}", served.join(",")).as_bytes()) as u32
         );
         crate::memory::release_freed();
         Snapshot {
@@ -737,6 +741,26 @@ mod tests {
         display_order(&mut entries, Order::LastName);
         let exported: Vec<&str> = entries.iter().map(|e| e.display_name.as_str()).collect();
         assert_eq!(exported, order, "exports list in the snapshot's order");
+    }
+
+    #[test]
+    fn the_version_names_the_settings_too() {
+        let version = |settings: Settings| Snapshot::build(Vec::new(), 3, settings).version;
+        let base = version(settings());
+        assert_eq!(base, version(settings()), "stable");
+        let mut outside = settings();
+        outside.numbers.outside_prefix = "0".into();
+        let mut order = settings();
+        order.order = Order::LastName;
+        let mut format = settings();
+        format.number_format = NumberFormat::Dialable;
+        let versions = [base, version(outside), version(order), version(format)];
+        for (i, a) in versions.iter().enumerate() {
+            assert!(a.starts_with("3."), "{a}");
+            for b in &versions[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
     }
 
     #[test]

@@ -23,7 +23,7 @@ use serde::Serialize;
 use super::conditional::{accepts_gzip, etag_matches};
 use super::{params, ApiError, Params, Shared};
 use crate::directory::schema::{Attr, SERVED};
-use crate::directory::{BaseRef, Hit, Scope, Settings, Snapshot};
+use crate::directory::{BaseRef, Hit, Scope, Snapshot};
 use crate::export::{Document, FeedEntry};
 use crate::filter::{LdapFilter, LdapSubstringFilter};
 
@@ -49,7 +49,7 @@ impl Feed {
         gz.write_all(&json).map_err(|e| e.to_string())?;
         let gzip = gz.finish().map_err(|e| e.to_string())?;
         Ok(Feed {
-            version: feed_version(snapshot),
+            version: snapshot.version().to_owned(),
             json: json.into(),
             gzip: gzip.into(),
         })
@@ -66,30 +66,11 @@ impl Feed {
     }
 }
 
-/// What names the feed's content: the snapshot's version (generation and connectors served)
-/// and its settings — the number plan writes every number's `dialable` and `extension`, the
-/// order sorts the entries, and a reload that changes only those keeps the generation.
-fn feed_version(snapshot: &Snapshot) -> String {
-    format!(
-        "{}.{:08x}",
-        snapshot.version(),
-        settings_hash(snapshot.settings())
-    )
-}
-
-/// A hash of every setting (their `Debug` form names each field and value, so a setting
-/// added later is covered too; one that does not change the feed costs one full download
-/// after the reload that changed it).
-fn settings_hash(settings: &Settings) -> u32 {
-    crate::model::fnv1a64(format!("{settings:?}").as_bytes()) as u32
-}
-
 /// The feed of the snapshot being served, built once per version.
 async fn current_feed(state: &Shared) -> Result<Arc<Feed>, ApiError> {
     let snapshot = state.runner().directory().load();
-    let version = feed_version(&snapshot);
     if let Ok(cache) = state.feed.lock() {
-        if let Some(feed) = cache.as_ref().filter(|f| f.version == version) {
+        if let Some(feed) = cache.as_ref().filter(|f| f.version == snapshot.version()) {
             return Ok(feed.clone());
         }
     }
@@ -419,7 +400,6 @@ fn find_caller(state: &Shared, query: Params) -> Result<Caller, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::numbers::NumberPlan;
 
     #[test]
     fn limits_are_checked() {
@@ -466,39 +446,4 @@ mod tests {
         assert!(!asks("/api/v1/lookup/?format=text"));
     }
 
-    #[test]
-    fn the_feed_version_follows_the_number_plan_and_the_order() {
-        let settings = || {
-            Settings::new(
-                "ou=phonebook,dc=example,dc=com",
-                crate::config::Accents::Fold,
-                NumberPlan::default(),
-            )
-        };
-        let base = settings_hash(&settings());
-        assert_eq!(base, settings_hash(&settings()), "stable");
-        let mut outside = settings();
-        outside.numbers.outside_prefix = "0".into();
-        let mut blocks = settings();
-        blocks
-            .numbers
-            .extensions
-            .push(crate::numbers::ExtensionBlock {
-                prefix: "49891234".into(),
-                digits: 3,
-            });
-        let mut order = settings();
-        order.order = crate::config::Order::LastName;
-        let hashes = [
-            base,
-            settings_hash(&outside),
-            settings_hash(&blocks),
-            settings_hash(&order),
-        ];
-        for (i, a) in hashes.iter().enumerate() {
-            for b in &hashes[i + 1..] {
-                assert_ne!(a, b, "{hashes:x?}");
-            }
-        }
-    }
 }

@@ -39,11 +39,10 @@
 //! # Polling
 //!
 //! Phones fetch their book every few minutes, so every book has a strong ETag naming what it
-//! is made of — the snapshot version, the book and its number format, and a hash of the
-//! snapshot's settings, the book options, the query (`q`, `page`) and for Cisco the `Host`
-//! its soft-key links point back to — and `If-None-Match` with it gets a `304`. The settings
-//! are part of it because a reload that changes the number plan rebuilds the snapshot under
-//! the same version, yet changes every `dialable` number. With `Accept-Encoding: gzip` a book
+//! is made of — the snapshot version (which names its settings, the number plan among them),
+//! the book and its number format, and a hash of the book options, the query (`q`, `page`)
+//! and for Cisco the `Host` its soft-key links point back to — and `If-None-Match` with it
+//! gets a `304`. With `Accept-Encoding: gzip` a book
 //! is sent compressed (its ETag ends in `-gz`: another representation), see [`stream`].
 //!
 //! # Bounds
@@ -190,9 +189,8 @@ impl Tag {
         // Debug output quotes the strings, so no two different inputs read the same; the
         // crate version stands for how this code writes a book.
         let inputs = format!(
-            "{}\0{:?}\0{}\0{}\0{q:?}\0{paging:?}",
+            "{}\0{}\0{}\0{q:?}\0{paging:?}",
             env!("CARGO_PKG_VERSION"),
-            snapshot.settings(),
             style.keep,
             style.max_rows,
         );
