@@ -119,31 +119,35 @@ pub enum Kind {
     /// `(|(telephoneNumber=N)(mobile=N)(ipPhone=N))`, Yealink's default number filter, N a
     /// number in another notation (incoming call lookup).
     YealinkOr,
-    /// `(|(telephoneNumber=567)(mobile=567))`: an internal call, the colleague's extension in
-    /// the [`COMPANY_BLOCKS`] block (`+49 89 1234-…`).
+    /// `(|(telephoneNumber=1234567)(mobile=1234567))`: an internal call, the colleague's
+    /// extension in the Berlin block of [`COMPANY_BLOCKS`]. (Berlin, because the generator
+    /// gives each Berlin office number to one person; its Munich office has only 1,000
+    /// numbers, `+49 89 1234-xxx`, each shared by about 11 people at 100k, so a Munich
+    /// extension answers 11 entries where a caller lookup answers one or two.)
     CallerExtension,
-    /// `(|(telephoneNumber=+49891234567)(mobile=+49891234567))`: the numbers of
-    /// [`Kind::CallerExtension`] in E.164, which find the same entries — the generator gives
-    /// the Munich office only 1,000 numbers, so each is shared by several people, and this is
-    /// the lookup the extension's cost compares with.
-    CallerBlockE164,
     /// `(|(telephoneNumber=891234567)(mobile=891234567))`: a German number as some PBXes
     /// present it, national without the trunk prefix.
     CallerNational,
 }
 
-/// The company's number block the benches configure: the generator's Munich office numbers
-/// (`+49 89 1234-xxx`) are its extensions.
-pub const COMPANY_BLOCKS: &str =
-    "[numbers]\nextensions = [{ prefix = \"+49891234\", digits = 3 }]\n";
+/// The company's number blocks the benches configure: the generator's Munich office numbers
+/// (`+49 89 1234-xxx`, extensions of three digits) and its Berlin ones (`+49 30 xxxx-xxx`, a
+/// block of seven-digit extensions). [`company_plan`] is the same plan.
+pub const COMPANY_BLOCKS: &str = "[numbers]\nextensions = [{ prefix = \"+49891234\", digits = 3 }, { prefix = \"+4930\", digits = 7 }]\n";
 
 /// The number plan of [`COMPANY_BLOCKS`].
 pub fn company_plan() -> NumberPlan {
     NumberPlan {
-        extensions: vec![phonebook_proxy::numbers::ExtensionBlock {
-            prefix: "49891234".into(),
-            digits: 3,
-        }],
+        extensions: vec![
+            phonebook_proxy::numbers::ExtensionBlock {
+                prefix: "49891234".into(),
+                digits: 3,
+            },
+            phonebook_proxy::numbers::ExtensionBlock {
+                prefix: "4930".into(),
+                digits: 7,
+            },
+        ],
         ..NumberPlan::default()
     }
 }
@@ -160,7 +164,6 @@ impl Kind {
             Kind::PolyRange => "poly_range",
             Kind::YealinkOr => "yealink_or",
             Kind::CallerExtension => "caller_extension",
-            Kind::CallerBlockE164 => "caller_block_e164",
             Kind::CallerNational => "caller_national_no_trunk",
         }
     }
@@ -264,13 +267,8 @@ fn draw(kind: Kind, p: &Person, r: &mut Rng, plan: &NumberPlan) -> Option<String
         }
         Kind::CallerExtension => {
             let e164 = plan.to_e164(r.pick::<&str>(&numbers(p)))?;
-            let ext = plan.extension(&e164)?;
+            let ext = plan.extension(&e164).filter(|ext| ext.len() == 7)?;
             Some(format!("(|(telephoneNumber={ext})(mobile={ext}))"))
-        }
-        Kind::CallerBlockE164 => {
-            let e164 = plan.to_e164(r.pick::<&str>(&numbers(p)))?;
-            plan.extension(&e164)?;
-            Some(format!("(|(telephoneNumber={e164})(mobile={e164}))"))
         }
         Kind::CallerNational => {
             let e164 = plan.to_e164(r.pick::<&str>(&numbers(p)))?;

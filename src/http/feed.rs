@@ -445,5 +445,4 @@ mod tests {
         assert!(!asks("/api/v1/entries?format=text"));
         assert!(!asks("/api/v1/lookup/?format=text"));
     }
-
 }
