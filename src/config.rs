@@ -881,6 +881,26 @@ impl<'a> Section<'a> {
 }
 
 /// `"30s"`, `"15m"`, `"1h30m"`, `"500ms"`, `"2d"`.
+/// A duration the shortest way the file writes them (`15m`, `1h30m`, `90s`, `250ms`, `26h`):
+/// what [`parse_duration`] reads back to the same value.
+pub fn show_duration(d: Duration) -> String {
+    if d.is_zero() {
+        return "0s".into();
+    }
+    if d.subsec_millis() != 0 || d.as_secs() == 0 {
+        return format!("{}ms", d.as_millis());
+    }
+    let mut left = d.as_secs();
+    let mut out = String::new();
+    for (unit, secs) in [("h", 3600), ("m", 60), ("s", 1)] {
+        if left >= secs {
+            out.push_str(&format!("{}{unit}", left / secs));
+            left %= secs;
+        }
+    }
+    out
+}
+
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let bad = || format!("\"{text}\" is not a duration like \"30s\", \"15m\" or \"1h30m\"");
     let mut total = Duration::ZERO;
@@ -1954,6 +1974,18 @@ shoe_size = "{x}"
         assert!(!MaxRemovals::Percent(10.0).allows(11, 100));
         assert!(MaxRemovals::Count(0).allows(0, 100));
         assert!(!MaxRemovals::Count(0).allows(1, 100));
+    }
+
+    #[test]
+    fn durations_show_as_the_file_writes_them() {
+        for text in ["15m", "1h30m", "90s", "250ms", "1d2h", "0s", "1m1s", "24h"] {
+            let d = parse_duration(text).unwrap();
+            let shown = show_duration(d);
+            assert_eq!(parse_duration(&shown).unwrap(), d, "{text} -> {shown}");
+        }
+        assert_eq!(show_duration(Duration::from_secs(900)), "15m");
+        assert_eq!(show_duration(Duration::from_secs(5400)), "1h30m");
+        assert_eq!(show_duration(Duration::from_millis(1500)), "1500ms");
     }
 
     #[test]

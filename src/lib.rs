@@ -23,6 +23,7 @@ pub mod model;
 pub mod numbers;
 pub mod per_client;
 pub mod report;
+pub mod runs;
 pub mod schedule;
 pub mod serve;
 pub mod store;

@@ -99,10 +99,60 @@ pub struct Metrics {
     pub sync_seconds: Histogram,
 }
 
+/// What monitoring watches of one configured connector.
+pub struct ConnectorGauges<'a> {
+    pub name: &'a str,
+    /// Its entries in the served book.
+    pub entries: usize,
+    pub health: crate::runs::Health,
+}
+
 impl Metrics {
-    /// The Prometheus text exposition; `entries` and `generation` come from the snapshot.
-    pub fn render(&self, entries: usize, generation: u64) -> String {
+    /// The Prometheus text exposition; `entries` and `generation` come from the snapshot,
+    /// `connectors` from the configuration, the snapshot and the store's run history.
+    pub fn render(
+        &self,
+        entries: usize,
+        generation: u64,
+        connectors: &[ConnectorGauges],
+    ) -> String {
         let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "# HELP phonebook_build_info The running version (value 1).\n# TYPE phonebook_build_info gauge\nphonebook_build_info{} 1",
+            label_text(&[("version", env!("CARGO_PKG_VERSION").to_owned())])
+        );
+        let per_connector =
+            |out: &mut String,
+             name: &str,
+             help: &str,
+             value: &dyn Fn(&ConnectorGauges) -> Option<u64>| {
+                let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+                for c in connectors {
+                    if let Some(v) = value(c) {
+                        let labels = label_text(&[("connector", c.name.to_owned())]);
+                        let _ = writeln!(out, "{name}{labels} {v}");
+                    }
+                }
+            };
+        per_connector(
+            &mut out,
+            "phonebook_connector_entries",
+            "Entries of each connector in the served phone book.",
+            &|c| Some(c.entries as u64),
+        );
+        per_connector(
+            &mut out,
+            "phonebook_last_success_timestamp_seconds",
+            "When each connector's last successful sync (applied or unchanged) finished, Unix time; absent before the first.",
+            &|c| c.health.last_success,
+        );
+        per_connector(
+            &mut out,
+            "phonebook_consecutive_failures",
+            "Syncs of each connector that failed or were held back since its last success.",
+            &|c| Some(c.health.consecutive_failures),
+        );
         let gauge = |out: &mut String, name: &str, help: &str, value: u64| {
             let _ = writeln!(
                 out,
@@ -186,8 +236,35 @@ mod tests {
             .inc(&[("op", "bind"), ("result", "invalidCredentials")]);
         m.ldap_search_seconds.observe(Duration::from_micros(80));
         m.ldap_search_seconds.observe(Duration::from_millis(3));
-        let text = m.render(42, 7);
+        let connectors = [
+            ConnectorGauges {
+                name: "corp",
+                entries: 40,
+                health: crate::runs::Health {
+                    last_success: Some(1_700_000_000),
+                    consecutive_failures: 2,
+                },
+            },
+            ConnectorGauges {
+                name: "new",
+                entries: 2,
+                health: crate::runs::Health::default(),
+            },
+        ];
+        let text = m.render(42, 7, &connectors);
         assert!(text.contains("phonebook_entries 42\n"), "{text}");
+        assert!(text.contains("phonebook_connector_entries{connector=\"corp\"} 40\n"));
+        assert!(text
+            .contains("phonebook_last_success_timestamp_seconds{connector=\"corp\"} 1700000000\n"));
+        assert!(
+            !text.contains("phonebook_last_success_timestamp_seconds{connector=\"new\"}"),
+            "never succeeded: no sample"
+        );
+        assert!(text.contains("phonebook_consecutive_failures{connector=\"corp\"} 2\n"));
+        assert!(text.contains(&format!(
+            "phonebook_build_info{{version=\"{}\"}} 1\n",
+            env!("CARGO_PKG_VERSION")
+        )));
         assert!(
             text.contains("phonebook_ldap_requests_total{op=\"search\",result=\"success\"} 2\n"),
             "{text}"

@@ -38,6 +38,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::model::Entry;
+use crate::runs::{Health, RunLog};
 use crate::sync::plan::ChangeSet;
 
 /// Key prefixes inside the one tree: `b\0<connector>\0<piece, u32 BE>` holds a connector's
@@ -48,7 +49,12 @@ const CHUNKS: &[u8] = b"n\0";
 /// Bytes per stored value: small enough that a leaf node full of them stays far below
 /// sled's blob threshold (about 128 KiB, see the module comment).
 const PIECE: usize = 3 * 1024;
+/// `r\0<connector>`: the last run, as stores before the run history kept it (read only).
 const RUN: &[u8] = b"r\0";
+/// `h\0<connector>\0<seq, u64 BE>`: the run history, the last [`runs::HISTORY`] runs.
+const HISTORY: &[u8] = b"h\0";
+/// `s\0<connector>`: the connector's [`Health`] after its last run.
+const HEALTH: &[u8] = b"s\0";
 const GENERATION: &[u8] = b"generation";
 
 /// sled's page cache. Books are read whole and rarely (at start, at each sync), so a large
@@ -159,8 +165,8 @@ struct Inner {
     timeout: Duration,
     worker: Mutex<Option<Worker>>,
     closed: AtomicBool,
-    /// The last run of each connector, as written or as it failed to be written.
-    runs: Mutex<HashMap<String, RunRecord>>,
+    /// The run history of each connector, as written or as it failed to be written.
+    logs: Mutex<HashMap<String, RunLog>>,
 }
 
 /// A call to run on the worker thread; answers whether the handle is still sound.
@@ -219,12 +225,12 @@ impl Store {
                 timeout,
                 worker: Mutex::new(None),
                 closed: AtomicBool::new(false),
-                runs: Mutex::new(HashMap::new()),
+                logs: Mutex::new(HashMap::new()),
             }),
         };
         let shown = store.inner.shown.clone();
-        let runs = store.call(move |db| read_runs(db, &shown))?;
-        *lock(&store.inner.runs) = runs;
+        let logs = store.call(move |db| read_logs(db, &shown))?;
+        *lock(&store.inner.logs) = logs;
         Ok(store)
     }
 
@@ -460,7 +466,14 @@ impl Store {
         entries.sort_unstable_by(|a, b| a.id.cmp(&b.id));
         debug_assert!(entries.iter().all(|e| e.connector == connector));
         let pieces = encode_book(&entries)?;
-        let record = encode_run(run)?;
+        // Into the history only once written: a failed apply is recorded as the failure.
+        let (seq, dropped, health) = {
+            let logs = lock(&self.inner.logs);
+            let mut log = logs.get(connector).cloned().unwrap_or_default();
+            let (seq, dropped) = log.push(run.clone());
+            (seq, dropped, log.health)
+        };
+        let record = RunWrite::new(connector, run, seq, dropped, health)?;
         let (name, shown) = (connector.to_owned(), self.inner.shown.clone());
         let dir = self.inner.path.clone();
         let bytes: u64 = pieces.iter().map(|p| p.len() as u64).sum();
@@ -485,39 +498,114 @@ impl Store {
             }
             batch.insert(chunks_key(&name), &count.to_be_bytes());
             batch.insert(GENERATION, &generation.to_be_bytes());
-            batch.insert(run_key(&name), record);
+            record.into_batch(&mut batch);
             db.apply_batch(batch).map_err(io)?;
             db.flush().map_err(io)?;
             Ok(generation)
         })?;
-        lock(&self.inner.runs).insert(connector.to_owned(), run.clone());
+        lock(&self.inner.logs)
+            .entry(connector.to_owned())
+            .or_default()
+            .push(run.clone());
         Ok(generation)
     }
 
     /// Records the outcome of a run that changed no entries (failed, held back, unchanged).
     /// Status shows it even when it cannot be written.
     pub fn record_run(&self, connector: &str, run: &RunRecord) -> Result<(), StoreError> {
-        lock(&self.inner.runs).insert(connector.to_owned(), run.clone());
-        let (key, value, shown) = (
-            run_key(connector),
-            encode_run(run)?,
-            self.inner.shown.clone(),
-        );
+        let (seq, dropped, health) = {
+            let mut logs = lock(&self.inner.logs);
+            let log = logs.entry(connector.to_owned()).or_default();
+            let (seq, dropped) = log.push(run.clone());
+            (seq, dropped, log.health)
+        };
+        let record = RunWrite::new(connector, run, seq, dropped, health)?;
+        let shown = self.inner.shown.clone();
         self.sound()?;
         let dir = self.inner.path.clone();
         self.call(move |db| {
-            ensure_space(&dir, &shown, value.len() as u64)?;
+            ensure_space(&dir, &shown, record.bytes())?;
             let io = |e: sled::Error| sled_error(&shown, e);
-            db.insert(key, value).map_err(io)?;
+            let mut batch = sled::Batch::default();
+            record.into_batch(&mut batch);
+            db.apply_batch(batch).map_err(io)?;
             db.flush().map_err(io)?;
             Ok(())
         })
     }
 
+    /// The run history of `connector`, newest first (kept in memory: answers whatever the
+    /// disk does), and its health.
+    pub fn runs(&self, connector: &str) -> (Vec<RunRecord>, Health) {
+        lock(&self.inner.logs).get(connector).map_or_else(
+            || (Vec::new(), Health::default()),
+            |log| (log.newest_first().cloned().collect(), log.health),
+        )
+    }
+
+    /// The health of every connector that has run.
+    pub fn health(&self) -> HashMap<String, Health> {
+        lock(&self.inner.logs)
+            .iter()
+            .map(|(name, log)| (name.clone(), log.health))
+            .collect()
+    }
+
     /// The last run of each connector (kept in memory: answers whatever the disk does).
     pub fn last_runs(&self) -> Result<HashMap<String, RunRecord>, StoreError> {
-        Ok(lock(&self.inner.runs).clone())
+        Ok(lock(&self.inner.logs)
+            .iter()
+            .filter_map(|(name, log)| Some((name.clone(), log.last()?.clone())))
+            .collect())
     }
+}
+
+/// The keys one run writes: its history entry, the health after it, and the removal of the
+/// entry that fell out of the history.
+struct RunWrite {
+    key: Vec<u8>,
+    value: Vec<u8>,
+    health_key: Vec<u8>,
+    health: Vec<u8>,
+    dropped: Option<Vec<u8>>,
+}
+
+impl RunWrite {
+    fn new(
+        connector: &str,
+        run: &RunRecord,
+        seq: u64,
+        dropped: Option<u64>,
+        health: Health,
+    ) -> Result<RunWrite, StoreError> {
+        Ok(RunWrite {
+            key: history_key(connector, seq),
+            value: encode(run)?,
+            health_key: [HEALTH, connector.as_bytes()].concat(),
+            health: encode(&health)?,
+            dropped: dropped.map(|seq| history_key(connector, seq)),
+        })
+    }
+
+    fn bytes(&self) -> u64 {
+        (self.key.len() + self.value.len() + self.health_key.len() + self.health.len()) as u64
+    }
+
+    fn into_batch(self, batch: &mut sled::Batch) {
+        batch.insert(self.key, self.value);
+        batch.insert(self.health_key, self.health);
+        if let Some(old) = self.dropped {
+            batch.remove(old);
+        }
+    }
+}
+
+fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn history_key(connector: &str, seq: u64) -> Vec<u8> {
+    [HISTORY, connector.as_bytes(), b"\0", &seq.to_be_bytes()].concat()
 }
 
 impl Drop for Inner {
@@ -593,15 +681,43 @@ fn read_book(db: &sled::Db, prefix: &[u8], shown: &str) -> Result<Vec<Entry>, St
     decoder.finish()
 }
 
-fn read_runs(db: &sled::Db, shown: &str) -> Result<HashMap<String, RunRecord>, StoreError> {
-    db.scan_prefix(RUN)
-        .map(|kv| {
-            let (k, v) = kv.map_err(|e| sled_error(shown, e))?;
-            let name = String::from_utf8_lossy(&k[RUN.len()..]).into_owned();
-            let run = serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            Ok((name, run))
-        })
-        .collect()
+/// Every connector's run log: its history and health, or for a store written before the
+/// history, its one last run.
+fn read_logs(db: &sled::Db, shown: &str) -> Result<HashMap<String, RunLog>, StoreError> {
+    let corrupt = |e: serde_json::Error| StoreError::Corrupt(e.to_string());
+    let mut runs: HashMap<String, Vec<(u64, RunRecord)>> = HashMap::new();
+    for kv in db.scan_prefix(HISTORY) {
+        let (k, v) = kv.map_err(|e| sled_error(shown, e))?;
+        let rest = &k[HISTORY.len()..];
+        let Some(split) = rest.len().checked_sub(9).filter(|at| rest[*at] == 0) else {
+            return Err(StoreError::Corrupt(
+                "a run history key without its number".into(),
+            ));
+        };
+        let seq = <[u8; 8]>::try_from(&rest[split + 1..]).map_or(0, u64::from_be_bytes);
+        let name = String::from_utf8_lossy(&rest[..split]).into_owned();
+        runs.entry(name)
+            .or_default()
+            .push((seq, serde_json::from_slice(&v).map_err(corrupt)?));
+    }
+    for kv in db.scan_prefix(RUN) {
+        let (k, v) = kv.map_err(|e| sled_error(shown, e))?;
+        let name = String::from_utf8_lossy(&k[RUN.len()..]).into_owned();
+        if let std::collections::hash_map::Entry::Vacant(slot) = runs.entry(name) {
+            slot.insert(vec![(0, serde_json::from_slice(&v).map_err(corrupt)?)]);
+        }
+    }
+    let mut logs = HashMap::new();
+    for (name, runs) in runs {
+        let health = db
+            .get([HEALTH, name.as_bytes()].concat())
+            .map_err(|e| sled_error(shown, e))?
+            .map(|v| serde_json::from_slice::<Health>(&v))
+            .transpose()
+            .map_err(corrupt)?;
+        logs.insert(name, RunLog::restore(runs, health));
+    }
+    Ok(logs)
 }
 
 fn book_prefix(connector: &str) -> Vec<u8> {
@@ -708,14 +824,6 @@ impl Decoder {
         }
         Ok(self.entries)
     }
-}
-
-fn run_key(connector: &str) -> Vec<u8> {
-    [RUN, connector.as_bytes()].concat()
-}
-
-fn encode_run(run: &RunRecord) -> Result<Vec<u8>, StoreError> {
-    serde_json::to_vec(run).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 #[cfg(test)]
@@ -892,6 +1000,63 @@ mod tests {
             store.last_runs().unwrap()["corp"].error.as_deref(),
             Some("disk full")
         );
+    }
+
+    #[test]
+    fn the_run_history_keeps_the_last_runs_and_the_health_across_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        {
+            let store = Store::open(&path).unwrap();
+            let mut ok = run(Outcome::Applied);
+            ok.finished_at = 7;
+            store.record_run("corp", &ok).unwrap();
+            for i in 0..crate::runs::HISTORY + 5 {
+                let mut failed = run(Outcome::Failed);
+                failed.finished_at = 100 + i as u64;
+                store.record_run("corp", &failed).unwrap();
+            }
+            store.record_run("other", &run(Outcome::Unchanged)).unwrap();
+            assert!(store.close(Duration::from_secs(5)));
+        }
+        let store = Store::open(&path).unwrap();
+        let (runs, health) = store.runs("corp");
+        assert_eq!(runs.len(), crate::runs::HISTORY);
+        assert_eq!(
+            runs.first().map(|r| r.finished_at),
+            Some(100 + crate::runs::HISTORY as u64 + 4),
+            "newest first"
+        );
+        assert_eq!(health.last_success, Some(7), "kept beyond the history");
+        assert_eq!(health.consecutive_failures, crate::runs::HISTORY as u64 + 5);
+        assert_eq!(store.runs("other").1.consecutive_failures, 0);
+        assert_eq!(
+            store.last_runs().unwrap()["corp"].finished_at,
+            runs[0].finished_at
+        );
+        // The removed entries are gone from disk, not only from memory.
+        let on_disk = store
+            .call(|db| Ok(db.scan_prefix(HISTORY).count()))
+            .unwrap();
+        assert_eq!(on_disk, crate::runs::HISTORY + 1);
+    }
+
+    #[test]
+    fn a_store_from_before_the_history_shows_its_last_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        {
+            let db = sled::open(&path).unwrap();
+            let old = serde_json::to_vec(&run(Outcome::Applied)).unwrap();
+            db.insert([RUN, b"corp"].concat(), old).unwrap();
+            db.flush().unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let (runs, health) = store.runs("corp");
+        assert_eq!(runs, [run(Outcome::Applied)]);
+        assert_eq!(health.last_success, Some(1));
+        store.record_run("corp", &run(Outcome::Failed)).unwrap();
+        assert_eq!(store.runs("corp").0.len(), 2);
     }
 
     #[test]

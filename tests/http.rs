@@ -401,6 +401,58 @@ fn status_metrics_health_and_errors() {
     assert!(garbage.json()["error"].is_string());
 }
 
+/// Monitoring sees a failing connector: the run history, its last success and its failure
+/// streak, in status, in `GET …/runs` and in the metrics.
+#[test]
+fn run_history_and_health_in_status_runs_and_metrics() {
+    let (slapd, _ws, server) = setup("");
+    let base = server.http_url();
+    drop(slapd); // the upstream is gone: every sync from now on fails
+    for _ in 0..2 {
+        assert_eq!(
+            post(&format!("{base}/api/v1/connectors/corp/sync")).status,
+            502
+        );
+    }
+    let history = get(&format!("{base}/api/v1/connectors/corp/runs")).json();
+    let outcomes: Vec<&str> = history["runs"]
+        .as_array()
+        .expect("runs")
+        .iter()
+        .map(|r| r["outcome"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        outcomes,
+        ["failed", "failed", "applied"],
+        "newest first: {history}"
+    );
+    assert!(history["runs"][0]["error"].is_string(), "{history}");
+    let applied_at = history["runs"][2]["finished_at"].clone();
+    assert_eq!(history["last_success"], applied_at);
+    assert_eq!(history["consecutive_failures"], 2);
+
+    let status = get(&format!("{base}/api/v1/status")).json();
+    let corp = &status["connectors"][0];
+    assert_eq!(corp["last_success"], applied_at, "{status}");
+    assert_eq!(corp["consecutive_failures"], 2);
+    assert_eq!(corp["entries"], 4, "the last good book is still served");
+    assert_eq!(corp["last_run"]["outcome"], "failed");
+
+    let text = get(&format!("{base}/metrics")).text();
+    for needle in [
+        "phonebook_connector_entries{connector=\"corp\"} 4\n",
+        "phonebook_consecutive_failures{connector=\"corp\"} 2\n",
+        "phonebook_last_success_timestamp_seconds{connector=\"corp\"} ",
+        "phonebook_build_info{version=\"",
+    ] {
+        assert!(text.contains(needle), "{needle} missing in\n{text}");
+    }
+    assert_eq!(
+        get(&format!("{base}/api/v1/connectors/hr/runs")).status,
+        404
+    );
+}
+
 #[test]
 fn a_second_trigger_while_one_runs_gets_409() {
     let (mut slapd, _ws, server) = setup("");

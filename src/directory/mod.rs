@@ -389,6 +389,15 @@ impl Snapshot {
         &self.settings
     }
 
+    /// Entries per connector (connectors with none are absent).
+    pub fn entries_per_connector(&self) -> std::collections::HashMap<&str, usize> {
+        let mut counts = std::collections::HashMap::new();
+        for e in &self.entries {
+            *counts.entry(e.entry.connector.as_str()).or_default() += 1;
+        }
+        counts
+    }
+
     pub fn container(&self) -> &Container {
         &self.container
     }

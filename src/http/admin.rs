@@ -109,23 +109,6 @@ fn rule_spec(rule: &RuleJson) -> RuleSpec {
     }
 }
 
-/// `15m`, `1h30m`, `45s` — the shortest way to write an interval.
-fn duration_text(d: std::time::Duration) -> String {
-    let s = d.as_secs();
-    let (h, m, sec) = (s / 3600, s % 3600 / 60, s % 60);
-    let mut out = String::new();
-    if h > 0 {
-        out.push_str(&format!("{h}h"));
-    }
-    if m > 0 {
-        out.push_str(&format!("{m}m"));
-    }
-    if sec > 0 || out.is_empty() {
-        out.push_str(&format!("{sec}s"));
-    }
-    out
-}
-
 fn profile_json(c: &ConnectorConfig) -> ProfileJson {
     let fields = TEXT_FIELDS
         .iter()
@@ -155,7 +138,7 @@ fn profile_json(c: &ConnectorConfig) -> ProfileJson {
             Mode::Merge => "merge".into(),
         }),
         schedule: c.schedule.as_ref().map(|s| match s {
-            Schedule::Every(d) => duration_text(*d),
+            Schedule::Every(d) => crate::config::show_duration(*d),
             Schedule::Cron(cron) => cron.text.clone(),
         }),
         prefilter: c.prefilter.rules.iter().map(rule_json).collect(),
@@ -390,18 +373,5 @@ pub async fn preview(
             format!("connector \"{}\": {e}", p.name),
         )
         .into_response(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn intervals_print_shortest() {
-        assert_eq!(duration_text(std::time::Duration::from_secs(900)), "15m");
-        assert_eq!(duration_text(std::time::Duration::from_secs(5400)), "1h30m");
-        assert_eq!(duration_text(std::time::Duration::from_secs(45)), "45s");
-        assert_eq!(duration_text(std::time::Duration::from_secs(0)), "0s");
     }
 }

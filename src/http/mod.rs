@@ -97,6 +97,7 @@ pub fn router(state: Shared) -> Router {
     let admin = Router::new()
         .route("/api/v1/status", get(status::status))
         .route("/api/v1/connectors/{name}/sync", post(status::trigger))
+        .route("/api/v1/connectors/{name}/runs", get(status::runs))
         .route("/api/v1/connectors", get(admin::list).post(admin::create))
         .route(
             "/api/v1/connectors/{name}",
@@ -207,8 +208,23 @@ async fn count_requests(State(state): State<Shared>, request: Request, next: Nex
 }
 
 async fn metrics(State(state): State<Shared>) -> Response {
-    let snapshot = state.runner().directory().load();
-    let body = state.metrics.render(snapshot.len(), snapshot.generation());
+    let runner = state.runner();
+    let snapshot = runner.directory().load();
+    let per_connector = snapshot.entries_per_connector();
+    let health = runner.store().health();
+    let connectors: Vec<crate::metrics::ConnectorGauges> = runner
+        .config()
+        .connectors
+        .iter()
+        .map(|c| crate::metrics::ConnectorGauges {
+            name: &c.name,
+            entries: per_connector.get(c.name.as_str()).copied().unwrap_or(0),
+            health: health.get(&c.name).copied().unwrap_or_default(),
+        })
+        .collect();
+    let body = state
+        .metrics
+        .render(snapshot.len(), snapshot.generation(), &connectors);
     (
         [(
             header::CONTENT_TYPE,

@@ -1,6 +1,5 @@
 //! Operator endpoints: per-connector status, and running a sync (or a dry run) now.
 
-use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::extract::{Path, State};
@@ -38,6 +37,10 @@ struct ConnectorStatus {
     entries: usize,
     running: bool,
     next_run: Option<String>,
+    /// When the last applied or unchanged run finished (RFC 3339), if any run ever did.
+    last_success: Option<String>,
+    /// Runs since the last success that failed or were held back.
+    consecutive_failures: u64,
     last_run: Option<RunJson>,
 }
 
@@ -54,7 +57,7 @@ struct RunJson {
 impl From<RunRecord> for RunJson {
     fn from(r: RunRecord) -> Self {
         RunJson {
-            finished_at: rfc3339(UNIX_EPOCH + std::time::Duration::from_secs(r.finished_at)),
+            finished_at: unix_time(r.finished_at),
             duration_ms: r.duration_ms,
             outcome: Runner::outcome_label(r.outcome),
             counts: r.counts,
@@ -63,14 +66,47 @@ impl From<RunRecord> for RunJson {
     }
 }
 
+fn unix_time(seconds: u64) -> String {
+    rfc3339(UNIX_EPOCH + std::time::Duration::from_secs(seconds))
+}
+
+#[derive(Serialize)]
+struct RunsJson {
+    connector: String,
+    last_success: Option<String>,
+    consecutive_failures: u64,
+    /// The last runs, newest first.
+    runs: Vec<RunJson>,
+}
+
+/// `GET /api/v1/connectors/{name}/runs` — the connector's last runs (at most
+/// [`crate::runs::HISTORY`]), newest first, and its health.
+pub async fn runs(
+    State(state): State<Shared>,
+    Path(name): Path<String>,
+) -> Result<Json<impl Serialize>, ApiError> {
+    let runner = state.runner();
+    if runner.config().connector(&name).is_none() {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no connector named \"{name}\""),
+        ));
+    }
+    let (runs, health) = runner.store().runs(&name);
+    Ok(Json(RunsJson {
+        connector: name,
+        last_success: health.last_success.map(unix_time),
+        consecutive_failures: health.consecutive_failures,
+        runs: runs.into_iter().map(RunJson::from).collect(),
+    }))
+}
+
 /// `GET /api/v1/status`
 pub async fn status(State(state): State<Shared>) -> Result<Json<impl Serialize>, ApiError> {
     let runner = state.runner();
     let snapshot = runner.directory().load();
-    let mut per_connector: HashMap<&str, usize> = HashMap::new();
-    for e in snapshot.entries() {
-        *per_connector.entry(e.entry.connector.as_str()).or_default() += 1;
-    }
+    let per_connector = snapshot.entries_per_connector();
+    let health = runner.store().health();
     let mut runs = runner
         .store()
         .last_runs()
@@ -91,13 +127,18 @@ pub async fn status(State(state): State<Shared>) -> Result<Json<impl Serialize>,
                 Mode::Merge => "merge",
             },
             schedule: c.schedule.as_ref().map(|s| match s {
-                Schedule::Every(d) => format!("every {}s", d.as_secs()),
+                Schedule::Every(d) => format!("every {}", crate::config::show_duration(*d)),
                 Schedule::Cron(cron) => format!("cron {}", cron.text),
             }),
             max_removals: c.max_removals.to_string(),
             entries: per_connector.get(c.name.as_str()).copied().unwrap_or(0),
             running: runner.is_running(&c.name),
             next_run: runner.next_run(&c.name).map(rfc3339),
+            last_success: health
+                .get(&c.name)
+                .and_then(|h| h.last_success)
+                .map(unix_time),
+            consecutive_failures: health.get(&c.name).map_or(0, |h| h.consecutive_failures),
             last_run: runs.remove(&c.name).map(RunJson::from),
         })
         .collect();
