@@ -205,6 +205,7 @@ fn the_admin_page_manages_connectors_in_a_real_browser() {
         "ok - branch saved, listed and synced",
         "ok - Import now held back",
         "ok - apply anyway: corp now has 2 entries",
+        "ok - run history of corp: applied, held_back, applied",
         "ok - scratch created and deleted",
         "main: all steps passed",
     ] {

@@ -205,6 +205,17 @@ async function main(page) {
   check(await inCard(page, corp, 'held-back').count() === 0, 'the held-back notice is gone');
   ok(`apply anyway: ${corp} now has ${narrowCount} entries, removed ${corpCount - narrowCount}`);
 
+  // The run history, newest first: the forced import, the held-back one, the first import.
+  await inCard(page, corp, 'history-toggle').click();
+  const runs = inCard(page, corp, 'history-run');
+  await runs.nth(2).waitFor();
+  const outcomes = await runs.evaluateAll((rows) => rows.map((r) => r.dataset.outcome));
+  check(JSON.stringify(outcomes.slice(0, 3)) === JSON.stringify(['applied', 'held_back', 'applied']),
+    `history outcomes ${outcomes}`);
+  check((await text(inCard(page, corp, 'last-success'))) !== 'never', 'a last success is shown');
+  check(await inCard(page, corp, 'failure-streak').count() === 0, 'no failure streak after a success');
+  ok(`run history of ${corp}: ${outcomes.join(', ')}`);
+
   // Create and delete a scratch profile.
   await page.getByTestId('new-connector').click();
   await fillEditor(page, { 'f-name': 'scratch', 'f-uri': slapd, 'f-base-dn': need('base-dn') });

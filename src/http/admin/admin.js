@@ -24,7 +24,7 @@
 
   const $ = (id) => document.getElementById(id);
   const state = {
-    profiles: [], status: null, shown: '', results: new Map(), busy: new Set(),
+    profiles: [], status: null, shown: '', results: new Map(), busy: new Set(), history: new Map(),
     editing: null, seq: 0, rendered: 0, pollTimer: 0, activeUntil: 0, local: 0,
   };
   // Results and busy flags are local state: each change bumps `local` so the cards redraw.
@@ -162,6 +162,8 @@
         state.profiles = profiles;
         state.status = status;
         render();
+        // An open history follows the runs as they happen.
+        for (const name of state.history.keys()) loadHistory(name);
       }
     } catch (e) {
       if (e instanceof Unauthorized) return;
@@ -191,7 +193,7 @@
   function render() {
     const status = state.status || { connectors: [] };
     // Re-rendering only on a change keeps focus and open details where they are.
-    const key = JSON.stringify([state.profiles, status, state.local]);
+    const key = JSON.stringify([state.profiles, status, state.local, [...state.history]]);
     if (key === state.shown) return;
     state.shown = key;
     const n = state.profiles.length;
@@ -243,8 +245,15 @@
       h('dt', {}, 'Last run'), h('dd', { 'data-testid': 'last-run' },
         run ? h('time', { datetime: run.finished_at, title: run.finished_at }, when(run.finished_at)) : 'never'),
       h('dt', {}, 'Counts'), h('dd', {}, run ? counts(run) : '—'),
+      h('dt', {}, 'Last success'), h('dd', { 'data-testid': 'last-success' },
+        s && s.last_success ? h('time', { datetime: s.last_success, title: s.last_success }, when(s.last_success)) : 'never'),
+      s && s.consecutive_failures ? h('dt', {}, 'Failed in a row') : null,
+      s && s.consecutive_failures
+        ? h('dd', { class: 'error', 'data-testid': 'failure-streak' }, String(s.consecutive_failures))
+        : null,
       h('dt', {}, 'Next run'), h('dd', { 'data-testid': 'next-run' },
-        p.schedule ? when(s && s.next_run) : 'manual only'));
+        p.schedule ? when(s && s.next_run) : 'manual only'),
+      h('dt', {}, 'History'), h('dd', {}, historyView(name)));
     const extra = [];
     if (run && run.outcome === 'held_back' && !running) {
       extra.push(h('div', { class: 'held-back', 'data-testid': 'held-back', role: 'alert' },
@@ -276,6 +285,40 @@
         h('button', { type: 'button', 'data-testid': 'edit', onclick: () => openEditor(p) }, 'Edit'),
         h('button', { type: 'button', class: 'danger', 'data-testid': 'delete', onclick: () => remove(name) }, 'Delete')),
       result ? h('div', { class: 'result', 'data-testid': 'result' }, resultView(result)) : null);
+  }
+
+  // Run history: loaded when opened, and again on every refresh while it is open.
+  function historyView(name) {
+    const shown = state.history.get(name);
+    const details = h('details', { 'data-testid': 'history', open: shown ? '' : null },
+      h('summary', { 'data-testid': 'history-toggle' }, 'last runs'));
+    details.addEventListener('toggle', () => {
+      if (details.open && !state.history.has(name)) loadHistory(name);
+      if (!details.open && state.history.has(name)) { state.history.delete(name); }
+    });
+    if (!shown) return details;
+    if (shown.error) {
+      details.append(h('p', { class: 'error' }, shown.error));
+      return details;
+    }
+    details.append(h('table', { class: 'history' },
+      h('thead', {}, h('tr', {}, ['finished', 'outcome', 'fetched', 'created', 'updated', 'removed', 'error']
+        .map((c) => h('th', {}, c)))),
+      h('tbody', {}, shown.runs.map((r) => h('tr', { 'data-testid': 'history-run', 'data-outcome': r.outcome },
+        h('td', {}, h('time', { datetime: r.finished_at, title: r.finished_at }, when(r.finished_at))),
+        h('td', {}, r.outcome.replace('_', ' ')),
+        ['fetched', 'created', 'updated', 'removed'].map((k) => h('td', {}, String(r[k] ?? 0))),
+        h('td', { class: 'error' }, r.error || ''))))));
+    return details;
+  }
+
+  async function loadHistory(name) {
+    try {
+      state.history.set(name, await api('GET', `/api/v1/connectors/${encodeURIComponent(name)}/runs`));
+    } catch (e) {
+      state.history.set(name, { error: e.message });
+    }
+    render();
   }
 
   function resultView(r) {
