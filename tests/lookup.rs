@@ -232,13 +232,24 @@ fn a_caller_is_found_from_every_notation_and_by_extension() {
         curl(&[&url]).assert_text(200, JUERGEN, &url);
     }
     // The second block: four-digit extensions.
-    for number in ["1234", "3056781234", "030 5678-1234", "+493056781234"] {
+    for number in [
+        "1234",
+        "3056781234",
+        "030 5678-1234",
+        "+493056781234",
+        "493056781234",
+    ] {
         lookup(&base, number, "format=text", &[]).assert_text(200, "Anna Weiß", number);
     }
     // Mobiles and numbers outside the company are found too.
     lookup(&base, "01701234567", "format=text", &[]).assert_text(200, JUERGEN, "mobile");
     lookup(&base, "890859929", "format=text", &[]).assert_text(200, "Karl Kunde", "customer");
     lookup(&base, "0041441234567", "format=text", &[]).assert_text(200, ZOE, "abroad");
+    // E.164 without its `+`, as some trunks present callers.
+    let r = lookup(&base, "49891234826", "", &[]).json();
+    assert_eq!(r["display_name"], JUERGEN, "{r}");
+    assert_eq!(r["e164"], "+49891234826", "{r}");
+    lookup(&base, "41441234567", "format=text", &[]).assert_text(404, "", "no country code");
 
     // The JSON lookup's entry has the feed's shape, numbers with extension and dialable.
     let entry = lookup(&base, "826", "format=json", &[]).json()["entry"].clone();
