@@ -479,6 +479,45 @@ fn a_reload_that_changes_the_number_plan_changes_the_feed_and_its_etag() {
     server.stop();
 }
 
+#[test]
+fn a_reload_that_adds_a_block_gives_bare_extensions_their_number() {
+    // Synced while only Munich is configured: Berlin's `ipPhone = 4321` is no number yet.
+    let munich = "[numbers]\noutside_prefix = \"0\"\nextensions = [{ prefix = \"+49891234\", digits = 3 }]\n";
+    let ws = Workspace::new(&config("", munich));
+    let ldif = [
+        PEOPLE_OU.to_owned(),
+        person_ldif(
+            "bert",
+            &[("cn", "Bert Berlin"), ("sn", "Berlin"), ("ipPhone", "4321")],
+        ),
+    ]
+    .concat();
+    std::fs::write(ws.path().join("people.ldif"), ldif).expect("write LDIF");
+    assert_eq!(ws.run(&["sync"]).code, 0);
+    let server = Server::start(&ws);
+    let base = server.http_url();
+    lookup(&base, "+493056784321", "format=text", &[]).assert_text(404, "", "before");
+
+    ws.write_config(&config("", NUMBERS));
+    signal(server.pid(), SIGHUP).expect("SIGHUP");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !server.log().contains("configuration reloaded") {
+        assert!(Instant::now() < deadline, "no reload: {}", server.log());
+        thread::sleep(Duration::from_millis(20));
+    }
+    // No sync in between: the served book reads the written `4321` under the new plan.
+    lookup(&base, "+493056784321", "format=text", &[]).assert_text(200, "Bert Berlin", "after");
+    let other = lookup(&base, "4321", "", &[]).json()["entry"]["other"][0].clone();
+    assert_eq!(
+        other,
+        json!({"written": "4321", "e164": "+493056784321", "extension": "4321", "dialable": "4321"})
+    );
+    server.stop();
+    // `export` (the server stopped) says the same.
+    let exported = ws.run(&["export", "--format", "json"]);
+    assert!(exported.stdout.contains("+493056784321"), "{exported:?}");
+}
+
 /// The one fenced block of `docs/pbx.md` that holds the dialplan.
 fn documented_dialplan() -> String {
     let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/pbx.md"))
