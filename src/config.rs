@@ -1006,6 +1006,27 @@ fn parse_numbers(mut s: Section, errs: &mut Errors) -> Option<NumberPlan> {
             .any(|o| o.prefix == prefix && o.digits == digits)
         {
             errs.push(b.key("prefix"), format!("+{prefix} is listed twice"));
+        } else if let Some(o) = extensions.iter().find(|o| {
+            // Nested prefixes with the same total length share numbers: which extension
+            // such a number has would depend on the order of the list.
+            o.prefix.len() + o.digits == prefix.len() + digits
+                && (o.prefix.starts_with(&prefix) || prefix.starts_with(&o.prefix))
+        }) {
+            errs.push(
+                b.key("prefix"),
+                format!(
+                    "+{prefix} with {digits} digits overlaps +{} with {} digits (+{}{} would \
+                     be in both); list each number in one block",
+                    o.prefix,
+                    o.digits,
+                    if prefix.len() > o.prefix.len() {
+                        &prefix
+                    } else {
+                        &o.prefix
+                    },
+                    "0".repeat(digits.min(o.digits))
+                ),
+            );
         } else {
             extensions.push(ExtensionBlock { prefix, digits });
         }
@@ -1847,6 +1868,37 @@ base_dn = "ou=people,dc=example,dc=com"
         assert_eq!(k.max_removals, MaxRemovals::Percent(10.0));
         assert_eq!(k.timeout, Duration::from_secs(30));
         assert!(k.bind.is_none() && k.schedule.is_none() && k.id_attribute.is_none());
+    }
+
+    #[test]
+    fn number_blocks_that_share_numbers_are_refused() {
+        let with = |blocks: &str| format!("[numbers]\nextensions = [{blocks}]\n{MINIMAL}");
+        // +49891234826 would be extension 1234826 or 826 depending on the order of the list.
+        let errs = errors(&with(
+            r#"{ prefix = "+4989", digits = 7 }, { prefix = "+49 89 1234", digits = 3 }"#,
+        ));
+        assert!(
+            has(
+                &errs,
+                "numbers.extensions[1].prefix: +49891234 with 3 digits overlaps +4989 with 7 \
+                 digits (+49891234000 would be in both)"
+            ),
+            "{errs:?}"
+        );
+        let errs = errors(&with(
+            r#"{ prefix = "+49891234", digits = 3 }, { prefix = "+4989123", digits = 4 }"#,
+        ));
+        assert!(has(&errs, "numbers.extensions[1].prefix: +4989123 with 4 digits overlaps +49891234 with 3 digits (+49891234000"), "{errs:?}");
+        // Blocks that share no number: other cities, the same prefix with longer numbers, a
+        // nested prefix whose numbers are longer.
+        for ok in [
+            r#"{ prefix = "+49891234", digits = 3 }, { prefix = "+49305678", digits = 4 }"#,
+            r#"{ prefix = "+49891234", digits = 3 }, { prefix = "+49891234", digits = 4 }"#,
+            r#"{ prefix = "+4989", digits = 3 }, { prefix = "+49891234", digits = 3 }"#,
+        ] {
+            let c = Config::parse(&with(ok)).unwrap_or_else(|e| panic!("{ok}: {e:?}"));
+            assert_eq!(c.numbers.extensions.len(), 2);
+        }
     }
 
     #[test]

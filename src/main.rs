@@ -147,6 +147,9 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             // Exactly what the endpoints serve: a connector removed from the file keeps its
             // data in the store (for when it comes back) but is no longer part of the book.
             entries.retain(|e| config.connector(&e.connector).is_some());
+            for e in &mut entries {
+                e.renumber(&config.numbers);
+            }
             export::sort_entries(&mut entries, config.order);
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());

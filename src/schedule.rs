@@ -28,6 +28,9 @@ pub fn load_snapshot(
     let generation = store.generation()?;
     let mut entries = store.all_entries()?;
     entries.retain(|e| connectors.contains(&e.connector));
+    for e in &mut entries {
+        e.renumber(&settings.numbers);
+    }
     Ok(Snapshot::build(entries, generation, settings.clone()))
 }
 

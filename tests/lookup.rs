@@ -232,13 +232,24 @@ fn a_caller_is_found_from_every_notation_and_by_extension() {
         curl(&[&url]).assert_text(200, JUERGEN, &url);
     }
     // The second block: four-digit extensions.
-    for number in ["1234", "3056781234", "030 5678-1234", "+493056781234"] {
+    for number in [
+        "1234",
+        "3056781234",
+        "030 5678-1234",
+        "+493056781234",
+        "493056781234",
+    ] {
         lookup(&base, number, "format=text", &[]).assert_text(200, "Anna Weiß", number);
     }
     // Mobiles and numbers outside the company are found too.
     lookup(&base, "01701234567", "format=text", &[]).assert_text(200, JUERGEN, "mobile");
     lookup(&base, "890859929", "format=text", &[]).assert_text(200, "Karl Kunde", "customer");
     lookup(&base, "0041441234567", "format=text", &[]).assert_text(200, ZOE, "abroad");
+    // E.164 without its `+`, as some trunks present callers.
+    let r = lookup(&base, "49891234826", "", &[]).json();
+    assert_eq!(r["display_name"], JUERGEN, "{r}");
+    assert_eq!(r["e164"], "+49891234826", "{r}");
+    lookup(&base, "41441234567", "format=text", &[]).assert_text(404, "", "no country code");
 
     // The JSON lookup's entry has the feed's shape, numbers with extension and dialable.
     let entry = lookup(&base, "826", "format=json", &[]).json()["entry"].clone();
@@ -466,6 +477,45 @@ fn a_reload_that_changes_the_number_plan_changes_the_feed_and_its_etag() {
     assert_eq!(after.json()["generation"], before.json()["generation"]);
     assert_eq!(karl(&after.json()), "0890859929");
     server.stop();
+}
+
+#[test]
+fn a_reload_that_adds_a_block_gives_bare_extensions_their_number() {
+    // Synced while only Munich is configured: Berlin's `ipPhone = 4321` is no number yet.
+    let munich = "[numbers]\noutside_prefix = \"0\"\nextensions = [{ prefix = \"+49891234\", digits = 3 }]\n";
+    let ws = Workspace::new(&config("", munich));
+    let ldif = [
+        PEOPLE_OU.to_owned(),
+        person_ldif(
+            "bert",
+            &[("cn", "Bert Berlin"), ("sn", "Berlin"), ("ipPhone", "4321")],
+        ),
+    ]
+    .concat();
+    std::fs::write(ws.path().join("people.ldif"), ldif).expect("write LDIF");
+    assert_eq!(ws.run(&["sync"]).code, 0);
+    let server = Server::start(&ws);
+    let base = server.http_url();
+    lookup(&base, "+493056784321", "format=text", &[]).assert_text(404, "", "before");
+
+    ws.write_config(&config("", NUMBERS));
+    signal(server.pid(), SIGHUP).expect("SIGHUP");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !server.log().contains("configuration reloaded") {
+        assert!(Instant::now() < deadline, "no reload: {}", server.log());
+        thread::sleep(Duration::from_millis(20));
+    }
+    // No sync in between: the served book reads the written `4321` under the new plan.
+    lookup(&base, "+493056784321", "format=text", &[]).assert_text(200, "Bert Berlin", "after");
+    let other = lookup(&base, "4321", "", &[]).json()["entry"]["other"][0].clone();
+    assert_eq!(
+        other,
+        json!({"written": "4321", "e164": "+493056784321", "extension": "4321", "dialable": "4321"})
+    );
+    server.stop();
+    // `export` (the server stopped) says the same.
+    let exported = ws.run(&["export", "--format", "json"]);
+    assert!(exported.stdout.contains("+493056784321"), "{exported:?}");
 }
 
 /// The one fenced block of `docs/pbx.md` that holds the dialplan.

@@ -376,25 +376,40 @@ fn find_caller(state: &Shared, query: Params) -> Result<Caller, ApiError> {
             "\"{raw}\" is not a phone number"
         )));
     }
-    let wanted = e164.clone().unwrap_or_else(|| number.clone());
-    let filter = LdapFilter::Or(
-        phone_attributes()
-            .map(|a| LdapFilter::Equality(a.to_owned(), wanted.clone()))
-            .collect(),
-    );
-    let found = run(&snapshot, &filter, 1)?;
-    let Some(&id) = found.first() else {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            format!("no entry has the number {number}"),
-        ));
-    };
-    Ok(Caller::Found {
-        number,
-        e164,
-        snapshot,
-        id,
-    })
+    let mut candidates = vec![e164.clone()];
+    // Trunks that present E.164 without its `+` (`493056781234`): tried only when the
+    // reading above (a national number without trunk prefix) finds nobody, since the same
+    // digits can be both.
+    if !number.starts_with('+')
+        && number.chars().all(|c| c.is_ascii_digit())
+        && digits.starts_with(plan.country_code.as_str())
+    {
+        if let Some(plus) = plan.to_e164(&format!("+{digits}")) {
+            if Some(&plus) != e164.as_ref() {
+                candidates.push(Some(plus));
+            }
+        }
+    }
+    for candidate in candidates {
+        let wanted = candidate.clone().unwrap_or_else(|| number.clone());
+        let filter = LdapFilter::Or(
+            phone_attributes()
+                .map(|a| LdapFilter::Equality(a.to_owned(), wanted.clone()))
+                .collect(),
+        );
+        if let Some(&id) = run(&snapshot, &filter, 1)?.first() {
+            return Ok(Caller::Found {
+                number,
+                e164: candidate,
+                snapshot,
+                id,
+            });
+        }
+    }
+    Err(ApiError::new(
+        StatusCode::NOT_FOUND,
+        format!("no entry has the number {number}"),
+    ))
 }
 
 #[cfg(test)]

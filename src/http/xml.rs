@@ -518,15 +518,26 @@ impl Rows {
 type Listed<'a> = (PhoneKind, Cow<'a, str>);
 
 /// The numbers a book lists for `e`, in the book's format (see the module doc for which).
+///
+/// A number the entry already lists in the same served form is left out: AD commonly holds a
+/// person's desk number twice, as `telephoneNumber` (`+49 30 5678-1234`) and as `ipPhone`
+/// (`1234`), and a book that dials the extension would otherwise show it twice (two rows on
+/// Snom and Cisco). The first kind wins, so it stays labelled as the business number.
 fn listed<'a>(e: &'a Entry, plan: &NumberPlan, format: NumberFormat) -> Vec<Listed<'a>> {
-    e.all_phones()
-        .filter(|(k, _)| *k != PhoneKind::Fax)
-        .map(|(k, p)| (k, plan.format(p, format)))
-        .filter(|(_, n)| {
-            n.chars().count() <= MAX_NUMBER_CHARS && n.bytes().any(|b| b.is_ascii_digit())
-        })
-        .take(MAX_NUMBERS_PER_ENTRY)
-        .collect()
+    let mut out: Vec<Listed<'a>> = Vec::new();
+    for (k, p) in e.all_phones().filter(|(k, _)| *k != PhoneKind::Fax) {
+        if out.len() == MAX_NUMBERS_PER_ENTRY {
+            break;
+        }
+        let n = plan.format(p, format);
+        if n.chars().count() <= MAX_NUMBER_CHARS
+            && n.bytes().any(|b| b.is_ascii_digit())
+            && !out.iter().any(|(_, seen)| *seen == n)
+        {
+            out.push((k, n));
+        }
+    }
+    out
 }
 
 /// How many rows `entries` take in `vendor`'s book, counted no further than `cap`.
@@ -1069,6 +1080,34 @@ mod tests {
                 "{format:?}: {xml}"
             );
         }
+    }
+
+    #[test]
+    fn a_number_served_twice_is_listed_once() {
+        // AD: the desk number in telephoneNumber, the same number as an extension in ipPhone.
+        let plan = company();
+        let mut e = Entry::new("c", "a", "Carl");
+        e.business.push(plan.phone("+49 89 1234-826"));
+        e.other.push(plan.phone("826"));
+        e.mobile.push(plan.phone("0171 2345678"));
+        let dialable = Style {
+            format: NumberFormat::Dialable,
+            ..style(100)
+        };
+        for vendor in Vendor::ALL {
+            let xml = render_with(vendor, &[e.clone()], dialable, plan.clone());
+            assert_eq!(xml.matches(">826<").count(), 1, "{vendor:?}: {xml}");
+            assert_eq!(xml.matches(">001712345678<").count(), 1, "{vendor:?}");
+        }
+        let yealink = render_with(Vendor::Yealink, &[e.clone()], dialable, plan.clone());
+        assert!(yealink.contains("<Telephone label=\"Business\">826</Telephone>"));
+        // Written differently, both stay where the book serves them as written.
+        let as_written = Style {
+            format: NumberFormat::AsWritten,
+            ..style(100)
+        };
+        let snom = render_with(Vendor::Snom, &[e], as_written, plan);
+        assert_eq!(snom.matches("<item ").count(), 3, "{snom}");
     }
 
     /// An entry listed, then four that have nothing to dial.
