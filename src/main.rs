@@ -148,7 +148,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             // data in the store (for when it comes back) but is no longer part of the book.
             entries.retain(|e| config.connector(&e.connector).is_some());
             for e in &mut entries {
-                e.renumber(&config.numbers);
+                config.numbers.renumber(e);
             }
             export::sort_entries(&mut entries, config.order);
             let stdout = std::io::stdout();

@@ -116,18 +116,6 @@ impl Entry {
         }
     }
 
-    /// Recomputes every number's E.164 form under `plan`. The form depends on the plan as
-    /// well as on what was written — a bare extension (`826`) is a number only inside a
-    /// configured block — so the one stored at sync time goes stale when `[numbers]` changes;
-    /// what is served is renumbered from the written form under the plan in force.
-    pub fn renumber(&mut self, plan: &crate::numbers::NumberPlan) {
-        for kind in PhoneKind::ALL {
-            for p in self.phones_mut(kind) {
-                p.e164 = plan.to_e164(&p.written);
-            }
-        }
-    }
-
     /// How many numbers the entry has, all kinds together.
     pub fn phone_count(&self) -> usize {
         self.business.len()

@@ -104,6 +104,18 @@ impl NumberPlan {
         }
     }
 
+    /// Recomputes the E.164 form of every number of `entry` under this plan. The form depends
+    /// on the plan as well as on what was written — a bare extension (`826`) is a number only
+    /// inside a configured block — so the one stored at sync time goes stale when `[numbers]`
+    /// changes; what is served is renumbered from the written form under the plan in force.
+    pub fn renumber(&self, entry: &mut crate::model::Entry) {
+        for kind in crate::model::PhoneKind::ALL {
+            for p in entry.phones_mut(kind) {
+                p.e164 = self.to_e164(&p.written);
+            }
+        }
+    }
+
     /// Whether the company's number blocks are known, which makes `dialable` the default
     /// served format.
     pub fn has_extensions(&self) -> bool {

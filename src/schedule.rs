@@ -29,7 +29,7 @@ pub fn load_snapshot(
     let mut entries = store.all_entries()?;
     entries.retain(|e| connectors.contains(&e.connector));
     for e in &mut entries {
-        e.renumber(&settings.numbers);
+        settings.numbers.renumber(e);
     }
     Ok(Snapshot::build(entries, generation, settings.clone()))
 }
