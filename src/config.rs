@@ -874,10 +874,60 @@ impl<'a> Section<'a> {
                 } else {
                     format!(" (known keys: {})", self.known.join(", "))
                 };
-                errs.push(path, format!("unknown key{hint}"));
+                let guess = match closest(key, &self.known) {
+                    Some(k) => format!("; did you mean \"{k}\"?"),
+                    None => String::new(),
+                };
+                errs.push(path, format!("unknown key{guess}{hint}"));
             }
         }
     }
+}
+
+/// The known key a typo most likely meant: the same letters without `_`/`-` and case
+/// (`basedn`, `BaseDN` → `base_dn`), or at most two edits away (`fitler` → `filter`).
+fn closest<'a>(typed: &str, known: &[&'a str]) -> Option<&'a str> {
+    let plain = |s: &str| -> String {
+        s.chars()
+            .filter(|c| !matches!(c, '_' | '-'))
+            .flat_map(char::to_lowercase)
+            .collect()
+    };
+    let typed_plain = plain(typed);
+    if let Some(k) = known.iter().find(|k| plain(k) == typed_plain) {
+        return Some(k);
+    }
+    known
+        .iter()
+        .map(|k| (edits(&typed_plain, &plain(k)), *k))
+        .filter(|(d, k)| *d <= 2 && *d < k.len() / 2 + 1)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+/// Levenshtein distance (insert, delete, substitute, and swapping two neighbours).
+fn edits(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut rows = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in rows.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for j in 0..=b.len() {
+        rows[0][j] = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut d = (rows[i - 1][j] + 1)
+                .min(rows[i][j - 1] + 1)
+                .min(rows[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d = d.min(rows[i - 2][j - 2] + 1);
+            }
+            rows[i][j] = d;
+        }
+    }
+    rows[a.len()][b.len()]
 }
 
 /// `"30s"`, `"15m"`, `"1h30m"`, `"500ms"`, `"2d"`.
@@ -2026,6 +2076,27 @@ shoe_size = "{x}"
         assert!(!MaxRemovals::Percent(10.0).allows(11, 100));
         assert!(MaxRemovals::Count(0).allows(0, 100));
         assert!(!MaxRemovals::Count(0).allows(1, 100));
+    }
+
+    #[test]
+    fn a_mistyped_key_gets_a_suggestion() {
+        let errs = errors(&format!(
+            "{MINIMAL}\n[ldap]\nbasedn = \"ou=x,dc=y\"\nsize_limt = 5\n"
+        ));
+        assert!(
+            has(&errs, "ldap.basedn: unknown key; did you mean \"base_dn\"?"),
+            "{errs:?}"
+        );
+        assert!(
+            has(
+                &errs,
+                "ldap.size_limt: unknown key; did you mean \"size_limit\"?"
+            ),
+            "{errs:?}"
+        );
+        assert_eq!(closest("fitler", &["filter", "mode"]), Some("filter"));
+        assert_eq!(closest("colour", &["filter", "mode"]), None);
+        assert_eq!(closest("x", &["id", "uri"]), None, "too short to guess");
     }
 
     #[test]

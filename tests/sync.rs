@@ -454,6 +454,51 @@ fn an_empty_upstream_answer_is_a_failure_unless_forced() {
     assert!(ws.entries().is_empty());
 }
 
+/// A book the connector's own rules would empty (a pre-filter nobody passes, an id attribute
+/// no entry has) is a misconfiguration: one clear line, exit 1, the stored book kept.
+#[test]
+fn a_run_that_keeps_no_entry_fails_with_one_line_unless_forced() {
+    let (slapd, stats) = upstream(20);
+    let ws = Workspace::new(&ldap_config(
+        "corp",
+        &slapd.url(),
+        "max_removals = \"100%\"",
+    ));
+    ws.sync(&[], 0);
+    let nobody = "max_removals = \"100%\"\n\n[[connector.prefilter]]\nattribute = \"cn\"\nmatches = \"^nobody is called this$\"\n";
+    ws.write_config(&ldap_config("corp", &slapd.url(), nobody));
+    for args in [&["sync"][..], &["sync", "--dry-run"]] {
+        let run = ws.run(args);
+        assert_eq!(run.code, 1, "{args:?} {run:?}");
+        assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+        assert!(
+            run.stderr.contains("the pre-filter kept none of the")
+                && run.stderr.contains("--force"),
+            "{}",
+            run.stderr
+        );
+    }
+    assert_eq!(ws.entries().len(), stats.people, "the stored book is kept");
+
+    let no_id = "max_removals = \"100%\"\nid_attribute = \"carLicense\"\n";
+    ws.write_config(&ldap_config("corp", &slapd.url(), no_id));
+    let run = ws.run(&["sync"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    let last = run.stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.contains("none of the") && last.contains("invalid") && last.contains("carlicense"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(ws.entries().len(), stats.people);
+
+    ws.write_config(&ldap_config("corp", &slapd.url(), nobody));
+    let report = ws.sync(&["--force"], 0);
+    assert_eq!(count(&report, "removed"), stats.people as u64);
+    assert!(ws.entries().is_empty());
+}
+
 #[test]
 fn a_hanging_upstream_times_out() {
     let (mut slapd, _) = upstream(10);

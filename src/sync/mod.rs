@@ -80,6 +80,15 @@ pub enum SyncError {
     TooMany { fetched: usize, limit: usize },
     #[error("the upstream returned no entries; nothing was changed (an empty answer is treated as a failure, never as everyone leaving; --force accepts it)")]
     EmptyUpstream,
+    #[error("the pre-filter kept none of the {fetched} entries the upstream returned; nothing was changed (check the pre-filter rules, e.g. the group DN a memberOf rule matches; --force accepts an empty book)")]
+    AllFilteredOut { fetched: usize },
+    #[error("none of the {fetched} entries the upstream returned could be used ({invalid} invalid, {filtered_out} filtered out; the first: {first}); nothing was changed (--force accepts an empty book)")]
+    AllInvalid {
+        fetched: usize,
+        invalid: usize,
+        filtered_out: usize,
+        first: String,
+    },
 }
 
 /// The attributes a connector must request: what the mapping, the pre-filter and the id
@@ -273,6 +282,19 @@ async fn run_inner(
         });
     }
     let transformed = transformer.finish();
+    if fetched > 0 && transformed.entries.is_empty() && !options.force {
+        // A book emptied by the connector's own rules is a misconfiguration (a wrong group
+        // DN, an id attribute no entry has), never everyone leaving.
+        return Err(match transformed.invalid.first() {
+            None => SyncError::AllFilteredOut { fetched },
+            Some(first) => SyncError::AllInvalid {
+                fetched,
+                invalid: transformed.invalid.len(),
+                filtered_out: transformed.filtered_out,
+                first: format!("{}: {}", first.dn, first.reason),
+            },
+        });
+    }
     let stored = stored.await.map_err(|e| StoreError::Io {
         path: String::new(),
         cause: e.to_string(),
