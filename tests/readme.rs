@@ -70,10 +70,10 @@ fn every_route_is_in_the_readme_http_table() {
     assert!(routes.len() >= 14, "the router was read: {routes:?}");
     let documented = documented(&read("README.md"));
     let mut missing = Vec::new();
+    let segment = Regex::new(r"\\\{[^}]*\\\}").unwrap();
     for (method, path) in &routes {
         // `{name}` in the router is one path segment; the README may write it as `{name}` or
         // as the choices it takes (`{yealink,cisco,…}.xml`).
-        let segment = Regex::new(r"\\\{[^}]*\\\}").unwrap();
         let regex = Regex::new(&format!(
             "^{}$",
             segment.replace_all(&regex::escape(path), "[^/]+")
