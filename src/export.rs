@@ -268,21 +268,33 @@ fn ldif_line(out: &mut dyn Write, name: &str, value: &str) -> io::Result<()> {
     }
 }
 
-pub fn csv(out: &mut dyn Write, entries: &[Entry]) -> io::Result<()> {
+/// The entries as CSV: one row per entry, numbers of a kind joined with `; `, each kind as
+/// written and in E.164 (empty where a number has none). `bom` starts the file with a UTF-8
+/// byte order mark, without which Excel reads the file as Windows-1252 and garbles umlauts.
+pub fn csv(out: &mut dyn Write, entries: &[Entry], bom: bool) -> io::Result<()> {
+    if bom {
+        out.write_all("\u{feff}".as_bytes())?;
+    }
     writeln!(
         out,
-        "id,connector,display_name,first_name,last_name,company,department,title,email,notes,business,mobile,home,fax,other"
+        "id,connector,display_name,first_name,last_name,company,department,title,email,notes,business,mobile,home,fax,other,business_e164,mobile_e164,home_e164,fax_e164,other_e164"
     )?;
     for e in entries {
-        let numbers = |k: PhoneKind| {
+        let numbers = |k: PhoneKind, e164: bool| {
             e.phones(k)
                 .iter()
-                .map(|p| p.written.as_str())
+                .map(|p| {
+                    if e164 {
+                        p.e164.as_deref().unwrap_or_default()
+                    } else {
+                        p.written.as_str()
+                    }
+                })
                 .collect::<Vec<_>>()
                 .join("; ")
         };
         let text = |v: &Option<String>| v.clone().unwrap_or_default();
-        let row = [
+        let mut row = vec![
             e.id.clone(),
             e.connector.clone(),
             e.display_name.clone(),
@@ -293,19 +305,16 @@ pub fn csv(out: &mut dyn Write, entries: &[Entry]) -> io::Result<()> {
             text(&e.title),
             text(&e.email),
             text(&e.notes),
-            numbers(PhoneKind::Business),
-            numbers(PhoneKind::Mobile),
-            numbers(PhoneKind::Home),
-            numbers(PhoneKind::Fax),
-            numbers(PhoneKind::Other),
         ];
+        for e164 in [false, true] {
+            row.extend(PhoneKind::ALL.map(|k| numbers(k, e164)));
+        }
         let cells: Vec<String> = row.iter().map(|c| csv_cell(c)).collect();
         writeln!(out, "{}", cells.join(","))?;
     }
     Ok(())
 }
 
-/// RFC 4180 quoting.
 fn csv_cell(value: &str) -> String {
     if value.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", value.replace('"', "\"\""))
@@ -331,11 +340,21 @@ mod tests {
     #[test]
     fn csv_quotes_commas_and_joins_numbers() {
         let mut out = Vec::new();
-        csv(&mut out, &[anna()]).unwrap();
+        csv(&mut out, &[anna()], false).unwrap();
         let text = String::from_utf8(out).unwrap();
         let row = text.lines().nth(1).unwrap();
         assert!(row.starts_with("1,corp,\"Müller, Anna\",,Müller,"), "{row}");
         assert!(row.contains("089 1234-567; +49 89 7654321"), "{row}");
+        assert!(
+            row.ends_with(",+49891234567; +49897654321,,,,"),
+            "the E.164 columns: {row}"
+        );
+        assert!(text.lines().next().unwrap().ends_with(",other_e164"));
+        assert!(!text.starts_with('\u{feff}'));
+        let mut with_bom = Vec::new();
+        csv(&mut with_bom, &[anna()], true).unwrap();
+        assert!(with_bom.starts_with(&[0xef, 0xbb, 0xbf]), "UTF-8 BOM first");
+        assert_eq!(&with_bom[3..], text.as_bytes());
     }
 
     fn company() -> NumberPlan {

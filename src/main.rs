@@ -58,6 +58,9 @@ enum Command {
     Export {
         #[arg(long, value_enum, default_value_t = Format::Json)]
         format: Format,
+        /// Start CSV with a UTF-8 byte order mark, so Excel reads umlauts right.
+        #[arg(long)]
+        bom: bool,
     },
 }
 
@@ -140,7 +143,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Export { format } => {
+        Command::Export { format, bom } => {
             let store = Store::open_with_timeout(&config.store.path, config.store.write_timeout)
                 .map_err(runtime)?;
             let mut entries = store.all_entries().map_err(runtime)?;
@@ -167,7 +170,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                     &config.numbers,
                     config.ldap.number_format,
                 ),
-                Format::Csv => export::csv(&mut out, &entries),
+                Format::Csv => export::csv(&mut out, &entries, bom),
             };
             match written.and_then(|()| out.flush()) {
                 // `export | head` is a normal way to look at the start of a phone book.
@@ -394,31 +397,95 @@ fn report_json(r: &SyncReport) -> String {
     ReportJson::new(r).to_json()
 }
 
+/// The dry run's changes as a table aligned by display width (a CJK name takes two columns a
+/// character), one line per number with its kind, as written and in E.164 — `-` marks a
+/// number that has no E.164 form (an extension suffix, letters), so it stands out.
+fn changes_table(changes: &[sync::Change]) -> String {
+    use std::fmt::Write as _;
+    use unicode_width::UnicodeWidthStr;
+    const MAX_NAME: usize = 40;
+    let cut = |s: &str| -> String {
+        let mut out = String::new();
+        for c in s.chars() {
+            if (out.as_str().width() + unicode_width::UnicodeWidthChar::width(c).unwrap_or(0))
+                > MAX_NAME
+            {
+                break;
+            }
+            out.push(c);
+        }
+        out
+    };
+    let names: Vec<String> = changes
+        .iter()
+        .map(|ch| cut(&ch.entry.display_name))
+        .collect();
+    let name_w = names.iter().map(|n| n.width()).max().unwrap_or(0).max(4);
+    let written_w = changes
+        .iter()
+        .flat_map(|ch| ch.entry.all_phones().map(|(_, p)| p.written.width()))
+        .max()
+        .unwrap_or(0)
+        .clamp(6, 32);
+    let pad = |s: &str, w: usize| format!("{s}{}", " ".repeat(w.saturating_sub(s.width())));
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{}  {}  {}  {}  E.164",
+        pad("ACTION", 7),
+        pad("NAME", name_w),
+        pad("TYPE", 8),
+        pad("NUMBER", written_w)
+    );
+    for (ch, name) in changes.iter().zip(&names) {
+        let mut first = true;
+        let mut line = |kind: &str, written: &str, e164: &str| {
+            let (action, name) = if first {
+                (ch.action.as_str(), name.as_str())
+            } else {
+                ("", "")
+            };
+            first = false;
+            let row = format!(
+                "{}  {}  {}  {}  {e164}",
+                pad(action, 7),
+                pad(name, name_w),
+                pad(kind, 8),
+                pad(written, written_w)
+            );
+            let _ = writeln!(out, "{}", row.trim_end());
+        };
+        let mut any = false;
+        for (kind, p) in ch.entry.all_phones() {
+            any = true;
+            line(
+                kind_label(kind),
+                &p.written,
+                p.e164.as_deref().unwrap_or("-"),
+            );
+        }
+        if !any {
+            line("", "", "");
+        }
+    }
+    out
+}
+
+fn kind_label(kind: phonebook_proxy::model::PhoneKind) -> &'static str {
+    use phonebook_proxy::model::PhoneKind;
+    match kind {
+        PhoneKind::Business => "business",
+        PhoneKind::Mobile => "mobile",
+        PhoneKind::Home => "home",
+        PhoneKind::Fax => "fax",
+        PhoneKind::Other => "other",
+    }
+}
+
 fn print_report(r: &SyncReport) {
     let c = r.counts;
     if r.dry_run && !r.changes.is_empty() {
-        let width = r
-            .changes
-            .iter()
-            .map(|ch| ch.entry.display_name.chars().count())
-            .max()
-            .unwrap_or(0)
-            .clamp(12, 40);
-        println!("{:<7}  {:<width$}  NUMBERS", "ACTION", "NAME");
-        for ch in &r.changes {
-            let numbers: Vec<_> = ch
-                .entry
-                .all_phones()
-                .map(|(_, p)| p.written.as_str())
-                .collect();
-            let name: String = ch.entry.display_name.chars().take(width).collect();
-            println!(
-                "{:<7}  {:<width$}  {}",
-                ch.action.as_str(),
-                name,
-                numbers.join(", ")
-            );
-        }
+        print!("{}", changes_table(&r.changes));
     }
     let verb = if r.dry_run { "would be " } else { "" };
     println!(
@@ -435,4 +502,50 @@ fn print_report(r: &SyncReport) {
         if r.held_back { "; HELD BACK" } else { "" },
         r.duration_ms
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use phonebook_proxy::model::Entry;
+    use phonebook_proxy::numbers::NumberPlan;
+    use unicode_width::UnicodeWidthStr;
+
+    #[test]
+    fn the_changes_table_aligns_wide_names_and_flags_numbers_without_e164() {
+        let plan = NumberPlan::default();
+        let mut wang = Entry::new("c", "1", "王伟");
+        wang.business.push(plan.phone("+86 10 8765 4321"));
+        wang.fax.push(plan.phone("ext. 12"));
+        let mut anna = Entry::new("c", "2", "Anna Müller");
+        anna.mobile.push(plan.phone("0170 1234567"));
+        let changes = [
+            sync::Change {
+                action: sync::Action::Create,
+                entry: wang,
+            },
+            sync::Change {
+                action: sync::Action::Remove,
+                entry: anna,
+            },
+        ];
+        let table = changes_table(&changes);
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines.len(), 4, "{table}");
+        // Every row's kind starts at the same display column as the TYPE heading.
+        let column = |line: &str, word: &str| line.find(word).map(|at| line[..at].width());
+        let type_at = column(lines[0], "TYPE");
+        assert_eq!(column(lines[1], "business"), type_at, "{table}");
+        assert_eq!(column(lines[2], "fax"), type_at, "{table}");
+        assert_eq!(column(lines[3], "mobile"), type_at, "{table}");
+        assert!(
+            lines[2].trim_end().ends_with("ext. 12  -") || lines[2].ends_with(" -"),
+            "{table}"
+        );
+        assert!(lines[3].ends_with("+491701234567"), "{table}");
+        assert!(
+            lines[2].starts_with(' '),
+            "a second number of one entry: {table}"
+        );
+    }
 }
