@@ -14,11 +14,61 @@ pub use ldap3_proto::proto::{LdapFilter, LdapMatchingRuleAssertion, LdapSubstrin
 
 /// Parses an RFC 4515 filter string.
 pub fn parse(text: &str) -> Result<LdapFilter, String> {
-    let bad = || format!("invalid LDAP filter \"{text}\"");
+    let bad = || match locate(text.trim()) {
+        Some(what) => format!("invalid LDAP filter \"{text}\": {what}"),
+        None => format!("invalid LDAP filter \"{text}\""),
+    };
     // ldap3's parser recurses per level: measure the text first.
     crate::limits::check_filter_text(text)?;
     let tag = ldap3::parse_filter(text.trim()).map_err(|()| bad())?;
     from_ber(ldap3::asn1::ASNTag::into_structure(tag)).ok_or_else(bad)
+}
+
+/// Where a filter ldap3 refused goes wrong, for the error message: a parenthesis never
+/// closed, an item without a comparison, an empty item, or text after the end
+/// (positions count characters from 1). `None` when the structure looks right and the
+/// problem is elsewhere (a bad escape, say).
+fn locate(text: &str) -> Option<String> {
+    let chars: Vec<char> = text.chars().collect();
+    if chars.first() != Some(&'(') {
+        return Some("a filter starts with \"(\" (at position 1)".into());
+    }
+    let mut open: Vec<usize> = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        match chars[i] {
+            '\\' => i += 2,
+            '(' => {
+                open.push(i);
+                i += 1;
+            }
+            ')' => {
+                // Never empty here: the text starts with "(" and ends at its match.
+                let start = open.pop()?;
+                let inner: String = chars[start + 1..i].iter().collect();
+                let composite = inner.starts_with(['&', '|', '!']);
+                if inner.trim().is_empty() {
+                    return Some(format!("the item at position {} is empty", start + 1));
+                }
+                if !composite && !inner.contains('=') {
+                    return Some(format!(
+                        "the item \"({inner})\" at position {} has no \"=\" (items are attribute=value)",
+                        start + 1
+                    ));
+                }
+                if open.is_empty() && i + 1 < chars.len() {
+                    return Some(format!(
+                        "text after the end of the filter at position {}",
+                        i + 2
+                    ));
+                }
+                i += 1;
+            }
+            _ => i += 1,
+        }
+    }
+    open.last()
+        .map(|start| format!("the \"(\" at position {} is never closed", start + 1))
 }
 
 /// The filter CHOICE of RFC 4511 §4.5.1, from its context-tagged BER structure.
@@ -270,6 +320,34 @@ mod tests {
         let ad =
             parse("(&(objectCategory=person)(!(userAccountControl:1.2.840.113556.1.4.803:=2)))");
         assert!(ad.is_ok(), "{ad:?}");
+    }
+
+    #[test]
+    fn errors_say_where_the_filter_goes_wrong() {
+        for (text, want) in [
+            (
+                "(&(cn=a)(!(sn=b))",
+                "the \"(\" at position 1 is never closed",
+            ),
+            ("(cn=a))", "text after the end of the filter at position 7"),
+            (
+                "(&(cn=a)))",
+                "text after the end of the filter at position 10",
+            ),
+            (
+                "(&(cn=a)(mail))",
+                "the item \"(mail)\" at position 9 has no \"=\"",
+            ),
+            ("(&(cn=a)())", "the item at position 9 is empty"),
+            (
+                "(cn=a)(sn=b)",
+                "text after the end of the filter at position 7",
+            ),
+            ("cn=a)", "a filter starts with \"(\""),
+        ] {
+            let err = parse(text).unwrap_err();
+            assert!(err.contains(want), "{text}: {err}");
+        }
     }
 
     #[test]
