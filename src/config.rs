@@ -551,6 +551,35 @@ impl Config {
     }
 }
 
+/// A regex error on one line that still says where: the regex crate marks the spot with a
+/// caret under the pattern, which one line cannot show, so the caret becomes a position and
+/// the text before it (`at position 27, after "(?i)^cn=phonebook,": unclosed group`).
+fn regex_error(e: &regex::Error) -> String {
+    let text = e.to_string();
+    let lines: Vec<&str> = text.lines().collect();
+    let caret = lines.iter().position(|l| l.trim_start().starts_with('^'));
+    let (Some(at), Some(message)) = (caret, lines.iter().find_map(|l| l.strip_prefix("error: ")))
+    else {
+        return one_line(&text);
+    };
+    let (Some(pattern), Some(marker)) =
+        (at.checked_sub(1).and_then(|p| lines.get(p)), lines.get(at))
+    else {
+        return one_line(&text);
+    };
+    let column = marker.chars().take_while(|c| *c == ' ').count();
+    let indent = pattern
+        .chars()
+        .take_while(|c| *c == ' ')
+        .count()
+        .min(column);
+    let before: String = pattern.chars().skip(indent).take(column - indent).collect();
+    format!(
+        "{message} at position {}, after \"{before}\"",
+        column - indent + 1
+    )
+}
+
 fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
@@ -1809,12 +1838,7 @@ fn parse_rule(mut s: Section, errs: &mut Errors, depth: usize) -> Option<Rule> {
     let mut regex = |k: &'static str, errs: &mut Errors| {
         let text = s.string(k, errs)?;
         Regex::new(&text)
-            .map_err(|e| {
-                errs.push(
-                    s.key(k),
-                    format!("invalid regex: {}", one_line(&e.to_string())),
-                )
-            })
+            .map_err(|e| errs.push(s.key(k), format!("invalid regex: {}", regex_error(&e))))
             .ok()
     };
     let matches = regex("matches", errs);
@@ -2076,6 +2100,18 @@ shoe_size = "{x}"
         assert!(!MaxRemovals::Percent(10.0).allows(11, 100));
         assert!(MaxRemovals::Count(0).allows(0, 100));
         assert!(!MaxRemovals::Count(0).allows(1, 100));
+    }
+
+    #[test]
+    fn regex_errors_keep_their_position_on_one_line() {
+        let err = Regex::new("(?i)^cn=phonebook,(").unwrap_err();
+        let shown = regex_error(&err);
+        assert!(!shown.contains('\n'));
+        assert!(
+            shown.contains("unclosed group") && shown.contains("position 19"),
+            "{shown}"
+        );
+        assert!(shown.contains("after \"(?i)^cn=phonebook,\""), "{shown}");
     }
 
     #[test]
