@@ -71,8 +71,10 @@ pub enum StoreError {
     Locked { path: String },
     #[error("store {path}: {cause}")]
     Io { path: String, cause: String },
-    #[error("store: a stored record is damaged ({0})")]
+    #[error("store: a stored record is damaged ({0}); {REBUILD}")]
     Corrupt(String),
+    #[error("store {path} cannot be opened: its files are damaged ({cause}); {REBUILD}")]
+    Damaged { path: String, cause: String },
     #[error("store {path}: the disk did not answer within {}s (store.write_timeout); the sync failed and the last good phone book is still served", timeout.as_secs())]
     Timeout { path: String, timeout: Duration },
     #[error("store {path}: an earlier disk operation has not finished after {}s; the last good phone book is still served (check the disk; restart the service if this persists)", since.as_secs())]
@@ -88,6 +90,10 @@ pub enum StoreError {
         free: u64,
     },
 }
+
+/// What to do about a damaged store: the upstreams hold the truth, so the book can be read
+/// again from them.
+const REBUILD: &str = "the phone book can be rebuilt from the upstreams: stop the service, move the store directory (store.path) aside, start it again and run a sync of every connector";
 
 /// Free space every write leaves untouched beyond its own size (sled's log segments, its
 /// snapshot, and whatever else lives on the disk).
@@ -643,8 +649,16 @@ fn open_db(path: &Path, shown: &str) -> Result<sled::Db, StoreError> {
                     path: shown.to_owned(),
                 }
             }
+            sled::Error::Corruption { .. } | sled::Error::Unsupported(_) => StoreError::Damaged {
+                path: shown.to_owned(),
+                cause: one_line(&e.to_string()),
+            },
             other => sled_error(shown, other),
         })
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 fn sled_error(path: &str, e: sled::Error) -> StoreError {
@@ -1039,6 +1053,29 @@ mod tests {
             .call(|db| Ok(db.scan_prefix(HISTORY).count()))
             .unwrap();
         assert_eq!(on_disk, crate::runs::HISTORY + 1);
+    }
+
+    #[test]
+    fn a_damaged_store_names_the_remedy() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        {
+            let store = Store::open(&path).unwrap();
+            store.record_run("corp", &run(Outcome::Applied)).unwrap();
+            assert!(store.close(Duration::from_secs(5)));
+        }
+        // Garbage over sled's files, as a failing disk or a stray copy leaves them.
+        for file in std::fs::read_dir(&path).unwrap() {
+            let file = file.unwrap().path();
+            if file.is_file() {
+                std::fs::write(&file, vec![0x5a; 4096]).unwrap();
+            }
+        }
+        let err = Store::open(&path)
+            .err()
+            .expect("a damaged store is refused")
+            .to_string();
+        assert!(err.contains("store.path") && err.contains("sync"), "{err}");
     }
 
     #[test]
