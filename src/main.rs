@@ -53,7 +53,12 @@ enum Command {
         json: bool,
     },
     /// Validate the configuration: every problem with its key path.
-    CheckConfig,
+    CheckConfig {
+        /// Also contact every connector's upstream: connect, bind, search the base DN with
+        /// the filter, and count what the pre-filter keeps (nothing is written).
+        #[arg(long)]
+        connect: bool,
+    },
     /// Write the stored phone book to stdout.
     Export {
         #[arg(long, value_enum, default_value_t = Format::Json)]
@@ -133,7 +138,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
     let config = Config::load(&cli.config).map_err(usage)?;
     match cli.command {
         Command::Serve => serve(cli.config.clone(), config),
-        Command::CheckConfig => {
+        Command::CheckConfig { connect } => {
             let names: Vec<_> = config.connectors.iter().map(|c| c.name.as_str()).collect();
             println!(
                 "{}: ok ({} connector(s): {})",
@@ -141,7 +146,46 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 names.len(),
                 names.join(", ")
             );
-            Ok(ExitCode::SUCCESS)
+            if !connect {
+                return Ok(ExitCode::SUCCESS);
+            }
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| runtime(format!("cannot start the runtime ({e})")))?;
+            let mut ok = true;
+            for c in &config.connectors {
+                match rt.block_on(sync::probe(c, &config.numbers)) {
+                    Ok(p) => {
+                        let kept = p.fetched - p.filtered_out - p.invalid;
+                        let warn = if kept == 0 {
+                            ok = false;
+                            " — a sync would keep no entry and fail"
+                        } else {
+                            ""
+                        };
+                        println!(
+                            "connector \"{}\": ok — {} answered {} entries for base {} and filter {}; the pre-filter keeps {}, {} invalid, {kept} become entries{warn}",
+                            c.name,
+                            c.source,
+                            p.fetched,
+                            if c.base_dn.is_empty() { "(file)" } else { c.base_dn.as_str() },
+                            c.filter,
+                            p.fetched - p.filtered_out,
+                            p.invalid,
+                        );
+                    }
+                    Err(e) => {
+                        ok = false;
+                        println!("connector \"{}\": {e}", c.name);
+                    }
+                }
+            }
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
         Command::Export { format, bom } => {
             let store = Store::open_with_timeout(&config.store.path, config.store.write_timeout)

@@ -499,6 +499,71 @@ fn a_run_that_keeps_no_entry_fails_with_one_line_unless_forced() {
     assert!(ws.entries().is_empty());
 }
 
+/// `check-config --connect` asks each upstream what a sync would (bind, base, filter, what
+/// the pre-filter keeps) and writes nothing; every failure is one line and exit 1.
+#[test]
+fn check_config_connect_contacts_every_upstream() {
+    let (slapd, stats) = upstream(20);
+    let good = Workspace::new(&ldap_config("corp", &slapd.url(), ""));
+    let run = good.run(&["check-config", "--connect"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let line = run.stdout.lines().nth(1).unwrap_or_default();
+    assert!(
+        line.starts_with("connector \"corp\": ok")
+            && line.contains(&format!("answered {} entries", stats.people))
+            && line.contains(&format!("{} become entries", stats.people)),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        !good.path().join("data").exists(),
+        "nothing written: no store"
+    );
+
+    let port = slapd
+        .url()
+        .rsplit(':')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port");
+    for (what, config, expect) in [
+        (
+            "wrong password",
+            ldap_config("corp", &slapd.url(), "").replace("proxy-secret", "not-the-password"),
+            "wrong bind_dn or password",
+        ),
+        (
+            "wrong base",
+            ldap_config("corp", &slapd.url(), "")
+                .replace("ou=people,dc=example,dc=com", "ou=nobody,dc=example,dc=com"),
+            "base_dn ou=nobody,dc=example,dc=com does not exist",
+        ),
+        (
+            "wrong port",
+            ldap_config("corp", &slapd.url(), "").replace(&port, &free.to_string()),
+            "cannot reach",
+        ),
+    ] {
+        let ws = Workspace::new(&config);
+        let run = ws.run(&["check-config", "--connect"]);
+        assert_eq!(run.code, 1, "{what}: {run:?}");
+        let line = run.stdout.lines().nth(1).unwrap_or_default();
+        assert!(
+            line.starts_with("connector \"corp\": ") && line.contains(expect),
+            "{what}: {}",
+            run.stdout
+        );
+        assert_no_secret(&run.all_output());
+    }
+    // A configuration error is still exit 2, before anything is contacted.
+    let broken = Workspace::new("[[connector]]\nname = \"x\"\n");
+    assert_eq!(broken.run(&["check-config", "--connect"]).code, 2);
+}
+
 #[test]
 fn a_hanging_upstream_times_out() {
     let (mut slapd, _) = upstream(10);

@@ -100,6 +100,43 @@ pub fn requested_attributes(connector: &ConnectorConfig) -> Vec<String> {
     names.into_iter().map(str::to_owned).collect()
 }
 
+/// What `check-config --connect` learns of a connector without touching the store: the
+/// upstream answered (bind, base DN, filter) with `fetched` entries, of which the pre-filter
+/// kept `fetched - filtered_out` and `invalid` could not be mapped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Probe {
+    pub fetched: usize,
+    pub filtered_out: usize,
+    pub invalid: usize,
+}
+
+/// Pulls and transforms what a sync would, and reports the counts; writes nothing. The same
+/// failures as a sync (unreachable, bind refused, no such base, over a cap) are errors.
+pub async fn probe(connector: &ConnectorConfig, numbers: &NumberPlan) -> Result<Probe, SyncError> {
+    let mut transformer = Transformer::new(connector, numbers);
+    let mut fetched = 0;
+    let max_entries = connector.import.max_entries;
+    let mut sink = |raw: RawEntry| {
+        if fetched < max_entries {
+            transformer.push(&raw);
+        }
+        fetched += 1;
+    };
+    source::pull(connector, &requested_attributes(connector), &mut sink).await?;
+    if fetched > max_entries {
+        return Err(SyncError::TooMany {
+            fetched,
+            limit: max_entries,
+        });
+    }
+    let t = transformer.finish();
+    Ok(Probe {
+        fetched,
+        filtered_out: t.filtered_out,
+        invalid: t.invalid.len(),
+    })
+}
+
 /// The outcome of pre-filter and mapping over a pull.
 #[derive(Debug, Clone, Default)]
 pub struct Transformed {
