@@ -599,12 +599,33 @@ fn deleting_a_connector_takes_its_entries_out_of_the_served_book() {
             .map_or(0, Vec::len)
     };
     assert_eq!(count(), 8);
-    let deleted = curl(&[
+    // branch's guard (max_removals = 10 %) holds back a delete that removes its 4 entries.
+    let held = curl(&[
         "-X",
         "DELETE",
         "-H",
         "X-Requested-With: test",
         &format!("{base}/api/v1/connectors/branch"),
+    ]);
+    assert_eq!(held.status, 409, "{}", held.text());
+    assert_eq!(held.json()["held_back"], true);
+    assert_eq!(held.json()["entries"], 4);
+    assert!(held.json()["error"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("max_removals"));
+    assert_eq!(count(), 8, "a held-back delete changes nothing");
+    assert_eq!(
+        std::fs::read_to_string(ws.config_path()).expect("config"),
+        config,
+        "nor the file"
+    );
+    let deleted = curl(&[
+        "-X",
+        "DELETE",
+        "-H",
+        "X-Requested-With: test",
+        &format!("{base}/api/v1/connectors/branch?force=true"),
     ]);
     assert_eq!(deleted.status, 200, "{}", deleted.text());
     assert_eq!(

@@ -317,7 +317,47 @@ pub async fn update(
 /// `DELETE /api/v1/connectors/{name}` — the connector goes from the file and its entries from
 /// the served phone book at once; the store keeps its book, so adding the connector back
 /// under the same name brings them back.
-pub async fn remove(State(state): State<Shared>, Path(name): Path<String>) -> Response {
+///
+/// Deleting a connector takes its entries out of the served book at once, so it goes through
+/// the connector's deletion guard like a sync that would remove them: above `max_removals`
+/// it is held back (409, with the count) unless `?force=true`.
+pub async fn remove(
+    State(state): State<Shared>,
+    Path(name): Path<String>,
+    query: super::Params,
+) -> Response {
+    let force =
+        match super::params(query).and_then(|p| match p.keys().find(|k| k.as_str() != "force") {
+            Some(k) => Err(ApiError::bad_request(format!("unknown parameter \"{k}\""))),
+            None => super::flag(&p, "force"),
+        }) {
+            Ok(force) => force,
+            Err(e) => return e.into_response(),
+        };
+    let runner = state.runner();
+    if let Some(connector) = runner.config().connector(&name) {
+        let entries = runner
+            .directory()
+            .load()
+            .entries_per_connector()
+            .get(name.as_str())
+            .copied()
+            .unwrap_or(0);
+        if !force && !connector.max_removals.allows(entries, entries) {
+            return (
+                StatusCode::CONFLICT,
+                Json(json!({
+                    "error": format!(
+                        "deleting {name} takes its {entries} entries out of the phone book, more than max_removals = {} allows; delete it with force=true if they really should go",
+                        connector.max_removals
+                    ),
+                    "held_back": true,
+                    "entries": entries,
+                })),
+            )
+                .into_response();
+        }
+    }
     apply_edit(
         &state,
         |text| config_edit::delete(text, &name, &state.admin.config_path),

@@ -390,12 +390,27 @@
     }
   }
 
+  // Deleting takes the connector's entries out of the book at once: the confirmation says
+  // how many, and above its deletion guard the server holds the delete back until confirmed
+  // again.
   async function remove(name) {
+    const s = state.status && state.status.connectors.find((c) => c.name === name);
+    const entries = s ? s.entries : 0;
     if (!window.confirm(`Delete the connector ${name} from the configuration file? ` +
-      'Its entries leave the phone book at once; they stay in the store, so adding the ' +
+      `Its ${entries} entr${entries === 1 ? 'y leaves' : 'ies leave'} the phone book at once; they stay in the store, so adding the ` +
       'connector back under the same name brings them back.')) return;
+    const path = '/api/v1/connectors/' + encodeURIComponent(name);
     try {
-      await api('DELETE', '/api/v1/connectors/' + encodeURIComponent(name));
+      try {
+        await api('DELETE', path);
+      } catch (e) {
+        if (!(e instanceof ApiError) || e.status !== 409 || !e.data || !e.data.held_back) throw e;
+        if (!window.confirm(`${e.message}\n\nDelete ${name} anyway and remove its ${e.data.entries} entries from the phone book?`)) {
+          notice(`${name} was not deleted (held back by its deletion guard).`);
+          return;
+        }
+        await api('DELETE', path + '?force=true');
+      }
       state.results.delete(name);
       touched();
       if (state.editing === name) closeEditor();
