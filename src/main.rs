@@ -528,7 +528,7 @@ fn kind_label(kind: phonebook_proxy::model::PhoneKind) -> &'static str {
 
 fn print_report(r: &SyncReport) {
     let c = r.counts;
-    if r.dry_run && !r.changes.is_empty() {
+    if (r.dry_run || r.held_back) && !r.changes.is_empty() {
         print!("{}", changes_table(&r.changes));
     }
     let verb = if r.dry_run { "would be " } else { "" };

@@ -47,7 +47,9 @@ impl<'a> ReportJson<'a> {
             unchanged: c.unchanged,
             held_back: r.held_back,
             duration_ms: r.duration_ms,
-            changes: r.dry_run.then(|| {
+            // A held-back run lists what it would have done too: who would go is what the
+            // operator must check before applying it anyway.
+            changes: (r.dry_run || r.held_back).then(|| {
                 r.changes
                     .iter()
                     .map(|ch| ChangeJson {

@@ -277,6 +277,18 @@ fn deletion_guard_holds_back_until_forced() {
     let report = run.report();
     assert_eq!(report["held_back"], true);
     assert_eq!(count(&report, "removed"), 20);
+    // Who would go is listed, so it can be checked before forcing.
+    let mut removed: Vec<String> = report["changes"]
+        .as_array()
+        .expect("a held-back report lists its changes")
+        .iter()
+        .filter(|c| c["action"] == "remove")
+        .map(|c| c["id"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    removed.sort();
+    let mut expected: Vec<String> = gone.iter().map(|dn| dn.to_lowercase()).collect();
+    expected.sort();
+    assert_eq!(removed, expected);
     assert!(
         run.stderr.contains("deletion guard") && run.stderr.contains("--force"),
         "{}",

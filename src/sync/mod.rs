@@ -382,6 +382,7 @@ async fn run_inner(
             store
                 .off_thread(move |s| s.record_run(&name, &record))
                 .await?;
+            report.changes = preview(changes);
         } else {
             report.generation = store
                 .off_thread(move |s| s.apply(&name, &changes, &record))
@@ -396,7 +397,7 @@ async fn run_inner(
 /// The explanation status and the CLI give for a held-back sync.
 pub fn held_back_message(connector: &ConnectorConfig, removals: usize, stored: usize) -> String {
     format!(
-        "held back by the deletion guard: it would remove {removals} of {stored} entries, more than max_removals = {}; check the upstream, then apply with --force",
+        "held back by the deletion guard: it would remove {removals} of {stored} entries, more than max_removals = {}; check the upstream, then apply it anyway (sync --force, or Apply anyway on the admin page)",
         connector.max_removals
     )
 }

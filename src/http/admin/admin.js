@@ -339,6 +339,10 @@
         `The deletion guard would hold this back: it removes ${r.removed} entries.`));
     }
     if (!r.changes) return wrap;
+    if (r.held_back) {
+      // Who would go, first: that is what to check before applying anyway.
+      r.changes = [...r.changes].sort((a, b) => (a.action === 'remove' ? 0 : 1) - (b.action === 'remove' ? 0 : 1));
+    }
     if (!r.changes.length) {
       wrap.append(h('p', { 'data-testid': 'no-changes' }, 'No changes.'));
       return wrap;
