@@ -51,6 +51,10 @@ enum Command {
         /// One JSON object per connector on stdout.
         #[arg(long)]
         json: bool,
+        /// With --dry-run: also show the first mapped records with every field, and each
+        /// dropped entry with the rule or reason that dropped it.
+        #[arg(long, value_enum, requires = "dry_run")]
+        show: Option<Show>,
     },
     /// Validate the configuration: every problem with its key path.
     CheckConfig {
@@ -67,6 +71,12 @@ enum Command {
         #[arg(long)]
         bom: bool,
     },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Show {
+    /// The mapped records and the dropped entries with their reasons.
+    Mapped,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -228,6 +238,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             dry_run,
             force,
             json,
+            show,
         } => {
             let selected = select(&config, &connectors)?;
             let store = Store::open_with_timeout(&config.store.path, config.store.write_timeout)
@@ -242,7 +253,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             let options = SyncOptions { dry_run, force };
             let mut ok = true;
             for connector in selected {
-                ok &= rt.block_on(sync_one(&config, connector, &store, options, json));
+                ok &= rt.block_on(sync_one(&config, connector, &store, options, json, show));
             }
             rt.shutdown_timeout(STORE_CLOSE_BOUND);
             if !store.close(STORE_CLOSE_BOUND) {
@@ -377,6 +388,7 @@ async fn sync_one(
     store: &Store,
     options: SyncOptions,
     json: bool,
+    show: Option<Show>,
 ) -> bool {
     let bar = progress_bar(&connector.name);
     let result = sync::run(connector, &config.numbers, store, options, &|n| {
@@ -395,8 +407,11 @@ async fn sync_one(
                 );
             }
             if json {
-                println!("{}", report_json(&report));
+                println!("{}", report_json(&report, &config.numbers));
             } else {
+                if show == Some(Show::Mapped) {
+                    print!("{}", mapped_view(&report, &config.numbers));
+                }
                 print_report(&report);
             }
             if report.held_back {
@@ -437,8 +452,8 @@ fn progress_bar(name: &str) -> ProgressBar {
     bar
 }
 
-fn report_json(r: &SyncReport) -> String {
-    ReportJson::new(r).to_json()
+fn report_json(r: &SyncReport, plan: &phonebook_proxy::numbers::NumberPlan) -> String {
+    ReportJson::new(r, plan).to_json()
 }
 
 /// The dry run's changes as a table aligned by display width (a CJK name takes two columns a
@@ -510,6 +525,62 @@ fn changes_table(changes: &[sync::Change]) -> String {
         }
         if !any {
             line("", "", "");
+        }
+    }
+    out
+}
+
+/// `sync --dry-run --show mapped`: the first mapped records with every field (numbers as
+/// written, in E.164 and as a desk phone dials them), then every dropped entry with why.
+fn mapped_view(r: &SyncReport, plan: &phonebook_proxy::numbers::NumberPlan) -> String {
+    use phonebook_proxy::numbers::NumberFormat;
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let kept = r.counts.fetched - r.counts.filtered_out - r.counts.invalid;
+    let _ = writeln!(
+        out,
+        "MAPPED ({} of {kept}, in display order)",
+        r.mapped.len()
+    );
+    for e in &r.mapped {
+        let _ = writeln!(out, "{}  [{}]", e.display_name, e.uid());
+        let fields = [
+            ("first_name", &e.first_name),
+            ("last_name", &e.last_name),
+            ("company", &e.company),
+            ("department", &e.department),
+            ("title", &e.title),
+            ("email", &e.email),
+            ("notes", &e.notes),
+        ];
+        for (name, value) in fields {
+            if let Some(v) = value {
+                let _ = writeln!(out, "  {name}: {v}");
+            }
+        }
+        for (kind, p) in e.all_phones() {
+            let _ = writeln!(
+                out,
+                "  {}: {}  (E.164 {}, dialable {})",
+                kind_label(kind),
+                p.written,
+                p.e164.as_deref().unwrap_or("-"),
+                plan.format(p, NumberFormat::Dialable)
+            );
+        }
+    }
+    let dropped = r.filtered.len() + r.invalid.len();
+    if dropped > 0 {
+        let _ = writeln!(
+            out,
+            "DROPPED (filtered out {}, invalid {})",
+            r.counts.filtered_out, r.counts.invalid
+        );
+        for d in &r.filtered {
+            let _ = writeln!(out, "  filtered out  {}: {}", d.dn, d.reason);
+        }
+        for d in &r.invalid {
+            let _ = writeln!(out, "  invalid       {}: {}", d.dn, d.reason);
         }
     }
     out

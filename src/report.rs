@@ -3,6 +3,8 @@
 
 use serde::Serialize;
 
+use crate::export::FeedEntry;
+use crate::numbers::NumberPlan;
 use crate::sync::SyncReport;
 
 /// The `sync --json` object, fields in SPEC's order.
@@ -21,6 +23,23 @@ pub struct ReportJson<'a> {
     pub duration_ms: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub changes: Option<Vec<ChangeJson<'a>>>,
+    /// Dry runs: the first mapped records with every field, in the feed's shape (numbers as
+    /// written, E.164, extension, dialable).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mapped: Option<Vec<FeedEntry<'a>>>,
+    /// Dry runs: entries the pre-filter dropped and entries that could not be mapped, each
+    /// with its reason (the first of each kind, up to `sync::PREVIEW_DROPPED`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dropped: Option<Vec<DroppedJson<'a>>>,
+}
+
+/// An upstream entry that did not become a phone book entry, and why.
+#[derive(Serialize)]
+pub struct DroppedJson<'a> {
+    pub dn: &'a str,
+    /// `filtered_out` (a pre-filter rule) or `invalid` (no id, no name, a cap, …).
+    pub kind: &'static str,
+    pub reason: &'a str,
 }
 
 /// One line of a dry run's change list; the numbers help a person recognise the entry.
@@ -33,7 +52,8 @@ pub struct ChangeJson<'a> {
 }
 
 impl<'a> ReportJson<'a> {
-    pub fn new(r: &'a SyncReport) -> Self {
+    /// The report of `r`; `plan` writes the mapped records' numbers.
+    pub fn new(r: &'a SyncReport, plan: &'a NumberPlan) -> Self {
         let c = r.counts;
         ReportJson {
             connector: &r.connector,
@@ -62,6 +82,28 @@ impl<'a> ReportJson<'a> {
                             .map(|(_, p)| p.written.as_str())
                             .collect(),
                     })
+                    .collect()
+            }),
+            mapped: r
+                .dry_run
+                .then(|| r.mapped.iter().map(|e| FeedEntry::new(e, plan)).collect()),
+            dropped: r.dry_run.then(|| {
+                let kind = |kind| {
+                    move |d: &'a crate::sync::mapping::InvalidEntry| DroppedJson {
+                        dn: &d.dn,
+                        kind,
+                        reason: &d.reason,
+                    }
+                };
+                r.filtered
+                    .iter()
+                    .map(kind("filtered_out"))
+                    .chain(
+                        r.invalid
+                            .iter()
+                            .take(crate::sync::PREVIEW_DROPPED)
+                            .map(kind("invalid")),
+                    )
                     .collect()
             }),
         }

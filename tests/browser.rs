@@ -200,8 +200,10 @@ fn the_admin_page_manages_connectors_in_a_real_browser() {
     for step in [
         "ok - Test of corp: 30 preview rows",
         "ok - Import now: corp has 30 entries",
+        "ok - mapped records of corp: 30",
         "ok - search for",
         "ok - Test of the unsaved profile",
+        "ok - drop reasons of the unsaved profile",
         "ok - branch saved, listed and synced",
         "ok - Import now held back",
         "ok - apply anyway: corp now has 2 entries",

@@ -576,6 +576,56 @@ fn check_config_connect_contacts_every_upstream() {
     assert_eq!(broken.run(&["check-config", "--connect"]).code, 2);
 }
 
+/// The preview an operator checks a mapping with: the first mapped records with every
+/// field, and each dropped entry with the rule or reason that dropped it.
+#[test]
+fn a_dry_run_shows_mapped_records_and_why_entries_were_dropped() {
+    let (slapd, stats) = upstream(40);
+    let rules = "id_attribute = \"uid\"\n\n[[connector.prefilter]]\nattribute = \"memberOf\"\nmatches = \"(?i)^cn=company-phonebook,\"\n";
+    let ws = Workspace::new(&ldap_config("corp", &slapd.url(), rules));
+    let report = ws.sync(&["--dry-run"], 0);
+    let mapped = report["mapped"].as_array().expect("mapped records");
+    assert_eq!(mapped.len(), stats.phonebook.min(100), "{report}");
+    let names: Vec<&str> = mapped
+        .iter()
+        .map(|e| e["display_name"].as_str().unwrap_or_default())
+        .collect();
+    let mut sorted = names.clone();
+    sorted.sort_by_key(|n| n.to_lowercase());
+    assert_eq!(names.first(), sorted.first(), "display order");
+    let number = mapped
+        .iter()
+        .flat_map(|e| e["business"].as_array().cloned().unwrap_or_default())
+        .next()
+        .expect("someone has a business number");
+    assert!(
+        number["written"].is_string() && number["dialable"].is_string(),
+        "{number}"
+    );
+    let dropped = report["dropped"].as_array().expect("dropped entries");
+    let filtered: Vec<&Value> = dropped
+        .iter()
+        .filter(|d| d["kind"] == "filtered_out")
+        .collect();
+    assert_eq!(filtered.len() as u64, count(&report, "filtered_out"));
+    assert!(filtered.iter().all(|d| d["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .starts_with("prefilter[0]: no memberof value matches")));
+    assert!(ws.entries().is_empty(), "a dry run writes nothing");
+
+    let run = ws.run(&["sync", "--dry-run", "--show", "mapped"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.starts_with("MAPPED ("), "{}", run.stdout);
+    assert!(run.stdout.contains("  filtered out  "), "{}", run.stdout);
+    assert!(run.stdout.contains("(E.164 "), "{}", run.stdout);
+    assert_eq!(
+        ws.run(&["sync", "--show", "mapped"]).code,
+        2,
+        "--show needs --dry-run"
+    );
+}
+
 #[test]
 fn a_hanging_upstream_times_out() {
     let (mut slapd, _) = upstream(10);

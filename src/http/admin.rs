@@ -405,7 +405,7 @@ pub async fn preview(
     match state.runner().test(connector).await {
         Ok(report) => (
             [(axum::http::header::CONTENT_TYPE, "application/json")],
-            ReportJson::new(&report).to_json(),
+            ReportJson::new(&report, &config.numbers).to_json(),
         )
             .into_response(),
         Err(e) => ApiError::new(

@@ -168,10 +168,11 @@ pub async fn trigger(
         dry_run: flag(&params, "dry_run")?,
         force: flag(&params, "force")?,
     };
-    match state.runner().trigger(&name, options).await {
+    let runner = state.runner();
+    match runner.trigger(&name, options).await {
         Ok(report) => Ok((
             [(axum::http::header::CONTENT_TYPE, "application/json")],
-            ReportJson::new(&report).to_json(),
+            ReportJson::new(&report, &runner.config().numbers).to_json(),
         )
             .into_response()),
         Err(e @ TriggerError::UnknownConnector(_)) => {

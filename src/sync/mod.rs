@@ -66,6 +66,11 @@ pub struct SyncReport {
     pub changes: Vec<Change>,
     /// Upstream entries that could not be mapped, with the reason.
     pub invalid: Vec<InvalidEntry>,
+    /// Dry runs: the first [`PREVIEW_MAPPED`] records as they would be served, in display
+    /// order — what an operator checks the field mapping against.
+    pub mapped: Vec<Entry>,
+    /// Dry runs: the first entries the pre-filter dropped, each with the rule that did.
+    pub filtered: Vec<InvalidEntry>,
     /// The store's generation after the run.
     pub generation: u64,
 }
@@ -137,11 +142,18 @@ pub async fn probe(connector: &ConnectorConfig, numbers: &NumberPlan) -> Result<
     })
 }
 
+/// Dropped entries a preview shows with their reason, at most; the counts stay exact.
+pub const PREVIEW_DROPPED: usize = 1000;
+/// Mapped records a preview shows, at most (the first in display order).
+pub const PREVIEW_MAPPED: usize = 100;
+
 /// The outcome of pre-filter and mapping over a pull.
 #[derive(Debug, Clone, Default)]
 pub struct Transformed {
     pub entries: Vec<Entry>,
     pub filtered_out: usize,
+    /// The first [`PREVIEW_DROPPED`] entries the pre-filter dropped, with the rule that did.
+    pub filtered: Vec<InvalidEntry>,
     pub invalid: Vec<InvalidEntry>,
 }
 
@@ -183,8 +195,14 @@ impl<'a> Transformer<'a> {
             });
             return;
         }
-        if !connector.prefilter.admits(raw) {
+        if let Some(rule) = connector.prefilter.rejection(raw) {
             out.filtered_out += 1;
+            if out.filtered.len() < PREVIEW_DROPPED {
+                out.filtered.push(InvalidEntry {
+                    dn: shortened(&raw.dn),
+                    reason: rule,
+                });
+            }
             return;
         }
         let id = match &connector.id_attribute {
@@ -337,6 +355,11 @@ async fn run_inner(
         cause: e.to_string(),
     })??;
     let stored_count = stored.len();
+    let mapped = if options.dry_run {
+        first_in_display_order(&transformed.entries, PREVIEW_MAPPED)
+    } else {
+        Vec::new()
+    };
     let changes = plan::plan(stored, transformed.entries, connector.mode);
     tracing::debug!(connector = %connector.name, stored = stored_count, ms = elapsed_ms(started), "planned");
     let counts = Counts {
@@ -360,6 +383,12 @@ async fn run_inner(
         duration_ms: 0,
         changes: Vec::new(),
         invalid: transformed.invalid,
+        mapped,
+        filtered: if options.dry_run {
+            transformed.filtered
+        } else {
+            Vec::new()
+        },
         generation: store.off_thread(|s| s.generation()).await?,
     };
     if options.dry_run {
@@ -400,6 +429,27 @@ pub fn held_back_message(connector: &ConnectorConfig, removals: usize, stored: u
         "held back by the deletion guard: it would remove {removals} of {stored} entries, more than max_removals = {}; check the upstream, then apply it anyway (sync --force, or Apply anyway on the admin page)",
         connector.max_removals
     )
+}
+
+/// The first `n` of `entries` in the book's display order, cloned (the rest is not copied).
+fn first_in_display_order(entries: &[Entry], n: usize) -> Vec<Entry> {
+    let key = |e: &Entry| {
+        (
+            crate::directory::fold::fold(&e.display_name, crate::config::Accents::Fold),
+            e.id.clone(),
+        )
+    };
+    let mut order: Vec<(_, usize)> = entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (key(e), i))
+        .collect();
+    if order.len() > n {
+        order.select_nth_unstable(n);
+        order.truncate(n);
+    }
+    order.sort_unstable();
+    order.into_iter().map(|(_, i)| entries[i].clone()).collect()
 }
 
 /// The change list in the order a person reads it: by action, then display name.

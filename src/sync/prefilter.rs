@@ -39,6 +39,34 @@ impl Rule {
         }
     }
 
+    /// Why the rule does not hold for an entry, as a person reads it.
+    pub fn failure(&self) -> String {
+        match self {
+            Rule::Matches { attribute, regex } => {
+                format!("no {attribute} value matches {}", regex.as_str())
+            }
+            Rule::NotMatches { attribute, regex } => {
+                format!("{attribute} matches {} (not_matches)", regex.as_str())
+            }
+            Rule::Present {
+                attribute,
+                present: true,
+            } => format!("no {attribute}"),
+            Rule::Present {
+                attribute,
+                present: false,
+            } => format!("has {attribute} (present = false)"),
+            Rule::Any(rules) => format!(
+                "none of the any rules holds ({})",
+                rules
+                    .iter()
+                    .map(Rule::failure)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+        }
+    }
+
     /// Every attribute the rule reads (lower-cased), so the source can request them by name:
     /// operational attributes such as `memberOf` are only sent when asked for.
     pub fn attributes(&self) -> Vec<&str> {
@@ -60,6 +88,16 @@ pub struct Prefilter {
 impl Prefilter {
     pub fn admits(&self, entry: &RawEntry) -> bool {
         self.rules.iter().all(|r| r.holds(entry))
+    }
+
+    /// The first rule an entry fails, as `prefilter[i]: why`; `None` when it passes.
+    pub fn rejection(&self, entry: &RawEntry) -> Option<String> {
+        let (i, rule) = self
+            .rules
+            .iter()
+            .enumerate()
+            .find(|(_, r)| !r.holds(entry))?;
+        Some(format!("prefilter[{i}]: {}", rule.failure()))
     }
 
     pub fn attributes(&self) -> impl Iterator<Item = &str> {

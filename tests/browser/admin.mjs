@@ -117,6 +117,13 @@ async function main(page) {
   await waitForText(rows, new RegExp(person.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
   check((await text(inCard(page, corp, 'entries'))) === '0', 'Test changes nothing');
   ok(`Test of ${corp}: ${corpCount} preview rows (action, display name, numbers)`);
+  // The mapped records with every field, searchable.
+  const mapped = inCard(page, corp, 'mapped-row');
+  check((await mapped.count()) === corpCount, `${corpCount} mapped records, saw ${await mapped.count()}`);
+  await inCard(page, corp, 'mapped').getByTestId('preview-search').fill(person);
+  const shown = await mapped.evaluateAll((rows) => rows.filter((r) => !r.hidden).length);
+  check(shown >= 1 && shown < corpCount, `the search narrows the mapped records to ${shown}`);
+  ok(`mapped records of ${corp}: ${corpCount}, search for ${person} shows ${shown}`);
   await page.screenshot({ path: path.join(artifacts, 'admin-test.png'), fullPage: true });
 
   // Import now: the counts change.
@@ -161,6 +168,12 @@ async function main(page) {
   await branchRows.first().waitFor();
   check((await branchRows.count()) === branchCount, `${branchCount} preview rows for branch, saw ${await branchRows.count()}`);
   ok(`Test of the unsaved profile: ${branchCount} preview rows from slapd`);
+  // Who the pre-filter dropped, and by which rule.
+  const drops = page.getByTestId('editor-result').getByTestId('dropped-row');
+  check((await drops.count()) > 0, 'the pre-filter dropped someone');
+  const reason = await text(drops.first().getByTestId('drop-reason'));
+  check(/^prefilter\[0\]: no memberof value matches/.test(reason), `drop reason: ${reason}`);
+  ok(`drop reasons of the unsaved profile: ${await drops.count()} ("${reason}")`);
 
   const saved = await clickFor(page, page.getByTestId('save'), 'POST', '/api/v1/connectors');
   check(saved.status() === 200, `save answered ${saved.status()}: ${await saved.text()}`);

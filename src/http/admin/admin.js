@@ -321,6 +321,49 @@
     render();
   }
 
+  // What a Test shows beside the changes: the mapped records with every field, and each
+  // dropped entry with the rule or reason that dropped it — with one search box over both.
+  function numbersText(list) {
+    return (list || []).map((n) => n.written + (n.e164 && n.e164 !== n.written ? ` (${n.e164})` : '') +
+      (n.dialable !== n.written ? ` → ${n.dialable}` : '')).join(', ');
+  }
+
+  function searchable(rows, placeholder) {
+    const box = h('input', { type: 'search', placeholder, 'data-testid': 'preview-search' });
+    box.addEventListener('input', () => {
+      const q = box.value.trim().toLowerCase();
+      for (const row of rows) row.hidden = q !== '' && !row.textContent.toLowerCase().includes(q);
+    });
+    return box;
+  }
+
+  function mappedView(r) {
+    const kinds = ['business', 'mobile', 'home', 'fax', 'other'];
+    const rows = r.mapped.map((e) => h('tr', { 'data-testid': 'mapped-row' },
+      h('td', {}, e.display_name), h('td', {}, e.first_name || ''), h('td', {}, e.last_name || ''),
+      h('td', {}, e.company || ''), h('td', {}, e.department || ''), h('td', {}, e.email || ''),
+      h('td', {}, kinds.filter((k) => e[k] && e[k].length).map((k) => `${k}: ${numbersText(e[k])}`).join('; '))));
+    const kept = r.fetched - r.filtered_out - r.invalid;
+    return h('details', { class: 'mapped', 'data-testid': 'mapped', open: '' },
+      h('summary', {}, `Mapped records: the first ${r.mapped.length} of ${kept}`),
+      searchable(rows, 'search the mapped records'),
+      h('table', { class: 'preview' },
+        h('thead', {}, h('tr', {}, ['Display name', 'First name', 'Last name', 'Company', 'Department', 'Email',
+          'Numbers (written, E.164 → dialable)'].map((c) => h('th', {}, c)))),
+        h('tbody', {}, rows)));
+  }
+
+  function droppedView(r) {
+    const rows = r.dropped.map((d) => h('tr', { 'data-testid': 'dropped-row', 'data-kind': d.kind },
+      h('td', {}, d.kind.replace('_', ' ')), h('td', {}, h('code', {}, d.dn)), h('td', { 'data-testid': 'drop-reason' }, d.reason)));
+    return h('details', { class: 'dropped', 'data-testid': 'dropped' },
+      h('summary', {}, `Dropped: ${r.filtered_out} filtered out, ${r.invalid} invalid`),
+      searchable(rows, 'search the dropped entries'),
+      h('table', { class: 'preview' },
+        h('thead', {}, h('tr', {}, ['Why', 'DN', 'Rule or reason'].map((c) => h('th', {}, c)))),
+        h('tbody', {}, rows)));
+  }
+
   function resultView(r) {
     if (r.pending) return h('p', { class: 'hint' }, r.pending === 'test' ? 'Testing…' : 'Importing…');
     if (r.error) return h('p', { class: 'error', 'data-testid': 'result-error' }, r.error);
@@ -338,6 +381,8 @@
       wrap.append(h('p', { class: 'warning', 'data-testid': 'report-held-back' },
         `The deletion guard would hold this back: it removes ${r.removed} entries.`));
     }
+    if (r.mapped) wrap.append(mappedView(r));
+    if (r.dropped && r.dropped.length) wrap.append(droppedView(r));
     if (!r.changes) return wrap;
     if (r.held_back) {
       // Who would go, first: that is what to check before applying anyway.
