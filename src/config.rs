@@ -336,18 +336,21 @@ pub enum Schedule {
 pub struct Cron {
     pub text: String,
     schedule: cron::Schedule,
+    /// The zone the expression's times are read in; `None` is the host's local time.
+    pub timezone: Option<chrono_tz::Tz>,
 }
 
 impl PartialEq for Cron {
     fn eq(&self, other: &Self) -> bool {
-        self.text == other.text
+        self.text == other.text && self.timezone == other.timezone
     }
 }
 
 impl Eq for Cron {}
 
 impl Cron {
-    /// Parses a 6-field (`sec min hour day month weekday`) or classic 5-field expression.
+    /// Parses a 6-field (`sec min hour day month weekday`) or classic 5-field expression,
+    /// read in the host's local time.
     pub fn parse(text: &str) -> Result<Cron, String> {
         let fields = text.split_whitespace().count();
         let full = match fields {
@@ -365,15 +368,36 @@ impl Cron {
         Ok(Cron {
             text: text.to_owned(),
             schedule,
+            timezone: None,
         })
     }
 
-    /// The first time after `after` the expression names.
+    /// The first time after `after` the expression names, its hours read in the cron's zone
+    /// (so `0 0 6 * * *` is six in the morning there, summer and winter).
     pub fn next_after(
         &self,
         after: chrono::DateTime<chrono::Utc>,
     ) -> Option<chrono::DateTime<chrono::Utc>> {
-        self.schedule.after(&after).next()
+        match self.timezone {
+            Some(tz) => self
+                .schedule
+                .after(&after.with_timezone(&tz))
+                .next()
+                .map(|t| t.with_timezone(&chrono::Utc)),
+            None => self
+                .schedule
+                .after(&after.with_timezone(&chrono::Local))
+                .next()
+                .map(|t| t.with_timezone(&chrono::Utc)),
+        }
+    }
+
+    /// The zone as status shows it.
+    pub fn zone(&self) -> String {
+        match self.timezone {
+            Some(tz) => tz.name().to_owned(),
+            None => "the host's local time".to_owned(),
+        }
     }
 }
 
@@ -1682,6 +1706,30 @@ fn parse_connector(
             .map_err(|e| errs.push(s.key("cron"), e))
             .ok()
     });
+    let timezone = s.string("timezone", errs).and_then(|name| {
+        name.parse::<chrono_tz::Tz>()
+            .map_err(|_| {
+                errs.push(
+                    s.key("timezone"),
+                    format!("\"{name}\" is not an IANA time zone like \"Europe/Berlin\""),
+                )
+            })
+            .ok()
+    });
+    let cron = match (cron, timezone) {
+        (Some(mut c), Some(tz)) => {
+            c.timezone = Some(tz);
+            Some(c)
+        }
+        (None, Some(_)) => {
+            errs.push(
+                s.key("timezone"),
+                "goes with cron (an interval has no time of day)",
+            );
+            None
+        }
+        (c, None) => c,
+    };
     let schedule = match (every, cron) {
         (Some(_), Some(_)) => {
             errs.push(s.key("cron"), "give either schedule or cron, not both");
@@ -1915,6 +1963,10 @@ uri = "ldap://127.0.0.1:3890"
 base_dn = "ou=people,dc=example,dc=com"
 "#;
 
+    fn config_with(connector_keys: &str) -> Config {
+        Config::parse(&format!("{MINIMAL}{connector_keys}\n")).unwrap()
+    }
+
     fn errors(text: &str) -> Vec<String> {
         match Config::parse(text) {
             Ok(_) => Vec::new(),
@@ -2135,6 +2187,36 @@ shoe_size = "{x}"
         assert_eq!(closest("fitler", &["filter", "mode"]), Some("filter"));
         assert_eq!(closest("colour", &["filter", "mode"]), None);
         assert_eq!(closest("x", &["id", "uri"]), None, "too short to guess");
+    }
+
+    #[test]
+    fn cron_reads_its_hours_in_its_time_zone() {
+        let c = config_with("cron = \"0 0 6 * * *\"\ntimezone = \"Europe/Berlin\"");
+        let Some(Schedule::Cron(cron)) = &c.connectors[0].schedule else {
+            panic!("a cron schedule");
+        };
+        let at = |s: &str| s.parse::<chrono::DateTime<chrono::Utc>>().unwrap();
+        // Six in Berlin: 05:00 UTC in winter (CET), 04:00 UTC in summer (CEST).
+        assert_eq!(
+            cron.next_after(at("2026-01-10T00:00:00Z")),
+            Some(at("2026-01-10T05:00:00Z"))
+        );
+        assert_eq!(
+            cron.next_after(at("2026-07-10T00:00:00Z")),
+            Some(at("2026-07-10T04:00:00Z"))
+        );
+        assert_eq!(cron.zone(), "Europe/Berlin");
+        let errs = errors(&format!(
+            "{MINIMAL}timezone = \"Mars/Olympus\"\ncron = \"0 0 6 * * *\"\n"
+        ));
+        assert!(
+            has(&errs, "timezone: \"Mars/Olympus\" is not an IANA time zone"),
+            "{errs:?}"
+        );
+        let errs = errors(&format!(
+            "{MINIMAL}timezone = \"Europe/Berlin\"\nschedule = \"15m\"\n"
+        ));
+        assert!(has(&errs, "timezone: goes with cron"), "{errs:?}");
     }
 
     #[test]

@@ -232,6 +232,10 @@ fn write_profile(table: &mut Table, p: &Profile) {
     let is_cron = schedule.is_some_and(|s| s.split_whitespace().count() > 1);
     set(table, "schedule", schedule.filter(|_| !is_cron));
     set(table, "cron", schedule.filter(|_| is_cron));
+    if !is_cron {
+        // A time zone only goes with a cron expression.
+        table.remove("timezone");
+    }
 
     if p.prefilter.is_empty() {
         table.remove("prefilter");

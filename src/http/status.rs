@@ -128,7 +128,7 @@ pub async fn status(State(state): State<Shared>) -> Result<Json<impl Serialize>,
             },
             schedule: c.schedule.as_ref().map(|s| match s {
                 Schedule::Every(d) => format!("every {}", crate::config::show_duration(*d)),
-                Schedule::Cron(cron) => format!("cron {}", cron.text),
+                Schedule::Cron(cron) => format!("cron {} ({})", cron.text, cron.zone()),
             }),
             max_removals: c.max_removals.to_string(),
             entries: per_connector.get(c.name.as_str()).copied().unwrap_or(0),
