@@ -367,8 +367,9 @@ fn find_caller(state: &Shared, query: Params) -> Result<Caller, ApiError> {
     let plan = &snapshot.settings().numbers;
     // `826` is an extension; `89 1234567` a national number written without its trunk
     // prefix.
-    let e164 = plan
-        .to_e164(&number)
+    let own = plan.to_e164(&number);
+    let e164 = own
+        .clone()
         .or_else(|| plan.to_e164(&format!("{}{number}", plan.national_prefix)));
     let digits = crate::numbers::digits(&number);
     if number.chars().any(char::is_alphabetic) || (digits.len() < 3 && e164.is_none()) {
@@ -376,10 +377,20 @@ fn find_caller(state: &Shared, query: Params) -> Result<Caller, ApiError> {
             "\"{raw}\" is not a phone number"
         )));
     }
-    let wanted = e164.clone().unwrap_or_else(|| number.clone());
+    // A number with no E.164 form of its own is also compared as sent: an extension of two
+    // blocks (`12345`) is no national number, though five digits after a trunk prefix make
+    // one (`+4912345`) — it names the colleagues of both blocks.
+    let mut wanted = vec![e164.clone().unwrap_or_else(|| number.clone())];
+    if own.is_none() && e164.is_some() {
+        wanted.push(number.clone());
+    }
     let filter = LdapFilter::Or(
         phone_attributes()
-            .map(|a| LdapFilter::Equality(a.to_owned(), wanted.clone()))
+            .flat_map(|a| {
+                wanted
+                    .iter()
+                    .map(move |w| LdapFilter::Equality(a.to_owned(), w.clone()))
+            })
             .collect(),
     );
     let found = run(&snapshot, &filter, 1)?;
