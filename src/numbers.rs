@@ -148,6 +148,17 @@ impl NumberPlan {
         if !E164_DIGITS.contains(&national.len()) || national.starts_with('0') {
             return None;
         }
+        // `+49 089 …` (or `+49 (0)(0)89 …`) keeps a trunk prefix no E.164 number of the home
+        // country has: read as written it is `+49 0…`, which `national` writes as
+        // `00891234567` — an international call. Country codes are prefix-free, so the
+        // home country is recognised by its code alone.
+        if !self.national_prefix.is_empty()
+            && national
+                .strip_prefix(self.country_code.as_str())
+                .is_some_and(|nsn| nsn.starts_with(self.national_prefix.as_str()))
+        {
+            return None;
+        }
         Some(format!("+{national}"))
     }
 
@@ -293,6 +304,10 @@ mod tests {
             "+49 89 1234#5",
             "0",
             "+1234567890123456",
+            // A trunk prefix after the home country code is no E.164 number.
+            "+49 089 1234567",
+            "+49 (0) (0)89 1234567",
+            "0049 089 1234567",
         ] {
             assert_eq!(e164(written), None, "{written:?}");
         }
