@@ -160,6 +160,17 @@ impl NumberPlan {
         if !E164_DIGITS.contains(&national.len()) || national.starts_with('0') {
             return None;
         }
+        // `+49 089 …` (or `+49 (0)(0)89 …`) keeps a trunk prefix no E.164 number of the home
+        // country has: read as written it is `+49 0…`, which `national` writes as
+        // `00891234567` — an international call. Country codes are prefix-free, so the
+        // home country is recognised by its code alone.
+        if !self.national_prefix.is_empty()
+            && national
+                .strip_prefix(self.country_code.as_str())
+                .is_some_and(|nsn| nsn.starts_with(self.national_prefix.as_str()))
+        {
+            return None;
+        }
         Some(format!("+{national}"))
     }
 
@@ -212,9 +223,18 @@ impl NumberPlan {
     }
 
     /// The number as a desk phone on the company's PBX dials it: the extension when it has
-    /// one, else the outside prefix and the national form.
+    /// one that names this number alone, else the outside prefix and the national form.
+    ///
+    /// An extension that two blocks share (`826` in Munich and in Berlin), or one that starts
+    /// like a national or international number (`012`), would ring someone else or go out on
+    /// a trunk, so it is dialled by its whole number: the one way to reach the right person.
     pub fn dialable(&self, e164: &str) -> String {
-        match self.extension(e164) {
+        let digits = e164.trim_start_matches('+');
+        let names_only_this = |ext: &&str| {
+            self.block_of_extension(ext)
+                .is_some_and(|b| digits.strip_prefix(b.prefix.as_str()) == Some(*ext))
+        };
+        match self.extension(e164).filter(names_only_this) {
             Some(ext) => ext.to_owned(),
             None => format!("{}{}", self.outside_prefix, self.national(e164)),
         }
@@ -296,6 +316,10 @@ mod tests {
             "+49 89 1234#5",
             "0",
             "+1234567890123456",
+            // A trunk prefix after the home country code is no E.164 number.
+            "+49 089 1234567",
+            "+49 (0) (0)89 1234567",
+            "0049 089 1234567",
         ] {
             assert_eq!(e164(written), None, "{written:?}");
         }
@@ -412,6 +436,43 @@ mod tests {
         }
         assert_eq!(plan.national_significant("+49890859929"), Some("890859929"));
         assert_eq!(plan.national_significant("+41441234567"), None);
+    }
+
+    #[test]
+    fn an_extension_that_names_more_than_this_number_is_dialled_in_full() {
+        let twins = NumberPlan {
+            outside_prefix: "0".into(),
+            extensions: vec![
+                ExtensionBlock {
+                    prefix: "49891234".into(),
+                    digits: 3,
+                },
+                ExtensionBlock {
+                    prefix: "4930999".into(),
+                    digits: 3,
+                },
+                ExtensionBlock {
+                    prefix: "49305678".into(),
+                    digits: 4,
+                },
+            ],
+            ..NumberPlan::default()
+        };
+        // `826` rings one of the two colleagues only; their whole numbers ring each one.
+        assert_eq!(twins.dialable("+49891234826"), "00891234826");
+        assert_eq!(twins.dialable("+4930999826"), "0030999826");
+        assert_eq!(
+            twins.extension("+4930999826"),
+            Some("826"),
+            "still its extension"
+        );
+        assert_eq!(
+            twins.dialable("+493056781234"),
+            "1234",
+            "a block of its own"
+        );
+        // `0123` is what a desk phone dials for a national number, not this colleague.
+        assert_eq!(twins.dialable("+493056780123"), "003056780123");
     }
 
     #[test]

@@ -690,3 +690,68 @@ fn the_documented_freepbx_source_finds_the_caller() {
     curl(&[&url("", "+49891234826")]).assert_text(401, "", "no credentials");
     server.stop();
 }
+
+/// Two sites whose extensions have the same length: `12345` (five digits) and `826` (three)
+/// each name a colleague in both blocks.
+const TWIN_BLOCKS: &str = r#"[numbers]
+outside_prefix = "0"
+extensions = [
+  { prefix = "+4940555", digits = 5 }, { prefix = "+4969777", digits = 5 },
+  { prefix = "+49891234", digits = 3 }, { prefix = "+4930999", digits = 3 },
+]
+"#;
+
+fn twin_people() -> String {
+    [
+        PEOPLE_OU.to_owned(),
+        person_ldif(
+            "hamburg",
+            &[
+                ("cn", "Hanna Hamburg"),
+                ("telephoneNumber", "+49 40 555-12345"),
+            ],
+        ),
+        person_ldif(
+            "frankfurt",
+            &[
+                ("cn", "Frank Frankfurt"),
+                ("telephoneNumber", "+49 69 777-12345"),
+            ],
+        ),
+        person_ldif(
+            "munich",
+            &[
+                ("cn", "Moritz München"),
+                ("telephoneNumber", "+49 89 1234-826"),
+            ],
+        ),
+        person_ldif(
+            "berlin",
+            &[("cn", "Bert Berlin"), ("telephoneNumber", "+49 30 999-826")],
+        ),
+    ]
+    .concat()
+}
+
+#[test]
+fn an_extension_of_two_blocks_finds_a_colleague_whatever_its_length() {
+    let ws = Workspace::new(&config("", TWIN_BLOCKS));
+    std::fs::write(ws.path().join("people.ldif"), twin_people()).expect("write LDIF");
+    let synced = ws.run(&["sync"]);
+    assert_eq!(synced.code, 0, "{synced:?}");
+    let server = Server::start(&ws);
+    let base = server.http_url();
+    // README: both are found, and the lookup answers the first in the book's order. A
+    // five-digit extension must not be read as a national number without its trunk prefix
+    // (`+4912345`) and then miss both colleagues.
+    lookup(&base, "826", "format=text", &[]).assert_text(200, "Bert Berlin", "826");
+    lookup(&base, "12345", "format=text", &[]).assert_text(200, "Frank Frankfurt", "12345");
+    let json = lookup(&base, "12345", "", &[]);
+    assert_eq!(json.status, 200, "{}", json.text());
+    assert_eq!(json.json()["display_name"], "Frank Frankfurt");
+    // The whole numbers still find each one.
+    lookup(&base, "4055512345", "format=text", &[]).assert_text(200, "Hanna Hamburg", "nsn");
+    lookup(&base, "+496977712345", "format=text", &[]).assert_text(200, "Frank Frankfurt", "e164");
+    lookup(&base, "1234", "format=text", &[]).assert_text(404, "", "no four-digit block");
+    server.stop();
+}

@@ -4,19 +4,34 @@
 
 use axum::http::{header, HeaderMap};
 
-/// Whether the client takes gzip (`gzip` or `*`, not refused with `q=0`).
+/// Whether the client takes gzip: `gzip` (or `x-gzip`) with a weight above 0, or — when it
+/// names neither — `*` with a weight above 0. A named `gzip;q=0` wins over `*` (RFC 9110
+/// §12.5.3: `*` stands only for codings not listed), so a client that refused gzip never
+/// gets it.
 pub fn accepts_gzip(headers: &HeaderMap) -> bool {
-    headers
+    let mut gzip = None;
+    let mut any = None;
+    for item in headers
         .get_all(header::ACCEPT_ENCODING)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .any(|item| {
-            let mut parts = item.split(';');
-            let coding = parts.next().unwrap_or("").trim();
-            let refused = parts.any(|p| matches!(p.trim(), "q=0" | "q=0.0" | "q=0.00" | "q=0.000"));
-            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
-        })
+    {
+        let mut parts = item.split(';');
+        let coding = parts.next().unwrap_or("").trim();
+        let weight = parts
+            .filter_map(|p| p.split_once('='))
+            .find(|(k, _)| k.trim().eq_ignore_ascii_case("q"))
+            // An unreadable weight is no consent to compress.
+            .map_or(1.0, |(_, v)| v.trim().parse::<f32>().unwrap_or(0.0));
+        let accepted = weight > 0.0;
+        if coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip") {
+            gzip = Some(gzip.unwrap_or(false) || accepted);
+        } else if coding == "*" {
+            any = Some(any.unwrap_or(false) || accepted);
+        }
+    }
+    gzip.or(any).unwrap_or(false)
 }
 
 /// Whether `If-None-Match` names one of `current` (weak or strong), or is `*`.
@@ -59,6 +74,31 @@ mod tests {
         )])));
         assert!(!accepts_gzip(&headers(&[("accept-encoding", "gzip;q=0")])));
         assert!(!accepts_gzip(&headers(&[])));
+        assert!(accepts_gzip(&headers(&[("accept-encoding", "*")])));
+        assert!(accepts_gzip(&headers(&[("accept-encoding", "x-gzip")])));
+        assert!(accepts_gzip(&headers(&[(
+            "accept-encoding",
+            "*;q=0, gzip"
+        )])));
+    }
+
+    #[test]
+    fn a_refused_gzip_is_never_sent_whatever_else_is_accepted() {
+        for refused in [
+            "gzip;q=0, *",
+            "*, gzip;q=0",
+            "GZIP;Q=0",
+            "gzip; q=0.000",
+            "gzip;q=0.",
+            "gzip;q=banana",
+            "*;q=0",
+            "identity",
+        ] {
+            assert!(
+                !accepts_gzip(&headers(&[("accept-encoding", refused)])),
+                "{refused}"
+            );
+        }
     }
 
     #[test]

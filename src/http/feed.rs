@@ -367,8 +367,9 @@ fn find_caller(state: &Shared, query: Params) -> Result<Caller, ApiError> {
     let plan = &snapshot.settings().numbers;
     // `826` is an extension; `89 1234567` a national number written without its trunk
     // prefix.
-    let e164 = plan
-        .to_e164(&number)
+    let own = plan.to_e164(&number);
+    let e164 = own
+        .clone()
         .or_else(|| plan.to_e164(&format!("{}{number}", plan.national_prefix)));
     let digits = crate::numbers::digits(&number);
     if number.chars().any(char::is_alphabetic) || (digits.len() < 3 && e164.is_none()) {
@@ -376,7 +377,9 @@ fn find_caller(state: &Shared, query: Params) -> Result<Caller, ApiError> {
             "\"{raw}\" is not a phone number"
         )));
     }
-    let mut candidates = vec![e164.clone()];
+    // Readings of the number, tried in turn until one finds someone: `(its E.164 form, what
+    // the filter compares)`.
+    let mut readings = vec![(e164.clone(), e164.clone().unwrap_or_else(|| number.clone()))];
     // Trunks that present E.164 without its `+` (`493056781234`): tried only when the
     // reading above (a national number without trunk prefix) finds nobody, since the same
     // digits can be both.
@@ -386,12 +389,19 @@ fn find_caller(state: &Shared, query: Params) -> Result<Caller, ApiError> {
     {
         if let Some(plus) = plan.to_e164(&format!("+{digits}")) {
             if Some(&plus) != e164.as_ref() {
-                candidates.push(Some(plus));
+                readings.push((Some(plus.clone()), plus));
             }
         }
     }
-    for candidate in candidates {
-        let wanted = candidate.clone().unwrap_or_else(|| number.clone());
+    // A number with no E.164 form of its own, as long as an extension, is also compared as
+    // sent: an extension of two blocks (`12345`) is no national number, though five digits
+    // after a trunk prefix make one (`+4912345`) — it names the colleagues of both blocks.
+    // (Longer digits are no extension: `41441234567` is not Zurich without its `+`.)
+    let extension_long = plan.extensions.iter().any(|b| b.digits == digits.len());
+    if own.is_none() && e164.is_some() && extension_long {
+        readings.push((None, number.clone()));
+    }
+    for (candidate, wanted) in readings {
         let filter = LdapFilter::Or(
             phone_attributes()
                 .map(|a| LdapFilter::Equality(a.to_owned(), wanted.clone()))
