@@ -439,6 +439,14 @@ impl Node {
             Node::TextGe(t, v) => Tri::from_bool(s.text(*t).is_some_and(|x| x >= v.as_bytes())),
             Node::TextLe(t, v) => Tri::from_bool(s.text(*t).is_some_and(|x| x <= v.as_bytes())),
             Node::PhoneEq(k, v) => Tri::from_bool(s.phones(*k).any(|p| phone_equal(p, v))),
+            Node::PhoneDigits(k, p) if p.initial.is_none() => {
+                // Without a leading anchor, what the national significant number or the
+                // extension contains, the E.164 digits contain too: three keys decide.
+                Tri::from_bool(
+                    s.phones(*k)
+                        .any(|n| n.gram_keys().any(|key| p.matches(key))),
+                )
+            }
             Node::PhoneDigits(k, p) => {
                 Tri::from_bool(s.phones(*k).any(|n| n.keys().any(|key| p.matches(key))))
             }
