@@ -6,13 +6,13 @@
 
 mod support;
 
-use std::collections::HashMap;
 use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use support::cli::Workspace;
+use support::curl::{curl, Response};
 use support::gen::{person_ldif, PEOPLE_OU};
 use support::server::Server;
 use support::slapd::signal;
@@ -24,85 +24,6 @@ const TOKEN_ENV: &str = "PB_LOOKUP_TEST_READ_TOKEN";
 const JUERGEN: &str = "Jürgen Müller";
 /// A name with every character that could break a dialplan expression or argument list.
 const ZOE: &str = "Zoë O'Brien (Vertrieb): \"Team\", Süd";
-
-/// One HTTP exchange as curl saw it.
-#[derive(Debug)]
-struct Response {
-    status: u16,
-    headers: HashMap<String, String>,
-    body: Vec<u8>,
-}
-
-impl Response {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
-    }
-
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).map(String::as_str)
-    }
-
-    /// Asserts the plain-text answer the PBX reads: `status`, `text/plain; charset=utf-8`,
-    /// and exactly `body` (with a matching Content-Length).
-    fn assert_text(&self, status: u16, body: &str, what: &str) {
-        assert_eq!(
-            (self.status, self.text()),
-            (status, body.to_owned()),
-            "{what}"
-        );
-        assert_eq!(self.body, body.as_bytes(), "{what}: byte for byte");
-        assert_eq!(
-            self.header("content-type"),
-            Some("text/plain; charset=utf-8"),
-            "{what}: {self:?}"
-        );
-        assert_eq!(
-            self.header("content-length"),
-            Some(body.len().to_string().as_str()),
-            "{what}: {self:?}"
-        );
-    }
-}
-
-/// Runs `curl` with `args` and parses status, headers and body.
-fn curl(args: &[&str]) -> Response {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (head, body) = (dir.path().join("head"), dir.path().join("body"));
-    let out = Command::new("curl")
-        .args(["-s", "-S", "--max-time", "60", "-D"])
-        .arg(&head)
-        .arg("-o")
-        .arg(&body)
-        .args(args)
-        .output()
-        .expect("run curl");
-    assert!(
-        out.status.success(),
-        "curl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let head = std::fs::read_to_string(head).expect("headers");
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|s| s.parse().ok())
-        .expect("status line");
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    Response {
-        status,
-        headers,
-        body: std::fs::read(body).unwrap_or_default(),
-    }
-}
 
 /// A lookup of `number` (URL-encoded by curl) with `extra` parameters and curl arguments.
 fn lookup(base: &str, number: &str, query: &str, args: &[&str]) -> Response {

@@ -7,13 +7,12 @@
 
 mod support;
 
-use std::collections::HashMap;
 use std::io::Read as _;
-use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use support::cli::Workspace;
+use support::curl::{curl, Response};
 use support::gen::{person_ldif, PEOPLE_OU};
 use support::server::Server;
 use support::slapd::signal;
@@ -221,59 +220,6 @@ fn serve(ldif: &str, config: &str) -> (Workspace, Server) {
     ws.sync(&[], 0);
     let server = Server::start(&ws);
     (ws, server)
-}
-
-/// One HTTP exchange as curl saw it.
-#[derive(Debug)]
-struct Response {
-    status: u16,
-    headers: HashMap<String, String>,
-    body: Vec<u8>,
-}
-
-impl Response {
-    fn text(&self) -> String {
-        String::from_utf8(self.body.clone()).expect("UTF-8 body")
-    }
-
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).map(String::as_str)
-    }
-}
-
-/// Runs `curl` with `args` (headers, URL …); the body is kept as sent (never decoded).
-fn curl(args: &[&str]) -> Response {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (head, body) = (dir.path().join("head"), dir.path().join("body"));
-    let out = Command::new("curl")
-        .args(["-s", "-S", "--max-time", "60", "-D"])
-        .arg(&head)
-        .arg("-o")
-        .arg(&body)
-        .args(args)
-        .output()
-        .expect("run curl");
-    assert!(
-        out.status.success(),
-        "curl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let head = std::fs::read_to_string(head).expect("headers");
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|s| s.parse().ok())
-        .expect("status line");
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    Response {
-        status,
-        headers,
-        body: std::fs::read(body).unwrap_or_default(),
-    }
 }
 
 fn get(url: &str) -> Response {

@@ -118,6 +118,22 @@ pub struct Probe {
 /// Pulls and transforms what a sync would, and reports the counts; writes nothing. The same
 /// failures as a sync (unreachable, bind refused, no such base, over a cap) are errors.
 pub async fn probe(connector: &ConnectorConfig, numbers: &NumberPlan) -> Result<Probe, SyncError> {
+    let (fetched, t) = pull_and_transform(connector, numbers, &|_| {}).await?;
+    Ok(Probe {
+        fetched,
+        filtered_out: t.filtered_out,
+        invalid: t.invalid.len(),
+    })
+}
+
+/// The pull with pre-filter and mapping applied as entries arrive: how many the upstream
+/// sent, and what became of them. More than `import.max_entries` fails as a whole (past the
+/// cap nothing more is kept).
+async fn pull_and_transform(
+    connector: &ConnectorConfig,
+    numbers: &NumberPlan,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Result<(usize, Transformed), SyncError> {
     let mut transformer = Transformer::new(connector, numbers);
     let mut fetched = 0;
     let max_entries = connector.import.max_entries;
@@ -126,20 +142,19 @@ pub async fn probe(connector: &ConnectorConfig, numbers: &NumberPlan) -> Result<
             transformer.push(&raw);
         }
         fetched += 1;
+        if fetched % 1000 == 0 {
+            progress(fetched);
+        }
     };
     source::pull(connector, &requested_attributes(connector), &mut sink).await?;
+    progress(fetched);
     if fetched > max_entries {
         return Err(SyncError::TooMany {
             fetched,
             limit: max_entries,
         });
     }
-    let t = transformer.finish();
-    Ok(Probe {
-        fetched,
-        filtered_out: t.filtered_out,
-        invalid: t.invalid.len(),
-    })
+    Ok((fetched, transformer.finish()))
 }
 
 /// Dropped entries a preview shows with their reason, at most; the counts stay exact.
@@ -311,32 +326,11 @@ async fn run_inner(
     let reader = store.clone();
     let name = connector.name.clone();
     let stored = tokio::task::spawn_blocking(move || reader.entries_of(&name));
-    let mut transformer = Transformer::new(connector, numbers);
-    let mut fetched = 0;
-    let max_entries = connector.import.max_entries;
-    let mut sink = |raw: RawEntry| {
-        // Past the cap nothing more is kept; the run fails below, as a whole.
-        if fetched < max_entries {
-            transformer.push(&raw);
-        }
-        fetched += 1;
-        if fetched % 1000 == 0 {
-            progress(fetched);
-        }
-    };
-    source::pull(connector, &requested_attributes(connector), &mut sink).await?;
-    progress(fetched);
+    let (fetched, transformed) = pull_and_transform(connector, numbers, progress).await?;
     tracing::debug!(connector = %connector.name, entries = fetched, ms = elapsed_ms(started), "pulled and transformed");
     if fetched == 0 && !options.force {
         return Err(SyncError::EmptyUpstream);
     }
-    if fetched > max_entries {
-        return Err(SyncError::TooMany {
-            fetched,
-            limit: max_entries,
-        });
-    }
-    let transformed = transformer.finish();
     if fetched > 0 && transformed.entries.is_empty() && !options.force {
         // A book emptied by the connector's own rules is a misconfiguration (a wrong group
         // DN, an id attribute no entry has), never everyone leaving.

@@ -7,6 +7,7 @@
 //! * [`cli`]: the real binary in a scratch working directory; [`server`]: its `serve`.
 //! * [`certs`]: a test CA and a server certificate for 127.0.0.1.
 //! * [`ber`]: hand-written LDAP messages and replies on raw sockets.
+//! * [`curl`]: HTTP requests with the real `curl`, answers read back exactly.
 
 // Each test binary uses only a part of this module.
 #![allow(dead_code)]
@@ -14,6 +15,7 @@
 pub mod ber;
 pub mod certs;
 pub mod cli;
+pub mod curl;
 pub mod gen;
 pub mod server;
 pub mod slapd;
