@@ -601,6 +601,19 @@ mod tests {
         Snapshot::build(entries, 7, settings())
     }
 
+    /// `filter` answers `want` through the indexes, and the same when forced through a scan
+    /// of every entry; the compiled filter.
+    fn assert_indexed_and_scanned(s: &Snapshot, filter: &str, want: &[&str]) -> Node {
+        assert_eq!(names(s, filter), want, "{filter}");
+        let node = s.compile(&crate::filter::parse(filter).unwrap()).unwrap();
+        let scanned: Vec<String> = (0..s.len() as u32)
+            .filter(|id| node.eval(&s.packed(*id)) == Tri::True)
+            .map(|id| s.entry(id).entry.display_name.clone())
+            .collect();
+        assert_eq!(scanned, want, "scan of {filter}");
+        node
+    }
+
     fn names(s: &Snapshot, filter: &str) -> Vec<String> {
         let node = s.compile(&crate::filter::parse(filter).unwrap()).unwrap();
         let (hits, _) = s.search(BaseRef::Container, Scope::Sub, &node, usize::MAX);
@@ -666,13 +679,7 @@ mod tests {
             // Not an extension of any block: 4 digits belong to Berlin only.
             ("(telephoneNumber=0826)", vec![]),
         ] {
-            assert_eq!(names(&s, filter), want, "{filter}");
-            let node = s.compile(&crate::filter::parse(filter).unwrap()).unwrap();
-            let scanned: Vec<String> = (0..s.len() as u32)
-                .filter(|id| node.eval(&s.packed(*id)) == Tri::True)
-                .map(|id| s.entry(id).entry.display_name.clone())
-                .collect();
-            assert_eq!(scanned, want, "scanned {filter}");
+            assert_indexed_and_scanned(&s, filter, &want);
         }
     }
 
@@ -810,14 +817,7 @@ mod tests {
                 vec!["Anna Müller", "Bert Meier"],
             ),
         ] {
-            assert_eq!(names(&s, filter), want, "{filter}");
-            // The same filter, forced through a scan, gives the same answer.
-            let node = s.compile(&crate::filter::parse(filter).unwrap()).unwrap();
-            let scanned: Vec<String> = (0..s.len() as u32)
-                .filter(|id| node.eval(&s.packed(*id)) == Tri::True)
-                .map(|id| s.entry(id).entry.display_name.clone())
-                .collect();
-            assert_eq!(scanned, want, "scan of {filter}");
+            let node = assert_indexed_and_scanned(&s, filter, &want);
             assert!(
                 s.candidates(&node).is_some(),
                 "{filter} should use an index"
