@@ -290,10 +290,13 @@ fn deep_filters_are_refused_and_crash_nothing() {
 fn the_admin_api_refuses_rebinding_cross_site_and_form_requests() {
     let ws = workspace("", "max_removals = 0");
     assert_eq!(ws.run_with_env(&["sync"], &env()).code, 0);
-    // Upstream empties out: the guard would hold the sync back; a forced one would empty it.
+    // Upstream swaps its one person: the guard would hold the sync back (Anna would go); a
+    // forced one would apply it.
     std::fs::write(
         ws.path().join("people.ldif"),
-        "dn: ou=people,dc=example,dc=com\nobjectClass: organizationalUnit\n",
+        PERSON
+            .replace("uid=anna", "uid=bert")
+            .replace("Anna", "Bert"),
     )
     .expect("ldif");
     let server = Server::start_with_env(&ws, &env());
