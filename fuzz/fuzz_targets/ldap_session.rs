@@ -24,7 +24,15 @@ fn directory() -> Arc<Directory> {
     static DIRECTORY: OnceLock<Arc<Directory>> = OnceLock::new();
     DIRECTORY
         .get_or_init(|| {
-            let plan = NumberPlan::default();
+            // A company block, so extensions are in the keys a fuzzed filter meets.
+            let plan = NumberPlan {
+                outside_prefix: "0".into(),
+                extensions: vec![phonebook_proxy::numbers::ExtensionBlock {
+                    prefix: "49891234".into(),
+                    digits: 3,
+                }],
+                ..NumberPlan::default()
+            };
             let mut people = Vec::new();
             for (i, (name, number)) in [
                 ("Jürgen Müller", "+49 (89) 1234-567"),
@@ -44,11 +52,10 @@ fn directory() -> Arc<Directory> {
                 }
                 people.push(e);
             }
-            let settings = Settings {
-                base_dn: "ou=phonebook,dc=example,dc=com".into(),
-                accents: Accents::Fold,
-                numbers: plan,
-            };
+            // Served dialable, so the number formats are exercised too.
+            let mut settings =
+                Settings::new("ou=phonebook,dc=example,dc=com", Accents::Fold, plan);
+            settings.number_format = phonebook_proxy::numbers::NumberFormat::Dialable;
             Arc::new(Directory::new(Snapshot::build(people, 1, settings)))
         })
         .clone()
