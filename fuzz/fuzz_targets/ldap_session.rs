@@ -53,8 +53,7 @@ fn directory() -> Arc<Directory> {
                 people.push(e);
             }
             // Served dialable, so the number formats are exercised too.
-            let mut settings =
-                Settings::new("ou=phonebook,dc=example,dc=com", Accents::Fold, plan);
+            let mut settings = Settings::new("ou=phonebook,dc=example,dc=com", Accents::Fold, plan);
             settings.number_format = phonebook_proxy::numbers::NumberFormat::Dialable;
             Arc::new(Directory::new(Snapshot::build(people, 1, settings)))
         })
