@@ -203,6 +203,7 @@ fn the_admin_page_manages_connectors_in_a_real_browser() {
         "ok - mapped records of corp: 30",
         "ok - search for",
         "ok - Test of the unsaved profile",
+        "ok - test connection of the unsaved profile",
         "ok - drop reasons of the unsaved profile",
         "ok - branch saved, listed and synced",
         "ok - Import now held back",

@@ -394,6 +394,60 @@ fn run_history_and_health_in_status_runs_and_metrics() {
     );
 }
 
+/// "Test connection" for a profile as typed: the upstream's answer, or why it failed;
+/// nothing written.
+#[test]
+fn probe_tests_a_profile_against_its_upstream() {
+    let (slapd, ws, server) = setup("");
+    let base = server.http_url();
+    let before = std::fs::read_to_string(ws.config_path()).expect("config");
+    let probe = |password: &str, base_dn: &str| {
+        let body = serde_json::json!({
+            "name": "trial",
+            "uri": slapd.url(),
+            "base_dn": base_dn,
+            "bind_dn": "cn=phonebook-proxy,dc=example,dc=com",
+            "password": password,
+            "filter": "(objectClass=inetOrgPerson)",
+        })
+        .to_string();
+        curl(&[
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+            &body,
+            &format!("{base}/api/v1/probe"),
+        ])
+    };
+    let ok = probe("proxy-secret", "ou=people,dc=example,dc=com");
+    assert_eq!(ok.status, 200, "{}", ok.text());
+    assert_eq!(ok.json()["fetched"], 4, "{}", ok.text());
+    assert_eq!(ok.json()["entries"], 4, "{}", ok.text());
+    let wrong = probe("not-the-password", "ou=people,dc=example,dc=com");
+    assert_eq!(wrong.status, 502, "{}", wrong.text());
+    assert!(wrong.json()["error"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("wrong bind_dn or password"));
+    assert!(
+        !wrong.text().contains("not-the-password"),
+        "no password echoed"
+    );
+    let nowhere = probe("proxy-secret", "ou=nobody,dc=example,dc=com");
+    assert_eq!(nowhere.status, 502, "{}", nowhere.text());
+    assert!(nowhere.json()["error"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("does not exist"));
+    assert_eq!(
+        std::fs::read_to_string(ws.config_path()).expect("config"),
+        before,
+        "a probe writes nothing"
+    );
+}
+
 #[test]
 fn a_second_trigger_while_one_runs_gets_409() {
     let (mut slapd, _ws, server) = setup("");

@@ -366,23 +366,20 @@ pub async fn remove(
     .await
 }
 
-/// `POST /api/v1/preview` — a dry run of a profile as entered, saved or not.
-pub async fn preview(
-    State(state): State<Shared>,
+/// The configuration with the profile as entered put in (saved or not) and validated as
+/// `check-config` would, and the profile's name; or the answer that says why not.
+fn with_profile(
+    state: &Shared,
     body: Result<Json<ProfileJson>, axum::extract::rejection::JsonRejection>,
-) -> Response {
-    let body = match body {
-        Ok(Json(b)) => b,
-        Err(e) => return rejected(e),
-    };
+) -> Result<(Config, String), Box<Response>> {
+    let body = body.map_err(|e| Box::new(rejected(e)))?.0;
     let original = body.name.clone();
     let p = profile(body);
     let path = &state.admin.config_path;
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let exists = config_edit::connector_index(&text, &original).is_some();
-    let edited = match config_edit::upsert(&text, exists.then_some(original.as_str()), &p, path) {
-        Ok(edited) => edited,
-        Err(e) => {
+    let edited = config_edit::upsert(&text, exists.then_some(original.as_str()), &p, path)
+        .map_err(|e| {
             let index = config_edit::connector_index(&text, &original).or_else(|| {
                 Some(
                     text.parse::<toml_edit::DocumentMut>()
@@ -392,14 +389,59 @@ pub async fn preview(
                         .len(),
                 )
             });
-            return edit_error(e, index);
-        }
+            Box::new(edit_error(e, index))
+        })?;
+    let config =
+        Config::parse_for(&edited, path).map_err(|errors| Box::new(invalid(errors, None)))?;
+    if config.connector(&p.name).is_none() {
+        return Err(Box::new(
+            ApiError::bad_request("the profile has no name").into_response(),
+        ));
+    }
+    Ok((config, p.name))
+}
+
+/// `POST /api/v1/probe` — "test connection" for a profile as entered, saved or not: connect,
+/// bind, search the base DN with the filter, and count what the pre-filter keeps, as
+/// `check-config --connect` does; nothing is compared with the store or written.
+pub async fn probe(
+    State(state): State<Shared>,
+    body: Result<Json<ProfileJson>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let (config, name) = match with_profile(&state, body) {
+        Ok(found) => found,
+        Err(answer) => return *answer,
     };
-    let config = match Config::parse_for(&edited, path) {
-        Ok(c) => c,
-        Err(errors) => return invalid(errors, None),
+    let Some(connector) = config.connector(&name) else {
+        return ApiError::bad_request("the profile has no name").into_response();
     };
-    let Some(connector) = config.connector(&p.name) else {
+    match crate::sync::probe(connector, &config.numbers).await {
+        Ok(p) => Json(json!({
+            "connector": name,
+            "fetched": p.fetched,
+            "filtered_out": p.filtered_out,
+            "invalid": p.invalid,
+            "entries": p.fetched - p.filtered_out - p.invalid,
+        }))
+        .into_response(),
+        Err(e) => ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            format!("connector \"{name}\": {e}"),
+        )
+        .into_response(),
+    }
+}
+
+/// `POST /api/v1/preview` — a dry run of a profile as entered, saved or not.
+pub async fn preview(
+    State(state): State<Shared>,
+    body: Result<Json<ProfileJson>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let (config, name) = match with_profile(&state, body) {
+        Ok(found) => found,
+        Err(answer) => return *answer,
+    };
+    let Some(connector) = config.connector(&name) else {
         return ApiError::bad_request("the profile has no name").into_response();
     };
     match state.runner().test(connector).await {
@@ -410,7 +452,7 @@ pub async fn preview(
             .into_response(),
         Err(e) => ApiError::new(
             StatusCode::BAD_GATEWAY,
-            format!("connector \"{}\": {e}", p.name),
+            format!("connector \"{name}\": {e}"),
         )
         .into_response(),
     }

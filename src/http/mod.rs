@@ -104,6 +104,7 @@ pub fn router(state: Shared) -> Router {
             axum::routing::put(admin::update).delete(admin::remove),
         )
         .route("/api/v1/preview", post(admin::preview))
+        .route("/api/v1/probe", post(admin::probe))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             access::admin_scope,

@@ -162,6 +162,10 @@ async function main(page) {
   await rule.getByTestId('rule-attribute').fill('memberOf');
   await rule.getByTestId('rule-kind').selectOption('matches');
   await rule.getByTestId('rule-value').fill('(?i)^cn=company-phonebook,');
+  const probed = await clickFor(page, page.getByTestId('editor-probe'), 'POST', '/api/v1/probe');
+  check(probed.status() === 200, `test connection answered ${probed.status()}: ${await probed.text()}`);
+  await waitForText(page.getByTestId('probe-ok'), new RegExp(`${branchCount} would become entries`));
+  ok(`test connection of the unsaved profile: ${branchCount} would become entries`);
   const preview = await clickFor(page, page.getByTestId('editor-test'), 'POST', '/api/v1/preview');
   check(preview.status() === 200, `preview answered ${preview.status()}: ${await preview.text()}`);
   const branchRows = page.getByTestId('editor-result').getByTestId('preview-row');

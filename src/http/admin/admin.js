@@ -672,6 +672,31 @@
     }
   });
 
+  // Test connection: the upstream as the profile stands (saved or not), nothing compared
+  // or written.
+  $('editor-probe').addEventListener('click', async () => {
+    const button = $('editor-probe');
+    const profile = collect();
+    clearErrors();
+    button.disabled = true;
+    $('editor-result').replaceChildren(h('p', { class: 'hint' }, 'Connecting…'));
+    try {
+      const p = await api('POST', '/api/v1/probe', profile);
+      $('editor-result').replaceChildren(h('p', { 'data-testid': 'probe-ok' },
+        h('strong', {}, 'Connection ok: '),
+        `the upstream answered ${p.fetched} entries for the base DN and filter; the pre-filter keeps ` +
+        `${p.fetched - p.filtered_out}, ${p.invalid} invalid, ${p.entries} would become entries.`));
+    } catch (e) {
+      $('editor-result').replaceChildren();
+      if (e.status === 422) showEditorError(e);
+      else if (!(e instanceof Unauthorized)) {
+        $('editor-result').append(h('p', { class: 'error', 'data-testid': 'result-error' }, e.message));
+      }
+    } finally {
+      button.disabled = false;
+    }
+  });
+
   $('cancel').addEventListener('click', closeEditor);
   $('new-connector').addEventListener('click', () => openEditor(null));
   $('add-rule').addEventListener('click', () => $('rules').append(ruleRow({}, false)));
