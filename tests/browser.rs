@@ -220,6 +220,15 @@ fn the_admin_page_manages_connectors_in_a_real_browser() {
     let file = f.ws.config_path();
     let text = std::fs::read_to_string(&file).expect("config");
     assert!(text.contains("name = \"branch\""), "{text}");
+    // The page shows every field, but only the one that differs from the default mapping
+    // reaches the file.
+    let branch = &text[text.find("name = \"branch\"").unwrap_or(0)..];
+    let branch = &branch[..branch.find("[[connector]]").unwrap_or(branch.len())];
+    assert!(branch.contains("company = \"Branch office\""), "{branch}");
+    assert!(
+        !branch.contains("first_name") && !branch.contains("display_name"),
+        "default fields are not written: {branch}"
+    );
     assert!(text.contains(&narrow), "corp's new filter: {text}");
     assert!(!text.contains("scratch"), "scratch was deleted: {text}");
     assert!(

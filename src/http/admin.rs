@@ -160,7 +160,17 @@ pub fn profile(p: ProfileJson) -> Profile {
         mode: p.mode,
         schedule: p.schedule,
         prefilter: p.prefilter.iter().map(rule_spec).collect(),
-        fields: p.fields.into_iter().collect(),
+        // Only what differs from the default mapping goes into the file: the page shows every
+        // field, and a file full of defaults hides the one line that matters.
+        fields: {
+            let defaults = crate::sync::mapping::FieldMap::default();
+            p.fields
+                .into_iter()
+                .filter(|(field, template)| {
+                    defaults.get(field).map(|d| d.text()) != Some(template.trim())
+                })
+                .collect()
+        },
     }
 }
 
