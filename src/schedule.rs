@@ -147,6 +147,17 @@ impl Runner {
         }
     }
 
+    /// "Test connection" for a connector that may not be saved: what its upstream answers
+    /// (bind, base, filter, pre-filter), without the store. Numbers under `numbers`, the plan
+    /// of the configuration the profile was checked in.
+    pub async fn probe(
+        &self,
+        connector: &ConnectorConfig,
+        numbers: &crate::numbers::NumberPlan,
+    ) -> Result<sync::Probe, SyncError> {
+        sync::probe(connector, numbers).await
+    }
+
     /// A dry run of a profile that need not be saved yet (the admin page's Test button):
     /// against the store, writing nothing.
     pub async fn test(&self, connector: &ConnectorConfig) -> Result<SyncReport, SyncError> {

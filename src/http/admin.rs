@@ -377,11 +377,12 @@ pub async fn remove(
 }
 
 /// The configuration with the profile as entered put in (saved or not) and validated as
-/// `check-config` would, and the profile's name; or the answer that says why not.
+/// `check-config` would, and the profile's position among its connectors; or the answer
+/// that says why not.
 fn with_profile(
     state: &Shared,
     body: Result<Json<ProfileJson>, axum::extract::rejection::JsonRejection>,
-) -> Result<(Config, String), Box<Response>> {
+) -> Result<(Config, usize), Box<Response>> {
     let body = body.map_err(|e| Box::new(rejected(e)))?.0;
     let original = body.name.clone();
     let p = profile(body);
@@ -403,12 +404,12 @@ fn with_profile(
         })?;
     let config =
         Config::parse_for(&edited, path).map_err(|errors| Box::new(invalid(errors, None)))?;
-    if config.connector(&p.name).is_none() {
-        return Err(Box::new(
+    match config.connectors.iter().position(|c| c.name == p.name) {
+        Some(at) => Ok((config, at)),
+        None => Err(Box::new(
             ApiError::bad_request("the profile has no name").into_response(),
-        ));
+        )),
     }
-    Ok((config, p.name))
 }
 
 /// `POST /api/v1/probe` — "test connection" for a profile as entered, saved or not: connect,
@@ -418,14 +419,13 @@ pub async fn probe(
     State(state): State<Shared>,
     body: Result<Json<ProfileJson>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
-    let (config, name) = match with_profile(&state, body) {
+    let (config, at) = match with_profile(&state, body) {
         Ok(found) => found,
         Err(answer) => return *answer,
     };
-    let Some(connector) = config.connector(&name) else {
-        return ApiError::bad_request("the profile has no name").into_response();
-    };
-    match crate::sync::probe(connector, &config.numbers).await {
+    let connector = &config.connectors[at];
+    let name = &connector.name;
+    match state.runner().probe(connector, &config.numbers).await {
         Ok(p) => Json(json!({
             "connector": name,
             "fetched": p.fetched,
@@ -447,13 +447,12 @@ pub async fn preview(
     State(state): State<Shared>,
     body: Result<Json<ProfileJson>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
-    let (config, name) = match with_profile(&state, body) {
+    let (config, at) = match with_profile(&state, body) {
         Ok(found) => found,
         Err(answer) => return *answer,
     };
-    let Some(connector) = config.connector(&name) else {
-        return ApiError::bad_request("the profile has no name").into_response();
-    };
+    let connector = &config.connectors[at];
+    let name = &connector.name;
     match state.runner().test(connector).await {
         Ok(report) => (
             [(axum::http::header::CONTENT_TYPE, "application/json")],

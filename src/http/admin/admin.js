@@ -652,50 +652,35 @@
     }
   });
 
-  $('editor-test').addEventListener('click', async () => {
-    const button = $('editor-test');
-    const profile = collect();
-    clearErrors();
-    button.disabled = true;
-    $('editor-result').replaceChildren(h('p', { class: 'hint' }, 'Testing…'));
-    try {
-      const report = await api('POST', '/api/v1/preview', profile);
-      $('editor-result').replaceChildren(reportView(report));
-    } catch (e) {
-      $('editor-result').replaceChildren();
-      if (e.status === 422) showEditorError(e);
-      else if (!(e instanceof Unauthorized)) {
-        $('editor-result').append(h('p', { class: 'error', 'data-testid': 'result-error' }, e.message));
+  // The editor's two checks of the profile as it stands (saved or not): one button, one
+  // request, its answer shown below the form.
+  function editorCheck(id, busy, path, show) {
+    $(id).addEventListener('click', async () => {
+      const button = $(id);
+      const profile = collect();
+      clearErrors();
+      button.disabled = true;
+      $('editor-result').replaceChildren(h('p', { class: 'hint' }, busy));
+      try {
+        $('editor-result').replaceChildren(show(await api('POST', path, profile)));
+      } catch (e) {
+        $('editor-result').replaceChildren();
+        if (e.status === 422) showEditorError(e);
+        else if (!(e instanceof Unauthorized)) {
+          $('editor-result').append(h('p', { class: 'error', 'data-testid': 'result-error' }, e.message));
+        }
+      } finally {
+        button.disabled = false;
       }
-    } finally {
-      button.disabled = false;
-    }
-  });
+    });
+  }
 
-  // Test connection: the upstream as the profile stands (saved or not), nothing compared
-  // or written.
-  $('editor-probe').addEventListener('click', async () => {
-    const button = $('editor-probe');
-    const profile = collect();
-    clearErrors();
-    button.disabled = true;
-    $('editor-result').replaceChildren(h('p', { class: 'hint' }, 'Connecting…'));
-    try {
-      const p = await api('POST', '/api/v1/probe', profile);
-      $('editor-result').replaceChildren(h('p', { 'data-testid': 'probe-ok' },
-        h('strong', {}, 'Connection ok: '),
-        `the upstream answered ${p.fetched} entries for the base DN and filter; the pre-filter keeps ` +
-        `${p.fetched - p.filtered_out}, ${p.invalid} invalid, ${p.entries} would become entries.`));
-    } catch (e) {
-      $('editor-result').replaceChildren();
-      if (e.status === 422) showEditorError(e);
-      else if (!(e instanceof Unauthorized)) {
-        $('editor-result').append(h('p', { class: 'error', 'data-testid': 'result-error' }, e.message));
-      }
-    } finally {
-      button.disabled = false;
-    }
-  });
+  // Test: the dry run against the store. Test connection: the upstream only, nothing compared.
+  editorCheck('editor-test', 'Testing…', '/api/v1/preview', reportView);
+  editorCheck('editor-probe', 'Connecting…', '/api/v1/probe', (p) => h('p', { 'data-testid': 'probe-ok' },
+    h('strong', {}, 'Connection ok: '),
+    `the upstream answered ${p.fetched} entries for the base DN and filter; the pre-filter keeps ` +
+    `${p.fetched - p.filtered_out}, ${p.invalid} invalid, ${p.entries} would become entries.`));
 
   $('cancel').addEventListener('click', closeEditor);
   $('new-connector').addEventListener('click', () => openEditor(null));
