@@ -257,7 +257,7 @@ fn in_display_order(
 /// Last-name order compares last name, first name, display name, each ending in `\u{1}` so
 /// `Müller` comes before `Müllerson`; an entry without a last name sorts by its display name
 /// among the last names (as its `sn` is served).
-fn order_key(e: &Entry, order: Order) -> String {
+pub fn order_key(e: &Entry, order: Order) -> String {
     match order {
         Order::DisplayName => fold(&e.display_name, Accents::Fold),
         Order::LastName => {

@@ -425,11 +425,13 @@ pub fn held_back_message(connector: &ConnectorConfig, removals: usize, stored: u
     )
 }
 
-/// The first `n` of `entries` in the book's display order, cloned (the rest is not copied).
+/// The first `n` of `entries` by display name, in the collation every listing uses, cloned
+/// (the rest is not copied).
 fn first_in_display_order(entries: &[Entry], n: usize) -> Vec<Entry> {
+    // The book's collation by display name (a run does not know the served order setting).
     let key = |e: &Entry| {
         (
-            crate::directory::fold::fold(&e.display_name, crate::config::Accents::Fold),
+            crate::directory::order_key(e, crate::config::Order::DisplayName),
             e.id.clone(),
         )
     };
