@@ -10,12 +10,21 @@ use std::io::Write as _;
 use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _, PermissionsExt as _};
 use std::path::Path;
 
-use toml_edit::{value, Array, ArrayOfTables, DocumentMut, InlineTable, Item, Table, Value};
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use toml_edit::{Array, ArrayOfTables, DocumentMut, InlineTable, Item, Table, Value};
 
 use crate::config::{Config, ConfigError};
+use crate::sync::mapping::FieldMap;
 
-/// A connector profile as the admin page edits it. `None` removes an optional key.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// A connector profile as the admin page edits it, and as the admin API sends and receives it
+/// (JSON): every key of a `[[connector]]` table. Values are kept as the administrator wrote
+/// them — attribute names in their own case, durations as `15m` — because the page shows
+/// the file, not what the parser made of it. `None` (or `false`) leaves the key out, so the
+/// built-in default applies.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Profile {
     pub name: String,
     pub comment: Option<String>,
@@ -23,23 +32,117 @@ pub struct Profile {
     pub base_dn: Option<String>,
     pub bind_dn: Option<String>,
     /// A new password; `None` keeps whatever secret the file has (inline, env or file).
+    /// Write-only: it is never sent back.
+    #[serde(skip_serializing)]
     pub password: Option<String>,
+    /// Sent: whether a secret is configured, so the page can say "set" without seeing it.
+    #[serde(skip_deserializing)]
+    pub has_password: bool,
     pub filter: Option<String>,
     pub mode: Option<String>,
     /// An interval (`15m`) or a cron expression (`0 */15 * * * *`).
     pub schedule: Option<String>,
+    /// The IANA time zone of a cron schedule (host local time when absent).
+    pub timezone: Option<String>,
+    pub id_attribute: Option<String>,
+    pub page_size: Option<u32>,
+    /// A count (`25`) or a percentage (`10%`); a JSON number is read as a count.
+    #[serde(deserialize_with = "count_or_text")]
+    pub max_removals: Option<String>,
+    pub timeout: Option<String>,
+    pub ca_file: Option<String>,
+    pub starttls: bool,
+    pub tls_insecure: bool,
     pub prefilter: Vec<RuleSpec>,
-    /// Field name → template; fields left out keep their defaults.
-    pub fields: Vec<(String, String)>,
+    /// Field name → template. Read from a file, every field is listed (its default when the
+    /// file has none); written, only those that differ from the default reach the file.
+    pub fields: BTreeMap<String, String>,
 }
 
-/// A pre-filter rule: one test on an attribute, or a group of which one must hold.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A pre-filter rule: one test on an attribute, or a group of which one must hold. As JSON
+/// it is `{attribute, matches | not_matches | present}` or `{any: [...]}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "RuleJson", into = "RuleJson")]
 pub enum RuleSpec {
     Matches { attribute: String, regex: String },
     NotMatches { attribute: String, regex: String },
     Present { attribute: String, present: bool },
     Any(Vec<RuleSpec>),
+}
+
+/// A rule's JSON form. Loose on purpose: an incomplete rule still arrives, and the config
+/// check then names what it lacks, next to its field on the page.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+struct RuleJson {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    attribute: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    matches: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    not_matches: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    present: Option<bool>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    any: Vec<RuleJson>,
+}
+
+impl From<RuleJson> for RuleSpec {
+    fn from(rule: RuleJson) -> Self {
+        if !rule.any.is_empty() {
+            return RuleSpec::Any(rule.any.into_iter().map(RuleSpec::from).collect());
+        }
+        let attribute = rule.attribute.unwrap_or_default();
+        match (rule.matches, rule.not_matches, rule.present) {
+            (Some(regex), _, _) => RuleSpec::Matches { attribute, regex },
+            (None, Some(regex), _) => RuleSpec::NotMatches { attribute, regex },
+            (None, None, Some(present)) => RuleSpec::Present { attribute, present },
+            (None, None, None) => RuleSpec::Matches {
+                attribute,
+                regex: String::new(),
+            },
+        }
+    }
+}
+
+impl From<RuleSpec> for RuleJson {
+    fn from(rule: RuleSpec) -> Self {
+        match rule {
+            RuleSpec::Matches { attribute, regex } => RuleJson {
+                attribute: Some(attribute),
+                matches: Some(regex),
+                ..RuleJson::default()
+            },
+            RuleSpec::NotMatches { attribute, regex } => RuleJson {
+                attribute: Some(attribute),
+                not_matches: Some(regex),
+                ..RuleJson::default()
+            },
+            RuleSpec::Present { attribute, present } => RuleJson {
+                attribute: Some(attribute),
+                present: Some(present),
+                ..RuleJson::default()
+            },
+            RuleSpec::Any(rules) => RuleJson {
+                any: rules.into_iter().map(RuleJson::from).collect(),
+                ..RuleJson::default()
+            },
+        }
+    }
+}
+
+/// `max_removals` as a count or as text: the file takes `25` and `"10%"`.
+fn count_or_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum CountOrText {
+        Count(u64),
+        Text(String),
+    }
+    Ok(Option::<CountOrText>::deserialize(d)?.map(|v| match v {
+        CountOrText::Count(n) => n.to_string(),
+        CountOrText::Text(t) => t,
+    }))
 }
 
 /// Why an edit was refused.
@@ -60,8 +163,9 @@ pub enum EditError {
 /// one, when `None`) set to `profile`.
 ///
 /// A stored secret is only kept for the upstream it was given for: when the edit points the
-/// profile at another scheme, host or port, or binds as another DN, the password must be
-/// entered again (refused on the `password` field otherwise). Without that, one edit or
+/// profile at another scheme, host or port, binds as another DN, or weakens the TLS that
+/// protects it, the password must be entered again (refused on the `password` field
+/// otherwise). Without that, one edit or
 /// preview against a listener of someone else's would send them the stored password.
 pub fn upsert(
     text: &str,
@@ -69,6 +173,11 @@ pub fn upsert(
     profile: &Profile,
     config_path: &Path,
 ) -> Result<String, EditError> {
+    let profile = &Profile {
+        name: profile.name.trim().to_owned(),
+        uri: profile.uri.trim().to_owned(),
+        ..profile.clone()
+    };
     let mut doc: DocumentMut = text
         .parse()
         .map_err(|e: toml_edit::TomlError| EditError::Syntax(e.to_string()))?;
@@ -91,7 +200,7 @@ pub fn upsert(
     let password_again = (original.is_some() && keeps_secret_for_another_upstream(table, profile))
         .then(|| ConfigError {
             path: format!("connector[{index}].password"),
-            message: "the upstream or bind DN changed: enter the password again (a stored password is only sent to the server it was given for)".into(),
+            message: "the upstream, the bind DN or its TLS settings changed: enter the password again (a stored password is only sent to the server, and over the protection, it was given for)".into(),
         });
     write_profile(table, profile);
     let edited = doc.to_string();
@@ -120,9 +229,22 @@ fn keeps_secret_for_another_upstream(table: &Table, p: &Profile) -> bool {
     let old_dn = table.get("bind_dn").and_then(Item::as_str).unwrap_or("");
     let new_dn = p.bind_dn.as_deref().unwrap_or("");
     let unbinds = new_dn.trim().is_empty(); // no bind DN: the secret is dropped anyway
+    let flag = |k: &str| table.get(k).and_then(Item::as_bool).unwrap_or(false);
+    let old_ca = table.get("ca_file").and_then(Item::as_str).map(str::trim);
+    let new_ca = p
+        .ca_file
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty());
+    // How the password travels counts as much as where: an edit that drops StartTLS, stops
+    // checking the certificate or trusts another CA must not take the stored secret along.
+    let weaker_transport = (flag("starttls") && !p.starttls)
+        || (!flag("tls_insecure") && p.tls_insecure)
+        || old_ca != new_ca;
     !unbinds
         && (endpoint(old_uri) != endpoint(&p.uri)
-            || crate::model::normalise_dn(old_dn) != crate::model::normalise_dn(new_dn))
+            || crate::model::normalise_dn(old_dn) != crate::model::normalise_dn(new_dn)
+            || weaker_transport)
 }
 
 /// `(scheme, host, port)` of an `ldap://` / `ldaps://` URI, compared case-insensitively with
@@ -186,25 +308,35 @@ fn name_of(table: Option<&Table>) -> Option<&str> {
     table?.get("name")?.as_str()
 }
 
-fn set(table: &mut Table, key: &str, v: Option<&str>) {
-    match v.map(str::trim).filter(|v| !v.is_empty()) {
-        Some(v) => {
-            // Replacing the value keeps the key's place and its comments.
-            match table.get_mut(key).and_then(Item::as_value_mut) {
-                Some(existing) => {
-                    let decor = existing.decor().clone();
-                    *existing = Value::from(v);
-                    *existing.decor_mut() = decor;
-                }
-                None => {
-                    table.insert(key, value(v));
-                }
+/// Sets `key` to `v`, or removes it for `None`. Replacing a value keeps the key's place and
+/// the comments around it.
+fn put(table: &mut dyn toml_edit::TableLike, key: &str, v: Option<Value>) {
+    match v {
+        Some(v) => match table.get_mut(key).and_then(Item::as_value_mut) {
+            Some(existing) => {
+                let decor = existing.decor().clone();
+                *existing = v;
+                *existing.decor_mut() = decor;
             }
-        }
+            None => {
+                table.insert(key, Item::Value(v));
+            }
+        },
         None => {
             table.remove(key);
         }
     }
+}
+
+/// A text key; empty (after trimming) leaves it out.
+fn set(table: &mut Table, key: &str, v: Option<&str>) {
+    let v = v.map(str::trim).filter(|v| !v.is_empty());
+    put(table, key, v.map(Value::from));
+}
+
+/// A switch that is off by default: only `true` is written.
+fn set_flag(table: &mut Table, key: &str, on: bool) {
+    put(table, key, on.then(|| Value::from(true)));
 }
 
 fn write_profile(table: &mut Table, p: &Profile) {
@@ -220,7 +352,7 @@ fn write_profile(table: &mut Table, p: &Profile) {
     } else if let Some(password) = p.password.as_deref().filter(|pw| !pw.is_empty()) {
         table.remove("password_env");
         table.remove("password_file");
-        set(table, "password", Some(password));
+        put(table, "password", Some(Value::from(password)));
     }
     set(table, "filter", p.filter.as_deref());
     set(table, "mode", p.mode.as_deref());
@@ -229,31 +361,197 @@ fn write_profile(table: &mut Table, p: &Profile) {
         .as_deref()
         .map(str::trim)
         .filter(|s| !s.is_empty());
-    let is_cron = schedule.is_some_and(|s| s.split_whitespace().count() > 1);
+    let is_cron = schedule.is_some_and(is_cron);
     set(table, "schedule", schedule.filter(|_| !is_cron));
     set(table, "cron", schedule.filter(|_| is_cron));
-    if !is_cron {
-        // A time zone only goes with a cron expression.
-        table.remove("timezone");
-    }
+    // A time zone only goes with a cron expression; the check says so when it is given anyway.
+    set(table, "timezone", p.timezone.as_deref());
+    set(table, "id_attribute", p.id_attribute.as_deref());
+    put(
+        table,
+        "page_size",
+        p.page_size.map(|n| Value::from(i64::from(n))),
+    );
+    let max_removals = p
+        .max_removals
+        .as_deref()
+        .map(str::trim)
+        .filter(|m| !m.is_empty());
+    // A plain count is written as a TOML integer, a percentage as text: as the README shows.
+    put(
+        table,
+        "max_removals",
+        max_removals.map(|m| match m.parse::<i64>() {
+            Ok(n) => Value::from(n),
+            Err(_) => Value::from(m),
+        }),
+    );
+    set(table, "timeout", p.timeout.as_deref());
+    set(table, "ca_file", p.ca_file.as_deref());
+    set_flag(table, "starttls", p.starttls);
+    set_flag(table, "tls_insecure", p.tls_insecure);
 
-    if p.prefilter.is_empty() {
-        table.remove("prefilter");
-    } else {
-        let mut rules = ArrayOfTables::new();
-        for rule in &p.prefilter {
-            rules.push(rule_table(rule));
+    // Unchanged rules and fields stay as written, comments and layout included.
+    let before = read_profile(table);
+    if p.prefilter != before.prefilter {
+        if p.prefilter.is_empty() {
+            table.remove("prefilter");
+        } else {
+            let mut rules = ArrayOfTables::new();
+            for rule in &p.prefilter {
+                rules.push(rule_table(rule));
+            }
+            table.insert("prefilter", Item::ArrayOfTables(rules));
         }
-        table.insert("prefilter", Item::ArrayOfTables(rules));
     }
-    if p.fields.is_empty() {
-        table.remove("fields");
-    } else {
-        let mut fields = Table::new();
-        for (field, template) in &p.fields {
-            fields.insert(field, value(template.as_str()));
+    // Only what differs from the default mapping goes into the file: the page shows every
+    // field, and a file full of defaults hides the one line that matters.
+    let defaults = FieldMap::default();
+    let differs = |(field, template): &(&String, &String)| {
+        defaults.get(field).map(|d| d.text()) != Some(template.trim())
+    };
+    let changed: BTreeMap<&String, &String> = p.fields.iter().filter(differs).collect();
+    let was: BTreeMap<&String, &String> = before.fields.iter().filter(differs).collect();
+    if changed != was {
+        if changed.is_empty() {
+            table.remove("fields");
+        } else {
+            if !table.get("fields").is_some_and(Item::is_table_like) {
+                table.insert("fields", Item::Table(Table::new()));
+            }
+            if let Some(fields) = table.get_mut("fields").and_then(Item::as_table_like_mut) {
+                let stale: Vec<String> = fields
+                    .iter()
+                    .map(|(k, _)| k.to_owned())
+                    .filter(|k| !changed.keys().any(|c| c.as_str() == k))
+                    .collect();
+                for k in stale {
+                    fields.remove(&k);
+                }
+                for (field, template) in changed {
+                    put(fields, field, Some(Value::from(template.as_str())));
+                }
+            }
         }
-        table.insert("fields", Item::Table(fields));
+    }
+}
+
+/// Whether a schedule is a cron expression (fields separated by spaces) rather than an
+/// interval like `15m`.
+pub fn is_cron(schedule: &str) -> bool {
+    schedule.split_whitespace().count() > 1
+}
+
+/// Every connector profile of `text` as the file writes it: attribute names in their own
+/// case, durations and schedules as written, every mapping field (its default when the file
+/// names none), whether a password is stored — never the password.
+pub fn profiles(text: &str) -> Result<Vec<Profile>, EditError> {
+    let doc: DocumentMut = text
+        .parse()
+        .map_err(|e: toml_edit::TomlError| EditError::Syntax(e.to_string()))?;
+    let Some(item) = doc.get("connector") else {
+        return Ok(Vec::new());
+    };
+    let connectors = item.as_array_of_tables().ok_or_else(|| {
+        EditError::Syntax("`connector` must be an array of tables ([[connector]])".into())
+    })?;
+    Ok(connectors.iter().map(read_profile).collect())
+}
+
+fn read_profile(t: &Table) -> Profile {
+    let text = |k: &str| t.get(k).and_then(Item::as_str).map(str::to_owned);
+    let flag = |k: &str| t.get(k).and_then(Item::as_bool).unwrap_or(false);
+    let defaults = FieldMap::default();
+    let written = t.get("fields").and_then(Item::as_table_like);
+    let fields = crate::sync::mapping::TEXT_FIELDS
+        .iter()
+        .copied()
+        .chain(crate::sync::mapping::PHONE_FIELDS.iter().map(|(n, _)| *n))
+        .map(|f| {
+            let template = written
+                .and_then(|w| w.get(f))
+                .and_then(Item::as_str)
+                .map(str::to_owned)
+                .unwrap_or_else(|| {
+                    defaults
+                        .get(f)
+                        .map(|d| d.text().to_owned())
+                        .unwrap_or_default()
+                });
+            (f.to_owned(), template)
+        })
+        .collect();
+    let prefilter = match t.get("prefilter") {
+        Some(Item::ArrayOfTables(rules)) => rules.iter().map(|r| read_rule(r)).collect(),
+        Some(Item::Value(Value::Array(rules))) => rules
+            .iter()
+            .filter_map(Value::as_inline_table)
+            .map(|r| read_rule(r))
+            .collect(),
+        _ => Vec::new(),
+    };
+    Profile {
+        name: text("name").unwrap_or_default(),
+        comment: text("comment"),
+        uri: text("uri").unwrap_or_default(),
+        base_dn: text("base_dn"),
+        bind_dn: text("bind_dn"),
+        password: None,
+        has_password: ["password", "password_env", "password_file"]
+            .iter()
+            .any(|k| t.contains_key(k)),
+        filter: text("filter"),
+        mode: text("mode"),
+        schedule: text("schedule").or_else(|| text("cron")),
+        timezone: text("timezone"),
+        id_attribute: text("id_attribute"),
+        page_size: t
+            .get("page_size")
+            .and_then(Item::as_integer)
+            .and_then(|n| u32::try_from(n).ok()),
+        max_removals: t.get("max_removals").and_then(|m| match m.as_value()? {
+            Value::Integer(n) => Some(n.value().to_string()),
+            Value::String(s) => Some(s.value().clone()),
+            _ => None,
+        }),
+        timeout: text("timeout"),
+        ca_file: text("ca_file"),
+        starttls: flag("starttls"),
+        tls_insecure: flag("tls_insecure"),
+        prefilter,
+        fields,
+    }
+}
+
+/// One pre-filter rule of the file, from a `[[connector.prefilter]]` table or an inline
+/// table of an `any` group.
+fn read_rule(t: &dyn toml_edit::TableLike) -> RuleSpec {
+    let text = |k: &str| t.get(k).and_then(Item::as_str).map(str::to_owned);
+    if let Some(group) = t.get("any") {
+        let rules = match group {
+            Item::ArrayOfTables(rules) => rules.iter().map(|r| read_rule(r)).collect(),
+            Item::Value(Value::Array(rules)) => rules
+                .iter()
+                .filter_map(Value::as_inline_table)
+                .map(|r| read_rule(r))
+                .collect(),
+            _ => Vec::new(),
+        };
+        return RuleSpec::Any(rules);
+    }
+    let attribute = text("attribute").unwrap_or_default();
+    match (
+        text("matches"),
+        text("not_matches"),
+        t.get("present").and_then(Item::as_bool),
+    ) {
+        (Some(regex), _, _) => RuleSpec::Matches { attribute, regex },
+        (None, Some(regex), _) => RuleSpec::NotMatches { attribute, regex },
+        (None, None, Some(present)) => RuleSpec::Present { attribute, present },
+        (None, None, None) => RuleSpec::Matches {
+            attribute,
+            regex: String::new(),
+        },
     }
 }
 
@@ -432,7 +730,7 @@ base_dn = "ou=people,dc=example,dc=com"
                     },
                 ]),
             ],
-            fields: vec![("display_name".into(), "{givenName} {sn}".into())],
+            fields: [("display_name".into(), "{givenName} {sn}".into())].into(),
             ..Profile::default()
         }
     }
@@ -466,12 +764,13 @@ base_dn = "ou=people,dc=example,dc=com"
     }
 
     #[test]
-    fn updating_replaces_values_in_place_and_keeps_unmanaged_keys_and_secrets() {
+    fn updating_replaces_values_in_place_and_keeps_secrets() {
         env_set();
         let mut p = profile("corp");
         p.bind_dn = Some("cn=proxy,dc=example,dc=com".into());
         p.schedule = Some("15m".into());
         p.uri = "LDAP://DC1.example.com:389".into();
+        p.starttls = true;
         let edited = upsert(FILE, Some("corp"), &p, Path::new(P_TEXT)).unwrap();
         assert!(
             edited.contains("uri = \"LDAP://DC1.example.com:389\" # the DC"),
@@ -481,10 +780,7 @@ base_dn = "ou=people,dc=example,dc=com"
             edited.contains("password_env = \"CORP_PW\""),
             "no new password: the old secret stays"
         );
-        assert!(
-            edited.contains("starttls = true"),
-            "keys the page does not manage stay"
-        );
+        assert!(edited.contains("starttls = true"), "{edited}");
         assert!(edited.contains("path = \"data/db\"   # keep this comment"));
         assert!(
             edited.find("name = \"corp\"") < edited.find("name = \"branch\""),
@@ -524,6 +820,151 @@ base_dn = "ou=people,dc=example,dc=com"
             );
             p.password = None;
         }
+    }
+
+    #[test]
+    fn weakening_tls_needs_the_password_again() {
+        env_set();
+        let mut p = profiles(FILE).unwrap().remove(0);
+        assert!(p.starttls && p.has_password);
+        assert!(upsert(FILE, Some("corp"), &p, Path::new(P_TEXT)).is_ok());
+        let weaker: [fn(&mut Profile); 3] = [
+            |p| p.starttls = false,
+            |p| p.tls_insecure = true,
+            |p| p.ca_file = Some("/etc/ssl/certs/ca-certificates.crt".into()),
+        ];
+        for (i, weaken) in weaker.iter().enumerate() {
+            let mut q = p.clone();
+            weaken(&mut q);
+            let Err(EditError::Invalid(errors)) = upsert(FILE, Some("corp"), &q, Path::new(P_TEXT))
+            else {
+                panic!("change {i}: the stored password must not follow")
+            };
+            assert_eq!(errors[0].path, "connector[0].password", "change {i}");
+        }
+        p.starttls = false;
+        p.password = Some("typed-again".into());
+        let edited = upsert(FILE, Some("corp"), &p, Path::new(P_TEXT)).unwrap();
+        assert!(!edited.contains("starttls"), "{edited}");
+    }
+
+    /// A file of every key, in the administrator's spelling, with comments everywhere.
+    const EVERY_KEY: &str = r#"# Upstreams
+[[connector]]
+name = "ad" # the head office
+comment = "Head office AD"
+uri = "ldap://dc1.example.com"
+base_dn = "OU=Staff,DC=example,DC=com"
+bind_dn = "CN=svc-phonebook,OU=Service,DC=example,DC=com"
+password_env = "CORP_PW" # never inline
+filter = "(&(objectCategory=person)(objectClass=user)(!(userAccountControl:1.2.840.113556.1.4.803:=2)))"
+mode = "merge"
+cron = "0 30 6 * * Mon-Fri"
+timezone = "Europe/Berlin"
+id_attribute = "objectGUID"
+page_size = 1000
+max_removals = "5%"
+timeout = "1m30s"
+starttls = true
+
+# Only the phone book group.
+[[connector.prefilter]]
+attribute = "memberOf" # as AD spells it
+matches = "(?i)^CN=company-phonebook,"
+
+[[connector.prefilter]]
+any = [{ attribute = "telephoneNumber", present = true }, { attribute = "ipPhone", not_matches = "^$" }]
+
+[connector.fields]
+display_name = "{displayName}" # not cn
+other = "{ipPhone}"
+
+[[connector]]
+name = "file"
+uri = "file:config/demo-directory.ldif"
+max_removals = 25
+tls_insecure = false
+"#;
+
+    #[test]
+    fn every_key_reads_as_written_and_an_unchanged_save_changes_no_byte() {
+        env_set();
+        let read = profiles(EVERY_KEY).unwrap();
+        let ad = &read[0];
+        assert_eq!(ad.id_attribute.as_deref(), Some("objectGUID"), "case kept");
+        assert_eq!(ad.base_dn.as_deref(), Some("OU=Staff,DC=example,DC=com"));
+        assert_eq!(ad.schedule.as_deref(), Some("0 30 6 * * Mon-Fri"));
+        assert_eq!(ad.timezone.as_deref(), Some("Europe/Berlin"));
+        assert_eq!(
+            (
+                ad.page_size,
+                ad.max_removals.as_deref(),
+                ad.timeout.as_deref()
+            ),
+            (Some(1000), Some("5%"), Some("1m30s"))
+        );
+        assert!(ad.starttls && !ad.tls_insecure && ad.has_password && ad.password.is_none());
+        assert_eq!(
+            ad.prefilter[0],
+            RuleSpec::Matches {
+                attribute: "memberOf".into(),
+                regex: "(?i)^CN=company-phonebook,".into()
+            }
+        );
+        assert!(matches!(&ad.prefilter[1], RuleSpec::Any(r) if r.len() == 2));
+        assert_eq!(ad.fields["display_name"], "{displayName}");
+        assert_eq!(ad.fields["first_name"], "{givenName}", "defaults filled in");
+        assert_eq!(read[1].max_removals.as_deref(), Some("25"));
+        // The JSON the page gets never carries a password, and comes back as it went.
+        let json = serde_json::to_string(&read).unwrap();
+        assert!(json.contains("\"has_password\":true") && !json.contains("\"password\""));
+        let back: Vec<Profile> = serde_json::from_str(&json).unwrap();
+        assert_eq!(
+            back,
+            read.iter()
+                .cloned()
+                .map(|p| Profile {
+                    has_password: false,
+                    ..p
+                })
+                .collect::<Vec<_>>()
+        );
+
+        let mut text = EVERY_KEY.to_owned();
+        for p in &back {
+            text = upsert(&text, Some(&p.name), p, Path::new(P_TEXT))
+                .unwrap_or_else(|e| panic!("{}: {e:?}", p.name));
+        }
+        // `tls_insecure = false` is the default, so it goes; nothing else changes.
+        assert_eq!(text, EVERY_KEY.replace("tls_insecure = false\n", ""));
+    }
+
+    #[test]
+    fn changed_values_replace_in_place_and_defaults_leave_the_file() {
+        env_set();
+        let mut ad = profiles(EVERY_KEY).unwrap().remove(0);
+        ad.page_size = None;
+        ad.max_removals = Some("40".into());
+        ad.timeout = Some("45s".into());
+        ad.fields
+            .insert("display_name".into(), "{displayName|cn}".into()); // the default
+        ad.fields.insert("company".into(), "Example AG".into());
+        let edited = upsert(EVERY_KEY, Some("ad"), &ad, Path::new(P_TEXT)).unwrap();
+        assert!(!edited.contains("page_size"), "{edited}");
+        assert!(
+            edited.contains("max_removals = 40\n"),
+            "a count is an integer: {edited}"
+        );
+        assert!(edited.contains("timeout = \"45s\""), "{edited}");
+        assert!(edited.contains("other = \"{ipPhone}\""), "{edited}");
+        assert!(edited.contains("company = \"Example AG\""), "{edited}");
+        assert!(!edited.contains("display_name"), "{edited}");
+        assert!(
+            edited.contains("attribute = \"memberOf\" # as AD spells it"),
+            "rules unchanged: {edited}"
+        );
+        let config = Config::parse(&edited).unwrap();
+        assert_eq!(config.connector("ad").unwrap().page_size, 500);
     }
 
     #[test]

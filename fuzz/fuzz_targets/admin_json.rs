@@ -7,8 +7,7 @@ use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
 use phonebook_proxy::config::Config;
-use phonebook_proxy::config_edit::{self, EditError};
-use phonebook_proxy::http::{profile_from_json, ProfileJson};
+use phonebook_proxy::config_edit::{self, EditError, Profile};
 
 /// A file with a stored secret, so the "password again" rule is exercised too.
 const BASE: &str = r#"[store]
@@ -23,10 +22,9 @@ password = "stored"
 "#;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(body) = serde_json::from_slice::<ProfileJson>(data) else {
+    let Ok(profile) = serde_json::from_slice::<Profile>(data) else {
         return;
     };
-    let profile = profile_from_json(body);
     let path = Path::new("phonebook.toml");
     for original in [None, Some("corp")] {
         match config_edit::upsert(BASE, original, &profile, path) {

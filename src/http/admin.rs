@@ -3,188 +3,32 @@
 //! `check-config`, written atomically with a backup) and take effect through the same reload
 //! as SIGHUP. Passwords are write-only: they are accepted, never sent back.
 
-use std::collections::BTreeMap;
-
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{ApiError, Shared};
-use crate::config::{Config, ConnectorConfig, Mode, Schedule};
-use crate::config_edit::{self, EditError, Profile, RuleSpec};
+use crate::config::Config;
+use crate::config_edit::{self, EditError, Profile};
 use crate::report::ReportJson;
-use crate::sync::mapping::{PHONE_FIELDS, TEXT_FIELDS};
-use crate::sync::prefilter::Rule;
 
-/// A profile as JSON, both ways. `password` is only ever received.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct ProfileJson {
-    pub name: String,
-    #[serde(default)]
-    pub comment: Option<String>,
-    pub uri: String,
-    #[serde(default)]
-    pub base_dn: Option<String>,
-    #[serde(default)]
-    pub bind_dn: Option<String>,
-    #[serde(default, skip_serializing)]
-    pub password: Option<String>,
-    /// Sent: whether a secret is configured (the page shows "set" without seeing it).
-    #[serde(default, skip_deserializing)]
-    pub has_password: bool,
-    #[serde(default)]
-    pub filter: Option<String>,
-    #[serde(default)]
-    pub mode: Option<String>,
-    #[serde(default)]
-    pub schedule: Option<String>,
-    #[serde(default)]
-    pub prefilter: Vec<RuleJson>,
-    #[serde(default)]
-    pub fields: BTreeMap<String, String>,
-}
-
-/// A pre-filter rule: `attribute` with one of `matches`, `not_matches`, `present`, or `any`.
-#[derive(Debug, Default, Serialize, Deserialize)]
-pub struct RuleJson {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub attribute: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub matches: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub not_matches: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub present: Option<bool>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub any: Vec<RuleJson>,
-}
-
-fn rule_json(rule: &Rule) -> RuleJson {
-    match rule {
-        Rule::Matches { attribute, regex } => RuleJson {
-            attribute: Some(attribute.clone()),
-            matches: Some(regex.as_str().into()),
-            ..Default::default()
-        },
-        Rule::NotMatches { attribute, regex } => RuleJson {
-            attribute: Some(attribute.clone()),
-            not_matches: Some(regex.as_str().into()),
-            ..Default::default()
-        },
-        Rule::Present { attribute, present } => RuleJson {
-            attribute: Some(attribute.clone()),
-            present: Some(*present),
-            ..Default::default()
-        },
-        Rule::Any(rules) => RuleJson {
-            any: rules.iter().map(rule_json).collect(),
-            ..Default::default()
-        },
+/// `GET /api/v1/connectors` — the profiles as the configuration file has them (what the
+/// editor edits, in the administrator's own spelling), never a password.
+pub async fn list(State(state): State<Shared>) -> Response {
+    let path = &state.admin.config_path;
+    let read = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {} ({e})", path.display()))
+        .and_then(|text| config_edit::profiles(&text).map_err(|e| e.to_string()));
+    match read {
+        Ok(profiles) => Json(profiles).into_response(),
+        Err(e) => ApiError::new(
+            StatusCode::CONFLICT,
+            format!("{e}; the server goes on with the configuration it last loaded"),
+        )
+        .into_response(),
     }
-}
-
-/// A rule from JSON; an incomplete one becomes a rule the config check names precisely.
-fn rule_spec(rule: &RuleJson) -> RuleSpec {
-    if !rule.any.is_empty() {
-        return RuleSpec::Any(rule.any.iter().map(rule_spec).collect());
-    }
-    let attribute = rule.attribute.clone().unwrap_or_default();
-    match (&rule.matches, &rule.not_matches, rule.present) {
-        (Some(regex), _, _) => RuleSpec::Matches {
-            attribute,
-            regex: regex.clone(),
-        },
-        (None, Some(regex), _) => RuleSpec::NotMatches {
-            attribute,
-            regex: regex.clone(),
-        },
-        (None, None, Some(present)) => RuleSpec::Present { attribute, present },
-        (None, None, None) => RuleSpec::Matches {
-            attribute,
-            regex: String::new(),
-        },
-    }
-}
-
-fn profile_json(c: &ConnectorConfig) -> ProfileJson {
-    let fields = TEXT_FIELDS
-        .iter()
-        .copied()
-        .chain(PHONE_FIELDS.iter().map(|(n, _)| *n))
-        .map(|f| {
-            (
-                f.to_owned(),
-                c.fields
-                    .get(f)
-                    .map(|t| t.text().to_owned())
-                    .unwrap_or_default(),
-            )
-        })
-        .collect();
-    ProfileJson {
-        name: c.name.clone(),
-        comment: c.comment.clone(),
-        uri: c.source.to_string(),
-        base_dn: Some(c.base_dn.clone()).filter(|b| !b.is_empty()),
-        bind_dn: c.bind.as_ref().map(|b| b.dn.clone()),
-        password: None,
-        has_password: c.bind.is_some(),
-        filter: Some(c.filter.clone()),
-        mode: Some(match c.mode {
-            Mode::Mirror => "mirror".into(),
-            Mode::Merge => "merge".into(),
-        }),
-        schedule: c.schedule.as_ref().map(|s| match s {
-            Schedule::Every(d) => crate::config::show_duration(*d),
-            Schedule::Cron(cron) => cron.text.clone(),
-        }),
-        prefilter: c.prefilter.rules.iter().map(rule_json).collect(),
-        fields,
-    }
-}
-
-/// The profile a JSON body describes, as the edit functions take it (public for the fuzz
-/// target that feeds the admin API's parsers).
-pub fn profile(p: ProfileJson) -> Profile {
-    Profile {
-        name: p.name.trim().to_owned(),
-        comment: p.comment,
-        uri: p.uri.trim().to_owned(),
-        base_dn: p.base_dn,
-        bind_dn: p.bind_dn,
-        password: p.password,
-        filter: p.filter,
-        mode: p.mode,
-        schedule: p.schedule,
-        prefilter: p.prefilter.iter().map(rule_spec).collect(),
-        // Only what differs from the default mapping goes into the file: the page shows every
-        // field, and a file full of defaults hides the one line that matters.
-        fields: {
-            let defaults = crate::sync::mapping::FieldMap::default();
-            p.fields
-                .into_iter()
-                .filter(|(field, template)| {
-                    defaults.get(field).map(|d| d.text()) != Some(template.trim())
-                })
-                .collect()
-        },
-    }
-}
-
-/// `GET /api/v1/connectors`
-pub async fn list(State(state): State<Shared>) -> Json<Vec<ProfileJson>> {
-    Json(
-        state
-            .runner()
-            .config()
-            .connectors
-            .iter()
-            .map(profile_json)
-            .collect(),
-    )
 }
 
 /// An edit refused by validation: 422 with each problem, located by its key inside the
@@ -289,13 +133,13 @@ fn rejected(e: axum::extract::rejection::JsonRejection) -> Response {
 /// `POST /api/v1/connectors` — a new profile.
 pub async fn create(
     State(state): State<Shared>,
-    body: Result<Json<ProfileJson>, axum::extract::rejection::JsonRejection>,
+    body: Result<Json<Profile>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
     let body = match body {
         Ok(Json(b)) => b,
         Err(e) => return rejected(e),
     };
-    let p = profile(body);
+    let p = body;
     let count = state.runner().config().connectors.len();
     apply_edit(
         &state,
@@ -309,13 +153,13 @@ pub async fn create(
 pub async fn update(
     State(state): State<Shared>,
     Path(name): Path<String>,
-    body: Result<Json<ProfileJson>, axum::extract::rejection::JsonRejection>,
+    body: Result<Json<Profile>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
     let body = match body {
         Ok(Json(b)) => b,
         Err(e) => return rejected(e),
     };
-    let p = profile(body);
+    let p = body;
     apply_edit(
         &state,
         |text| config_edit::upsert(text, Some(&name), &p, &state.admin.config_path),
@@ -381,11 +225,11 @@ pub async fn remove(
 /// that says why not.
 fn with_profile(
     state: &Shared,
-    body: Result<Json<ProfileJson>, axum::extract::rejection::JsonRejection>,
+    body: Result<Json<Profile>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(Config, usize), Box<Response>> {
     let body = body.map_err(|e| Box::new(rejected(e)))?.0;
-    let original = body.name.clone();
-    let p = profile(body);
+    let original = body.name.trim().to_owned();
+    let p = body;
     let path = &state.admin.config_path;
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let exists = config_edit::connector_index(&text, &original).is_some();
@@ -404,7 +248,11 @@ fn with_profile(
         })?;
     let config =
         Config::parse_for(&edited, path).map_err(|errors| Box::new(invalid(errors, None)))?;
-    match config.connectors.iter().position(|c| c.name == p.name) {
+    match config
+        .connectors
+        .iter()
+        .position(|c| c.name == p.name.trim())
+    {
         Some(at) => Ok((config, at)),
         None => Err(Box::new(
             ApiError::bad_request("the profile has no name").into_response(),
@@ -417,7 +265,7 @@ fn with_profile(
 /// `check-config --connect` does; nothing is compared with the store or written.
 pub async fn probe(
     State(state): State<Shared>,
-    body: Result<Json<ProfileJson>, axum::extract::rejection::JsonRejection>,
+    body: Result<Json<Profile>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
     let (config, at) = match with_profile(&state, body) {
         Ok(found) => found,
@@ -445,7 +293,7 @@ pub async fn probe(
 /// `POST /api/v1/preview` — a dry run of a profile as entered, saved or not.
 pub async fn preview(
     State(state): State<Shared>,
-    body: Result<Json<ProfileJson>, axum::extract::rejection::JsonRejection>,
+    body: Result<Json<Profile>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
     let (config, at) = match with_profile(&state, body) {
         Ok(found) => found,

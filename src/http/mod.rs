@@ -79,7 +79,6 @@ impl HttpState {
 }
 
 pub use access::warnings as access_warnings;
-pub use admin::{profile as profile_from_json, ProfileJson};
 
 type Shared = Arc<HttpState>;
 
