@@ -236,11 +236,14 @@ fn keeps_secret_for_another_upstream(table: &Table, p: &Profile) -> bool {
         .as_deref()
         .map(str::trim)
         .filter(|c| !c.is_empty());
-    // How the password travels counts as much as where: an edit that drops StartTLS, stops
-    // checking the certificate or trusts another CA must not take the stored secret along.
-    let weaker_transport = (flag("starttls") && !p.starttls)
-        || (!flag("tls_insecure") && p.tls_insecure)
-        || old_ca != new_ca;
+    // How the password travels counts as much as where: once it went over TLS, an edit that
+    // drops StartTLS, stops checking the certificate or trusts another CA must not take the
+    // stored secret along. (ldaps:// to ldap:// is another endpoint, caught below.)
+    let old_tls = endpoint(old_uri).0 == "ldaps" || flag("starttls");
+    let weaker_transport = old_tls
+        && ((flag("starttls") && !p.starttls)
+            || (!flag("tls_insecure") && p.tls_insecure)
+            || old_ca != new_ca);
     !unbinds
         && (endpoint(old_uri) != endpoint(&p.uri)
             || crate::model::normalise_dn(old_dn) != crate::model::normalise_dn(new_dn)
@@ -831,7 +834,7 @@ base_dn = "ou=people,dc=example,dc=com"
         let weaker: [fn(&mut Profile); 3] = [
             |p| p.starttls = false,
             |p| p.tls_insecure = true,
-            |p| p.ca_file = Some("/etc/ssl/certs/ca-certificates.crt".into()),
+            |p| p.ca_file = Some("Cargo.toml".into()),
         ];
         for (i, weaken) in weaker.iter().enumerate() {
             let mut q = p.clone();
@@ -846,6 +849,11 @@ base_dn = "ou=people,dc=example,dc=com"
         p.password = Some("typed-again".into());
         let edited = upsert(FILE, Some("corp"), &p, Path::new(P_TEXT)).unwrap();
         assert!(!edited.contains("starttls"), "{edited}");
+        // From plain LDAP, any TLS is an improvement: the stored password may stay.
+        let mut q = profiles(&edited).unwrap().remove(0);
+        q.starttls = true;
+        q.ca_file = Some("Cargo.toml".into());
+        assert!(upsert(&edited, Some("corp"), &q, Path::new(P_TEXT)).is_ok());
     }
 
     /// A file of every key, in the administrator's spelling, with comments everywhere.

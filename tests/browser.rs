@@ -5,7 +5,8 @@
 //! server side can tell (the file on disk, the store, the log).
 //!
 //! Needs `/usr/bin/chromium` and `npm ci` in tests/browser; `tests/run.sh` installs both.
-//! Screenshots go to `target/browser-artifacts/`.
+//! Screenshots go to `target/browser-artifacts/`; `PHONEBOOK_UPDATE_SCREENSHOT=1 tests/run.sh
+//! --test browser` also refreshes the README's `docs/admin-page.png`.
 
 mod support;
 
@@ -214,7 +215,14 @@ fn the_admin_page_manages_connectors_in_a_real_browser() {
     ] {
         assert!(out.contains(step), "{step:?} missing in\n{out}");
     }
-    assert!(repo().join("target/browser-artifacts/admin.png").is_file());
+    let screenshot = repo().join("target/browser-artifacts/admin.png");
+    assert!(screenshot.is_file());
+    // The README's picture of the page is this screenshot, refreshed on request (a test run
+    // must not change the checkout).
+    if std::env::var_os("PHONEBOOK_UPDATE_SCREENSHOT").is_some() {
+        std::fs::copy(&screenshot, repo().join("docs/admin-page.png"))
+            .expect("docs/admin-page.png");
+    }
 
     // What the page did is in the file, the store and nowhere near a log.
     let file = f.ws.config_path();
@@ -275,6 +283,177 @@ fn the_admin_page_manages_connectors_in_a_real_browser() {
     );
 
     let log = f.server.stop();
+    assert!(!log.contains(PROXY_PW), "no password in the log:\n{log}");
+}
+
+/// The hand-written file the editor scenario starts from: comments, an attribute in the
+/// directory's own case, a count for the guard.
+fn hand_written(slapd_url: &str) -> String {
+    format!(
+        r#"# Written by hand; the page must keep every comment.
+[ldap]
+listen = "127.0.0.1:0"
+[http]
+listen = "127.0.0.1:0"
+
+[store]
+path = "data/phonebook.db" # next to the file
+
+# Head office directory
+[[connector]]
+name = "corp" # keep me
+comment = "Head office"
+uri = "{slapd_url}"
+base_dn = "{PEOPLE_DN}"
+bind_dn = "{PROXY_DN}"
+password = "{PROXY_PW}"
+filter = "(objectClass=inetOrgPerson)"
+id_attribute = "entryUUID"
+max_removals = 3
+
+# Only the phone book group.
+[[connector.prefilter]]
+attribute = "memberOf" # as the directory spells it
+matches = "(?i)^cn=company-phonebook,"
+"#
+    )
+}
+
+#[test]
+fn the_editor_round_trips_every_key_presets_and_deletes_through_the_guard() {
+    let opts = GenOptions {
+        n: PEOPLE,
+        seed: SEED,
+        with_memberof: true,
+    };
+    let (ldif, stats) = gen::people_ldif(&opts);
+    let slapd = Slapd::builder()
+        .ldif(ldif)
+        .tls(true)
+        .start()
+        .expect("start slapd");
+    let ws = Workspace::new(&hand_written(&slapd.url()));
+    let server = Server::start(&ws);
+    let base = server.http_url();
+    let ca = slapd.ca_pem_path().display().to_string();
+    let filter = "(&(objectClass=inetOrgPerson)(uid=*))";
+    let values = serde_json::json!({
+        "inputs": {
+            "f-comment": "Head office (edited on the page)",
+            "f-filter": filter,
+            "f-mode": "merge",
+            "f-schedule": "0 30 6 * * Mon-Fri",
+            "f-timezone": "Europe/Berlin",
+            "f-page-size": "100",
+            "f-timeout": "45s",
+            "f-max-removals": "50%",
+            "f-ca-file": ca,
+            "field-company": "Example AG",
+        },
+        "switches": { "f-starttls": true, "f-tls-insecure": false },
+    });
+    let members = stats.phonebook.to_string();
+    let people = PEOPLE.to_string();
+    let file = ws.config_path();
+
+    let out = browse(
+        &base,
+        "editor",
+        &[
+            ("connector", "corp"),
+            ("slapd", &slapd.url()),
+            ("ca-file", &ca),
+            ("base-dn", PEOPLE_DN),
+            ("bind-dn", PROXY_DN),
+            ("password", PROXY_PW),
+            ("members", &members),
+            ("people", &people),
+            ("values", &values.to_string()),
+        ],
+    );
+    for step in [
+        "ok - corp imported",
+        "ok - the editor shows the file as written",
+        "ok - test connection over StartTLS with the CA file",
+        "ok - every field saved and shown on the card",
+        "ok - reopened, every field shows what was saved",
+        "ok - the Active Directory preset",
+        "ok - the OpenLDAP preset, saved as ol",
+        "ok - the LDIF preset clears the bind",
+        "ok - delete held back by the guard",
+        "ok - corp deleted after the second confirmation",
+        "editor: all steps passed",
+    ] {
+        assert!(out.contains(step), "{step:?} missing in\n{out}");
+    }
+
+    let saved = std::fs::read_to_string(file.with_extension("toml.bak")).expect("backup");
+    let text = std::fs::read_to_string(&file).expect("config");
+    assert!(
+        !text.contains("name = \"corp\""),
+        "corp was deleted:\n{text}"
+    );
+    assert!(
+        text.contains("name = \"ol\"") && text.contains("id_attribute = \"entryUUID\""),
+        "{text}"
+    );
+    // The .bak holds the file as it was before the last edit (the delete): corp as saved by
+    // the page, next to ol.
+    let corp = &saved[saved.find("name = \"corp\"").expect("corp in the backup")..];
+    let corp = &corp[..corp
+        .find("[[connector]]\nname = \"ol\"")
+        .unwrap_or(corp.len())];
+    for line in [
+        "name = \"corp\" # keep me",
+        "comment = \"Head office (edited on the page)\"",
+        &format!("filter = \"{filter}\""),
+        "mode = \"merge\"",
+        "cron = \"0 30 6 * * Mon-Fri\"",
+        "timezone = \"Europe/Berlin\"",
+        "id_attribute = \"entryUUID\"",
+        "page_size = 100",
+        "max_removals = \"50%\"",
+        "timeout = \"45s\"",
+        &format!("ca_file = \"{ca}\""),
+        "starttls = true",
+        "attribute = \"memberOf\" # as the directory spells it",
+        "company = \"Example AG\"",
+        &format!("password = \"{PROXY_PW}\""),
+    ] {
+        assert!(
+            corp.contains(line),
+            "{line:?} missing in corp as saved:\n{corp}"
+        );
+    }
+    assert!(
+        !corp.contains("tls_insecure") && !corp.contains("display_name"),
+        "{corp}"
+    );
+    for comment in [
+        "# Written by hand; the page must keep every comment.",
+        "path = \"data/phonebook.db\" # next to the file",
+        "# Head office directory",
+        "# Only the phone book group.",
+    ] {
+        assert!(saved.contains(comment), "{comment:?} kept:\n{saved}");
+        if !comment.contains("Head office") && !comment.contains("phone book group") {
+            assert!(
+                text.contains(comment),
+                "{comment:?} kept after the delete:\n{text}"
+            );
+        }
+    }
+    let ol = &text[text.find("name = \"ol\"").expect("ol")..];
+    assert!(
+        ol.contains("starttls = true") && ol.contains(&format!("ca_file = \"{ca}\"")),
+        "{ol}"
+    );
+    let status = get_json(&format!("{base}/api/v1/status"), None);
+    assert_eq!(
+        status["entries"], 0,
+        "corp's entries left with it (ol never ran): {status}"
+    );
+    let log = server.stop();
     assert!(!log.contains(PROXY_PW), "no password in the log:\n{log}");
 }
 

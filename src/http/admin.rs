@@ -202,7 +202,7 @@ pub async fn remove(
                 StatusCode::CONFLICT,
                 Json(json!({
                     "error": format!(
-                        "deleting {name} takes its {entries} entries out of the phone book, more than max_removals = {} allows; delete it with force=true if they really should go",
+                        "deleting {name} would take its {entries} entries out of the phone book, more than its deletion guard allows (max_removals = {})",
                         connector.max_removals
                     ),
                     "held_back": true,

@@ -6,6 +6,8 @@
 //   main     see the connectors, Test, Import now, search; create a profile against the real
 //            slapd, Test it, save it, see it synced; edit one so the deletion guard holds the
 //            import back, then apply anyway; create and delete a scratch profile.
+//   editor   every editor field round-trips through a hand-written file; the AD, OpenLDAP and
+//            LDIF presets; Test connection over StartTLS; a delete held back by the guard.
 //   invalid  invalid filter, regex, template, name and URI: each error next to its field
 //            (the Rust side checks that the file on disk did not change).
 //   token    the page asks for the API token, refuses a wrong one, works with the right one.
@@ -27,7 +29,7 @@ for (let i = 0; i < rest.length; i += 2) {
 if (!url || !scenario) usage('missing arguments');
 
 function usage(message) {
-  console.error(`admin.mjs: ${message}\nusage: node admin.mjs <http-url> main|invalid|token [--option value]...`);
+  console.error(`admin.mjs: ${message}\nusage: node admin.mjs <http-url> main|editor|invalid|token [--option value]...`);
   process.exit(2);
 }
 
@@ -42,6 +44,9 @@ const TIMEOUT = 20_000;
 const SYNC_TIMEOUT = 60_000;
 
 const ok = (message) => console.log(`ok - ${message}`);
+// Every dialog the page opened, and how to answer the next ones (accepted when none is queued).
+const dialogs = [];
+const answers = [];
 function check(condition, message) {
   if (!condition) throw new Error(`check failed: ${message}`);
 }
@@ -255,6 +260,115 @@ async function main(page) {
   ok(`screenshot ${path.join(artifacts, 'admin.png')}`);
 }
 
+// Every editor field against a file written by hand (comments, attribute case), the
+// presets, Test connection over StartTLS, and a delete held back by the deletion guard.
+async function editor(page) {
+  const corp = need('connector');
+  const slapd = need('slapd');
+  const ca = need('ca-file');
+  const members = Number(need('members'));
+  const people = Number(need('people'));
+
+  await page.goto(url);
+  await card(page, corp).waitFor();
+  await clickFor(page, inCard(page, corp, 'import'), 'POST', `/connectors/${corp}/sync`);
+  await waitForText(inCard(page, corp, 'entries'), exactly(members));
+  ok(`${corp} imported: ${members} entries`);
+
+  // The editor shows the file as written: the attribute's case, the count, the identity.
+  await inCard(page, corp, 'edit').click();
+  await page.getByTestId('editor').waitFor();
+  const shown = {
+    'f-id-attribute': 'entryUUID', 'f-max-removals': '3', 'f-page-size': '', 'f-timeout': '',
+    'f-timezone': '', 'f-ca-file': '',
+  };
+  for (const [testid, want] of Object.entries(shown)) {
+    const got = await page.getByTestId(testid).inputValue();
+    check(got === want, `${testid} shows ${JSON.stringify(got)}, the file has ${JSON.stringify(want)}`);
+  }
+  check(!(await page.getByTestId('f-starttls').isChecked()), 'StartTLS is off as in the file');
+  check((await page.getByTestId('rule-attribute').first().inputValue()) === 'memberOf', 'the attribute keeps its case');
+  ok('the editor shows the file as written (entryUUID, memberOf, max_removals 3)');
+
+  // Every field changed; Test connection first proves the TLS settings against slapd.
+  const values = JSON.parse(need('values'));
+  await fillEditor(page, values.inputs);
+  for (const [testid, on] of Object.entries(values.switches)) await page.getByTestId(testid).setChecked(on);
+  const probed = await clickFor(page, page.getByTestId('editor-probe'), 'POST', '/api/v1/probe');
+  check(probed.status() === 200, `test connection over StartTLS answered ${probed.status()}: ${await probed.text()}`);
+  await waitForText(page.getByTestId('probe-ok'), new RegExp(`${members} would become entries`));
+  ok(`test connection over StartTLS with the CA file: ${members} would become entries`);
+  const saved = await clickFor(page, page.getByTestId('save'), 'PUT', `/api/v1/connectors/${corp}`);
+  check(saved.status() === 200, `save answered ${saved.status()}: ${await saved.text()}`);
+  await waitForText(inCard(page, corp, 'connection'), /^\s*StartTLS, CA .*, timeout 45s, page size 100\s*$/);
+  await waitForText(inCard(page, corp, 'schedule'), /Europe\/Berlin/);
+  await waitForText(inCard(page, corp, 'max-removals'), /at most 50% per import/);
+  ok('every field saved and shown on the card');
+
+  // Reopened, the editor shows what was saved.
+  await inCard(page, corp, 'edit').click();
+  for (const [testid, want] of Object.entries(values.inputs)) {
+    if (testid === 'f-password') continue;
+    const got = await page.getByTestId(testid).inputValue();
+    check(got === want, `${testid} reopens as ${JSON.stringify(got)}, saved ${JSON.stringify(want)}`);
+  }
+  for (const [testid, on] of Object.entries(values.switches)) {
+    check((await page.getByTestId(testid).isChecked()) === on, `${testid} reopens ${on}`);
+  }
+  await page.getByTestId('cancel').click();
+  ok('reopened, every field shows what was saved');
+
+  // Presets: Active Directory, then OpenLDAP, saved against slapd over StartTLS.
+  await page.getByTestId('new-connector').click();
+  await page.getByTestId('f-preset').selectOption('ad');
+  check((await page.getByTestId('f-filter').inputValue()).includes('userAccountControl:1.2.840.113556.1.4.803:=2'),
+    'the AD preset leaves disabled accounts out');
+  check((await page.getByTestId('f-id-attribute').inputValue()) === 'objectGUID', 'AD: objectGUID');
+  check((await page.getByTestId('rule-attribute').first().inputValue()) === 'memberOf', 'AD: a memberOf rule');
+  check((await page.getByTestId('f-uri').getAttribute('placeholder')).startsWith('ldaps://'), 'AD: an ldaps:// example');
+  await waitForText(page.getByTestId('preset-hint'), /Active Directory/);
+  ok('the Active Directory preset: person filter without disabled accounts, objectGUID, memberOf');
+  await page.getByTestId('f-preset').selectOption('openldap');
+  check(await page.getByTestId('f-starttls').isChecked(), 'OpenLDAP: StartTLS');
+  check((await page.getByTestId('f-id-attribute').inputValue()) === 'entryUUID', 'OpenLDAP: entryUUID');
+  check((await page.getByTestId('rule').count()) === 0, 'OpenLDAP: no pre-filter');
+  await fillEditor(page, {
+    'f-name': 'ol', 'f-uri': slapd, 'f-base-dn': need('base-dn'), 'f-bind-dn': need('bind-dn'),
+    'f-password': need('password'), 'f-ca-file': ca,
+  });
+  const olProbe = await clickFor(page, page.getByTestId('editor-probe'), 'POST', '/api/v1/probe');
+  check(olProbe.status() === 200, `OpenLDAP preset probe answered ${olProbe.status()}: ${await olProbe.text()}`);
+  await waitForText(page.getByTestId('probe-ok'), new RegExp(`${people} would become entries`));
+  const olSaved = await clickFor(page, page.getByTestId('save'), 'POST', '/api/v1/connectors');
+  check(olSaved.status() === 200, `saving ol answered ${olSaved.status()}: ${await olSaved.text()}`);
+  await card(page, 'ol').waitFor();
+  ok(`the OpenLDAP preset, saved as ol: StartTLS, entryUUID, ${people} people over TLS`);
+  await page.getByTestId('new-connector').click();
+  await page.getByTestId('f-bind-dn').fill('cn=someone');
+  await page.getByTestId('f-preset').selectOption('ldif');
+  check((await page.getByTestId('f-bind-dn').inputValue()) === '', 'LDIF: no bind DN');
+  check((await page.getByTestId('f-uri').getAttribute('placeholder')).startsWith('file:'), 'LDIF: a file: example');
+  await page.getByTestId('cancel').click();
+  ok('the LDIF preset clears the bind');
+
+  // Delete through the guard: corp's entries are more than max_removals allows.
+  dialogs.length = 0;
+  answers.push(true, false); // confirm the delete, then refuse the forced one
+  const held = await clickFor(page, inCard(page, corp, 'delete'), 'DELETE', `/api/v1/connectors/${corp}`);
+  check(held.status() === 409, `a delete past the guard is held back, got ${held.status()}`);
+  await waitForText(page.getByTestId('notice'), /was not deleted/);
+  check(dialogs.length === 2 && dialogs[0].includes(`Its ${members} entries`) && dialogs[1].includes(`remove its ${members} entries`),
+    `the page asked twice with the count: ${JSON.stringify(dialogs)}`);
+  check(await card(page, corp).count() === 1, `${corp} stays`);
+  ok(`delete held back by the guard (${members} entries), refused the second time: ${corp} stays`);
+  answers.push(true, true);
+  const forced = await clickFor(page, inCard(page, corp, 'delete'), 'DELETE', `/api/v1/connectors/${corp}?force=true`);
+  check(forced.status() === 200, `the forced delete answered ${forced.status()}`);
+  await card(page, corp).waitFor({ state: 'detached' });
+  ok(`${corp} deleted after the second confirmation`);
+  await page.screenshot({ path: path.join(artifacts, 'admin-editor.png'), fullPage: true });
+}
+
 async function invalid(page) {
   const corp = need('connector');
   await page.goto(url);
@@ -349,7 +463,7 @@ async function token(page) {
 
 // ---------------------------------------------------------------------------------------------
 
-const scenarios = { main, invalid, token };
+const scenarios = { main, editor, invalid, token };
 if (!scenarios[scenario]) usage(`unknown scenario ${scenario}`);
 
 const profile = mkdtempSync(path.join(tmpdir(), 'phonebook-chromium-'));
@@ -374,7 +488,9 @@ try {
   });
   page.on('dialog', (d) => {
     console.log(`dialog: ${d.message()}`);
-    d.accept();
+    dialogs.push(d.message());
+    if (answers.length && !answers.shift()) d.dismiss();
+    else d.accept();
   });
   try {
     await scenarios[scenario](page);

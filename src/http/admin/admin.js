@@ -234,7 +234,15 @@
         p.bind_dn ? `${p.bind_dn}${p.has_password ? ' (password set)' : ''}` : 'anonymous'),
       h('dt', {}, 'Filter'), h('dd', { 'data-testid': 'filter' }, h('code', {}, p.filter || '(objectClass=*)')),
       h('dt', {}, 'Mode'), h('dd', { 'data-testid': 'mode' }, p.mode || 'mirror'),
-      h('dt', {}, 'Schedule'), h('dd', { 'data-testid': 'schedule' }, p.schedule || 'manual'),
+      h('dt', {}, 'Schedule'), h('dd', { 'data-testid': 'schedule' },
+        (p.schedule || 'manual') + (p.schedule && p.timezone ? ` (${p.timezone})` : '')),
+      h('dt', {}, 'Connection'), h('dd', { 'data-testid': 'connection' }, [
+        p.uri.startsWith('ldaps:') ? 'TLS' : p.starttls ? 'StartTLS' : p.uri.startsWith('ldap:') ? 'plain LDAP' : 'file',
+        p.ca_file ? `CA ${p.ca_file}` : null, p.tls_insecure ? 'certificate not checked' : null,
+        `timeout ${p.timeout || '30s'}`, `page size ${p.page_size ?? 500}`,
+      ].filter(Boolean).join(', ')),
+      h('dt', {}, 'Identity'), h('dd', { 'data-testid': 'id-attribute' }, p.id_attribute || 'DN'),
+      h('dt', {}, 'Deletion guard'), h('dd', { 'data-testid': 'max-removals' }, `at most ${p.max_removals || '10%'} per import`),
       h('dt', {}, 'Pre-filter'), h('dd', { 'data-testid': 'prefilter' },
         p.prefilter.length ? h('ul', {}, p.prefilter.map((r) => h('li', {}, h('code', {}, ruleText(r))))) : 'none'),
       h('dt', {}, 'Fields'), h('dd', {}, h('details', {}, h('summary', {}, 'field mapping'),
@@ -252,8 +260,7 @@
         ? h('dd', { class: 'error', 'data-testid': 'failure-streak' }, String(s.consecutive_failures))
         : null,
       h('dt', {}, 'Next run'), h('dd', { 'data-testid': 'next-run' },
-        p.schedule ? when(s && s.next_run) : 'manual only'),
-      h('dt', {}, 'History'), h('dd', {}, historyView(name)));
+        p.schedule ? when(s && s.next_run) : 'manual only'));
     const extra = [];
     if (run && run.outcome === 'held_back' && !running) {
       extra.push(h('div', { class: 'held-back', 'data-testid': 'held-back', role: 'alert' },
@@ -276,6 +283,7 @@
           class: 'badge outcome-' + outcome.replace(' ', '-'), 'data-testid': 'outcome', 'data-outcome': outcome,
         }, outcome.replace('_', ' '))),
       h('div', { class: 'columns' }, profile, statusList),
+      historyView(name),
       extra,
       h('div', { class: 'actions' },
         h('button', { type: 'button', 'data-testid': 'test', disabled: running, onclick: () => testConnector(name) },
@@ -291,7 +299,7 @@
   function historyView(name) {
     const shown = state.history.get(name);
     const details = h('details', { 'data-testid': 'history', open: shown ? '' : null },
-      h('summary', { 'data-testid': 'history-toggle' }, 'last runs'));
+      h('summary', { 'data-testid': 'history-toggle' }, 'Run history (last 50)'));
     details.addEventListener('toggle', () => {
       if (details.open && !state.history.has(name)) loadHistory(name);
       if (!details.open && state.history.has(name)) { state.history.delete(name); }
@@ -475,10 +483,62 @@
   // Editor
 
   const editor = $('editor');
+  // Every key of a connector table: text inputs (empty leaves the key out, so its default
+  // applies) and the two switches.
   const simple = {
     name: $('f-name'), comment: $('f-comment'), uri: $('f-uri'), base_dn: $('f-base-dn'),
     bind_dn: $('f-bind-dn'), filter: $('f-filter'), mode: $('f-mode'), schedule: $('f-schedule'),
+    timezone: $('f-timezone'), id_attribute: $('f-id-attribute'), page_size: $('f-page-size'),
+    max_removals: $('f-max-removals'), timeout: $('f-timeout'), ca_file: $('f-ca-file'),
   };
+  const switches = { starttls: $('f-starttls'), tls_insecure: $('f-tls-insecure') };
+
+  // Starting points for the usual upstreams (README "Getting started"). A preset sets what
+  // differs between them and shows examples for what only the administrator knows.
+  const AD_PERSON = '(&(objectCategory=person)(objectClass=user)(!(userAccountControl:1.2.840.113556.1.4.803:=2)))';
+  const PRESETS = {
+    ad: {
+      hint: 'Active Directory: people who are not disabled, named by objectGUID, only members of the ' +
+        'phone book group (change its name). Use ldaps:// (port 636) or StartTLS, and a read-only service account.',
+      values: { filter: AD_PERSON, id_attribute: 'objectGUID', page_size: '', starttls: false },
+      placeholders: {
+        uri: 'ldaps://dc1.example.com', base_dn: 'CN=Users,DC=example,DC=com',
+        bind_dn: 'CN=svc-phonebook,CN=Users,DC=example,DC=com',
+      },
+      prefilter: [{ attribute: 'memberOf', matches: '(?i)^CN=company-phonebook,' }],
+    },
+    openldap: {
+      hint: 'OpenLDAP: inetOrgPerson entries named by entryUUID, over StartTLS.',
+      values: { filter: '(objectClass=inetOrgPerson)', id_attribute: 'entryUUID', page_size: '', starttls: true },
+      placeholders: {
+        uri: 'ldap://ldap.example.com', base_dn: 'ou=people,dc=example,dc=com',
+        bind_dn: 'cn=phonebook,ou=services,dc=example,dc=com',
+      },
+      prefilter: [],
+    },
+    ldif: {
+      hint: 'An LDIF export read through the same pipeline; the file must lie below [files] allowed_dirs.',
+      values: { base_dn: '', bind_dn: '', filter: '', id_attribute: '', page_size: '', starttls: false },
+      placeholders: { uri: 'file:/var/lib/phonebook-proxy/directory.ldif' },
+      prefilter: [],
+    },
+  };
+  const PLACEHOLDERS = Object.fromEntries(Object.entries(simple).map(([k, el]) => [k, el.placeholder]));
+
+  function applyPreset(key) {
+    for (const [k, el] of Object.entries(simple)) el.placeholder = PLACEHOLDERS[k];
+    const preset = PRESETS[key];
+    $('preset-hint').textContent = preset ? preset.hint : '';
+    if (!preset) return;
+    for (const [k, v] of Object.entries(preset.values)) {
+      if (switches[k]) switches[k].checked = v;
+      else simple[k].value = v;
+    }
+    for (const [k, v] of Object.entries(preset.placeholders)) simple[k].placeholder = v;
+    if (preset.values.bind_dn === '') $('f-password').value = '';
+    $('rules').replaceChildren(...preset.prefilter.map((r) => ruleRow(r, false)));
+  }
+  $('f-preset').addEventListener('change', () => applyPreset($('f-preset').value));
 
   function ruleRow(rule, nested) {
     const kind = rule.any && rule.any.length ? 'any'
@@ -549,7 +609,10 @@
     clearErrors();
     $('editor-result').replaceChildren();
     $('editor-title').textContent = p ? `Edit connector ${p.name}` : 'New connector';
-    for (const [k, el] of Object.entries(simple)) el.value = (p && p[k]) || (k === 'mode' ? 'mirror' : '');
+    $('f-preset').value = '';
+    applyPreset('');
+    for (const [k, el] of Object.entries(simple)) el.value = (p && p[k] != null ? String(p[k]) : '') || (k === 'mode' ? 'mirror' : '');
+    for (const [k, el] of Object.entries(switches)) el.checked = Boolean(p && p[k]);
     const password = $('f-password');
     password.value = '';
     password.placeholder = p && p.has_password ? 'stored — leave empty to keep it' : 'empty: no password';
@@ -575,13 +638,15 @@
 
   function collect() {
     const text = (el) => (el.value.trim() === '' ? null : el.value.trim());
-    const profile = {
-      name: simple.name.value.trim(), uri: simple.uri.value.trim(), comment: text(simple.comment),
-      base_dn: text(simple.base_dn), bind_dn: text(simple.bind_dn), filter: text(simple.filter),
-      mode: simple.mode.value, schedule: text(simple.schedule),
-      prefilter: collectRules($('rules'), 'prefilter'),
-      fields: Object.fromEntries(FIELDS.map(([f]) => [f, $('field-' + f).value.trim()])),
-    };
+    const profile = Object.fromEntries(Object.entries(simple).map(([k, el]) => [k, text(el)]));
+    profile.name = simple.name.value.trim();
+    profile.uri = simple.uri.value.trim();
+    profile.mode = simple.mode.value;
+    const size = profile.page_size;
+    profile.page_size = size === null ? null : Number(size);
+    for (const [k, el] of Object.entries(switches)) profile[k] = el.checked;
+    profile.prefilter = collectRules($('rules'), 'prefilter');
+    profile.fields = Object.fromEntries(FIELDS.map(([f]) => [f, $('field-' + f).value.trim()]));
     const password = $('f-password').value;
     if (password) profile.password = password;
     return profile;
