@@ -400,9 +400,13 @@ async function invalid(page) {
   await rule.getByTestId('rule-value').fill('([unclosed');
   await page.getByTestId('field-display_name').fill('{displayName');
   await page.getByTestId('f-uri').fill('http://not-ldap.example');
+  await page.getByTestId('f-schedule').fill('0 30 6 * * Mon-Fri');
+  await page.getByTestId('f-timezone').fill('Mars/Olympus_Mons');
+  await page.getByTestId('f-max-removals').fill('lots');
+  await page.getByTestId('f-timeout').fill('soon');
   await clickFor(page, page.getByTestId('save'), 'PUT', `/api/v1/connectors/${corp}`);
   const ruleIndex = (await page.getByTestId('rule').count()) - 1;
-  for (const field of [`prefilter[${ruleIndex}].matches`, 'fields.display_name', 'uri']) {
+  for (const field of [`prefilter[${ruleIndex}].matches`, 'fields.display_name', 'uri', 'timezone', 'max_removals', 'timeout']) {
     const error = page.locator(`[data-testid="field-error"][data-for="${field}"]`);
     await error.waitFor();
     ok(`${field}: "${await text(error)}"`);
