@@ -484,15 +484,7 @@ fn read_profile(t: &Table) -> Profile {
             (f.to_owned(), template)
         })
         .collect();
-    let prefilter = match t.get("prefilter") {
-        Some(Item::ArrayOfTables(rules)) => rules.iter().map(|r| read_rule(r)).collect(),
-        Some(Item::Value(Value::Array(rules))) => rules
-            .iter()
-            .filter_map(Value::as_inline_table)
-            .map(|r| read_rule(r))
-            .collect(),
-        _ => Vec::new(),
-    };
+    let prefilter = t.get("prefilter").map(read_rules).unwrap_or_default();
     Profile {
         name: text("name").unwrap_or_default(),
         comment: text("comment"),
@@ -526,35 +518,35 @@ fn read_profile(t: &Table) -> Profile {
     }
 }
 
-/// One pre-filter rule of the file, from a `[[connector.prefilter]]` table or an inline
-/// table of an `any` group.
-fn read_rule(t: &dyn toml_edit::TableLike) -> RuleSpec {
-    let text = |k: &str| t.get(k).and_then(Item::as_str).map(str::to_owned);
-    if let Some(group) = t.get("any") {
-        let rules = match group {
-            Item::ArrayOfTables(rules) => rules.iter().map(|r| read_rule(r)).collect(),
-            Item::Value(Value::Array(rules)) => rules
-                .iter()
-                .filter_map(Value::as_inline_table)
-                .map(|r| read_rule(r))
-                .collect(),
-            _ => Vec::new(),
-        };
-        return RuleSpec::Any(rules);
+/// The rules of `[[connector.prefilter]]` tables or of an array of inline tables.
+fn read_rules(item: &Item) -> Vec<RuleSpec> {
+    match item {
+        Item::ArrayOfTables(rules) => rules.iter().map(|r| read_rule(r).into()).collect(),
+        Item::Value(Value::Array(rules)) => rules
+            .iter()
+            .filter_map(Value::as_inline_table)
+            .map(|r| read_rule(r).into())
+            .collect(),
+        _ => Vec::new(),
     }
-    let attribute = text("attribute").unwrap_or_default();
-    match (
-        text("matches"),
-        text("not_matches"),
-        t.get("present").and_then(Item::as_bool),
-    ) {
-        (Some(regex), _, _) => RuleSpec::Matches { attribute, regex },
-        (None, Some(regex), _) => RuleSpec::NotMatches { attribute, regex },
-        (None, None, Some(present)) => RuleSpec::Present { attribute, present },
-        (None, None, None) => RuleSpec::Matches {
-            attribute,
-            regex: String::new(),
-        },
+}
+
+/// One pre-filter rule of the file, from a `[[connector.prefilter]]` table or an inline
+/// table of an `any` group, read like the JSON form.
+fn read_rule(t: &dyn toml_edit::TableLike) -> RuleJson {
+    let text = |k: &str| t.get(k).and_then(Item::as_str).map(str::to_owned);
+    RuleJson {
+        attribute: text("attribute"),
+        matches: text("matches"),
+        not_matches: text("not_matches"),
+        present: t.get("present").and_then(Item::as_bool),
+        any: t
+            .get("any")
+            .map(read_rules)
+            .unwrap_or_default()
+            .into_iter()
+            .map(RuleJson::from)
+            .collect(),
     }
 }
 
