@@ -523,7 +523,10 @@ impl Config {
         let table: Table = text.parse().map_err(|e: toml::de::Error| {
             vec![ConfigError {
                 path: String::new(),
-                message: format!("not valid TOML: {}", one_line(&e.to_string())),
+                message: format!(
+                    "not valid TOML: {}",
+                    syntax_error(text, e.message(), e.span())
+                ),
             }]
         })?;
         let mut errs = Errors::default();
@@ -602,6 +605,19 @@ fn regex_error(e: &regex::Error) -> String {
         "{message} at position {}, after \"{before}\"",
         column - indent + 1
     )
+}
+
+/// A TOML syntax error as "line L, column C: what": never the line itself, which may hold a
+/// password (a backslash in `password = "…"` is such an error).
+pub fn syntax_error(text: &str, message: &str, span: Option<std::ops::Range<usize>>) -> String {
+    let what = one_line(message);
+    let Some(at) = span.map(|s| s.start.min(text.len())) else {
+        return what;
+    };
+    let before = text.get(..at).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+    format!("line {line}, column {column}: {what}")
 }
 
 fn one_line(s: &str) -> String {
@@ -2096,6 +2112,14 @@ shoe_size = "{x}"
         let errs = errors("[store\npath = 1");
         assert_eq!(errs.len(), 1);
         assert!(errs[0].starts_with("not valid TOML"), "{errs:?}");
+        // The offending line may hold a secret: only its position is named.
+        let errs = errors("[[connector]]\nname = \"x\"\npassword = \"S3CRET\\INLINE\"\n");
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(errs[0].contains("line 3, column"), "{errs:?}");
+        assert!(
+            !errs[0].contains("S3CRET") && !errs[0].contains("INLINE"),
+            "{errs:?}"
+        );
     }
 
     #[test]

@@ -145,6 +145,11 @@ fn count_or_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String
     }))
 }
 
+/// A file that is not TOML, named by position only (its line may hold a password).
+fn syntax(text: &str, e: &toml_edit::TomlError) -> EditError {
+    EditError::Syntax(crate::config::syntax_error(text, e.message(), e.span()))
+}
+
 /// Why an edit was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EditError {
@@ -180,7 +185,7 @@ pub fn upsert(
     };
     let mut doc: DocumentMut = text
         .parse()
-        .map_err(|e: toml_edit::TomlError| EditError::Syntax(e.to_string()))?;
+        .map_err(|e: toml_edit::TomlError| syntax(text, &e))?;
     let connectors = connectors(&mut doc)?;
     let find =
         |c: &ArrayOfTables, name: &str| (0..c.len()).find(|i| name_of(c.get(*i)) == Some(name));
@@ -275,7 +280,7 @@ fn endpoint(uri: &str) -> (String, String, String) {
 pub fn delete(text: &str, name: &str, config_path: &Path) -> Result<String, EditError> {
     let mut doc: DocumentMut = text
         .parse()
-        .map_err(|e: toml_edit::TomlError| EditError::Syntax(e.to_string()))?;
+        .map_err(|e: toml_edit::TomlError| syntax(text, &e))?;
     let connectors = connectors(&mut doc)?;
     let index = (0..connectors.len())
         .find(|i| name_of(connectors.get(*i)) == Some(name))
@@ -451,7 +456,7 @@ pub fn is_cron(schedule: &str) -> bool {
 pub fn profiles(text: &str) -> Result<Vec<Profile>, EditError> {
     let doc: DocumentMut = text
         .parse()
-        .map_err(|e: toml_edit::TomlError| EditError::Syntax(e.to_string()))?;
+        .map_err(|e: toml_edit::TomlError| syntax(text, &e))?;
     let Some(item) = doc.get("connector") else {
         return Ok(Vec::new());
     };
@@ -965,6 +970,23 @@ tls_insecure = false
         );
         let config = Config::parse(&edited).unwrap();
         assert_eq!(config.connector("ad").unwrap().page_size, 500);
+    }
+
+    #[test]
+    fn a_file_that_is_not_toml_is_named_by_position_never_by_its_text() {
+        let broken = "[[connector]]\nname = \"x\"\npassword = \"S3CRET\\INLINE\"\n";
+        for e in [
+            profiles(broken).unwrap_err(),
+            upsert(broken, None, &profile("y"), Path::new(P_TEXT)).unwrap_err(),
+            delete(broken, "x", Path::new(P_TEXT)).unwrap_err(),
+        ] {
+            let shown = e.to_string();
+            assert!(shown.contains("line 3, column"), "{shown}");
+            assert!(
+                !shown.contains("S3CRET") && !shown.contains("INLINE"),
+                "{shown}"
+            );
+        }
     }
 
     #[test]

@@ -610,6 +610,26 @@ fn deleting_a_connector_takes_its_entries_out_of_the_served_book() {
         .unwrap_or_default()
         .contains("max_removals"));
     assert_eq!(count(), 8, "a held-back delete changes nothing");
+    // A rename takes them out just the same: held back too, file and book unchanged.
+    let mut profile = get(&format!("{base}/api/v1/connectors")).json()[1].clone();
+    assert_eq!(profile["name"], "branch");
+    profile["name"] = "branch-office".into();
+    let renamed = curl(&[
+        "-X",
+        "PUT",
+        "-H",
+        "Content-Type: application/json",
+        "--data",
+        &profile.to_string(),
+        &format!("{base}/api/v1/connectors/branch"),
+    ]);
+    assert_eq!(renamed.status, 409, "{}", renamed.text());
+    assert_eq!(renamed.json()["held_back"], true);
+    assert!(renamed.json()["error"]
+        .as_str()
+        .unwrap_or_default()
+        .starts_with("renaming branch would take its 4 entries"));
+    assert_eq!(count(), 8, "a held-back rename changes nothing");
     assert_eq!(
         std::fs::read_to_string(ws.config_path()).expect("config"),
         config,

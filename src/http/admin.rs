@@ -150,16 +150,29 @@ pub async fn create(
 }
 
 /// `PUT /api/v1/connectors/{name}` — replace (and possibly rename) a profile.
+///
+/// A rename takes the old name's entries out of the served book until the new name's first
+/// sync, so it goes through the deletion guard like a delete (`?force=true` past it).
 pub async fn update(
     State(state): State<Shared>,
     Path(name): Path<String>,
+    query: super::Params,
     body: Result<Json<Profile>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
+    let force = match force(query) {
+        Ok(force) => force,
+        Err(e) => return e.into_response(),
+    };
     let body = match body {
         Ok(Json(b)) => b,
         Err(e) => return rejected(e),
     };
     let p = body;
+    if p.name.trim() != name {
+        if let Some(held) = guard(&state, &name, force, "renaming") {
+            return held;
+        }
+    }
     apply_edit(
         &state,
         |text| config_edit::upsert(text, Some(&name), &p, &state.admin.config_path),
@@ -180,37 +193,12 @@ pub async fn remove(
     Path(name): Path<String>,
     query: super::Params,
 ) -> Response {
-    let force =
-        match super::params(query).and_then(|p| match p.keys().find(|k| k.as_str() != "force") {
-            Some(k) => Err(ApiError::bad_request(format!("unknown parameter \"{k}\""))),
-            None => super::flag(&p, "force"),
-        }) {
-            Ok(force) => force,
-            Err(e) => return e.into_response(),
-        };
-    let runner = state.runner();
-    if let Some(connector) = runner.config().connector(&name) {
-        let entries = runner
-            .directory()
-            .load()
-            .entries_per_connector()
-            .get(name.as_str())
-            .copied()
-            .unwrap_or(0);
-        if !force && !connector.max_removals.allows(entries, entries) {
-            return (
-                StatusCode::CONFLICT,
-                Json(json!({
-                    "error": format!(
-                        "deleting {name} would take its {entries} entries out of the phone book, more than its deletion guard allows (max_removals = {})",
-                        connector.max_removals
-                    ),
-                    "held_back": true,
-                    "entries": entries,
-                })),
-            )
-                .into_response();
-        }
+    let force = match force(query) {
+        Ok(force) => force,
+        Err(e) => return e.into_response(),
+    };
+    if let Some(held) = guard(&state, &name, force, "deleting") {
+        return held;
     }
     apply_edit(
         &state,
@@ -218,6 +206,47 @@ pub async fn remove(
         |_| None,
     )
     .await
+}
+
+/// The one query parameter an edit takes: `force`.
+fn force(query: super::Params) -> Result<bool, ApiError> {
+    let p = super::params(query)?;
+    match p.keys().find(|k| k.as_str() != "force") {
+        Some(k) => Err(ApiError::bad_request(format!("unknown parameter \"{k}\""))),
+        None => super::flag(&p, "force"),
+    }
+}
+
+/// The answer holding back an edit that takes connector `name`'s entries out of the served
+/// book (`doing`: "deleting", "renaming") when they are more than its `max_removals` allows
+/// and the edit is not forced.
+fn guard(state: &Shared, name: &str, force: bool, doing: &str) -> Option<Response> {
+    let runner = state.runner();
+    let connector = runner.config().connector(name)?;
+    let entries = runner
+        .directory()
+        .load()
+        .entries_per_connector()
+        .get(name)
+        .copied()
+        .unwrap_or(0);
+    if force || connector.max_removals.allows(entries, entries) {
+        return None;
+    }
+    Some(
+        (
+            StatusCode::CONFLICT,
+            Json(json!({
+                "error": format!(
+                    "{doing} {name} would take its {entries} entries out of the phone book, more than its deletion guard allows (max_removals = {})",
+                    connector.max_removals
+                ),
+                "held_back": true,
+                "entries": entries,
+            })),
+        )
+            .into_response(),
+    )
 }
 
 /// The configuration with the profile as entered put in (saved or not) and validated as

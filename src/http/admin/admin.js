@@ -700,8 +700,23 @@
     clearErrors();
     $('save').disabled = true;
     try {
-      if (original === null) await api('POST', '/api/v1/connectors', profile);
-      else await api('PUT', '/api/v1/connectors/' + encodeURIComponent(original), profile);
+      if (original === null) {
+        await api('POST', '/api/v1/connectors', profile);
+      } else {
+        const path = '/api/v1/connectors/' + encodeURIComponent(original);
+        try {
+          await api('PUT', path, profile);
+        } catch (e) {
+          // A rename takes the old name's entries out of the book: past its guard, ask again.
+          if (!(e instanceof ApiError) || e.status !== 409 || !e.data || !e.data.held_back) throw e;
+          if (!window.confirm(`${e.message}\n\nRename ${original} to ${profile.name} anyway? Its ${e.data.entries} entries ` +
+            'leave the phone book until the first import under the new name.')) {
+            notice(`${original} was not renamed (held back by its deletion guard).`);
+            return;
+          }
+          await api('PUT', path + '?force=true', profile);
+        }
+      }
       if (original !== null && original !== profile.name) state.results.delete(original);
       touched();
       closeEditor();
