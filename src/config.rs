@@ -348,6 +348,12 @@ impl PartialEq for Cron {
 
 impl Eq for Cron {}
 
+/// The shortest time between two scheduled syncs of one connector, interval or cron.
+const MIN_SCHEDULE: Duration = Duration::from_secs(10);
+
+/// The longest a connector waits for its upstream's answer: past this it is a hang.
+const MAX_CONNECTOR_TIMEOUT: Duration = Duration::from_secs(3600);
+
 impl Cron {
     /// Parses a 6-field (`sec min hour day month weekday`) or classic 5-field expression,
     /// read in the host's local time.
@@ -365,6 +371,21 @@ impl Cron {
         let schedule = full
             .parse::<cron::Schedule>()
             .map_err(|e| format!("\"{text}\" is not a cron expression ({e})"))?;
+        // The same floor as an interval: a sync every second is an attack on the upstream.
+        // A gap too short shows within the expression's first hundred times.
+        let start = chrono::DateTime::<chrono::Utc>::from_timestamp(1_767_225_600, 0);
+        let times: Vec<_> = start
+            .map(|s| schedule.after(&s).take(100).collect())
+            .unwrap_or_default();
+        if times
+            .windows(2)
+            .any(|w| (w[1] - w[0]).num_seconds() < MIN_SCHEDULE.as_secs() as i64)
+        {
+            return Err(format!(
+                "\"{text}\" runs more often than every {}s, the shortest schedule allowed",
+                MIN_SCHEDULE.as_secs()
+            ));
+        }
         Ok(Cron {
             text: text.to_owned(),
             schedule,
@@ -1714,7 +1735,7 @@ fn parse_connector(
         }
     };
     let every = s.duration("schedule", errs);
-    if every.is_some_and(|d| d < Duration::from_secs(10)) {
+    if every.is_some_and(|d| d < MIN_SCHEDULE) {
         errs.push(s.key("schedule"), "must be at least 10s");
     }
     let cron = s.string("cron", errs).and_then(|c| {
@@ -1788,8 +1809,8 @@ fn parse_connector(
     let timeout = s
         .duration("timeout", errs)
         .unwrap_or(Duration::from_secs(30));
-    if timeout.is_zero() {
-        errs.push(s.key("timeout"), "must be more than 0s");
+    if timeout.is_zero() || timeout > MAX_CONNECTOR_TIMEOUT {
+        errs.push(s.key("timeout"), "must be more than 0s and at most 1h");
     }
     let prefilter = Prefilter {
         rules: s
@@ -2094,7 +2115,7 @@ shoe_size = "{x}"
             "connector[0].schedule: \"often\" is not a duration",
             "connector[0].page_size: -1 is out of range",
             "connector[0].max_removals: \"lots\"",
-            "connector[0].timeout: must be more than 0s",
+            "connector[0].timeout: must be more than 0s and at most 1h",
             "connector[0].filter: ",
             "connector[0].prefilter[1].matches: invalid regex",
             "connector[0].prefilter[2]: needs exactly one of",

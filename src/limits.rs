@@ -15,6 +15,10 @@ pub const FILTER_PARTS: usize = 512;
 /// The deepest nesting of pre-filter `any` groups (a rule inside `any` inside `any` …).
 pub const PREFILTER_DEPTH: usize = 4;
 
+/// The largest `ca_file` read: a bundle of every public root is about 200 KiB, and the file
+/// is read whole on every connect, so a path to something huge must not fill the memory.
+pub const CA_FILE_BYTES: u64 = 1024 * 1024;
+
 /// Why filter text was refused before it was parsed.
 pub fn check_filter_text(text: &str) -> Result<(), String> {
     let (mut depth, mut deepest, mut parts) = (0usize, 0usize, 0usize);

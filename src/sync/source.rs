@@ -296,22 +296,41 @@ fn settings(connector: &ConnectorConfig) -> Result<LdapConnSettings, String> {
 }
 
 /// A rustls client configuration trusting exactly the certificates of `ca_file`.
+///
+/// The file is read up to [`CA_FILE_BYTES`](crate::limits::CA_FILE_BYTES), and what is wrong
+/// with it is said in fixed words: a parser's message can quote the bytes it choked on, and
+/// the path may point at a file that is not a certificate at all (a key, the configuration).
 fn tls_config(ca_file: &std::path::Path) -> Result<rustls::ClientConfig, String> {
+    use std::io::Read as _;
+
     use rustls::pki_types::{pem::PemObject, CertificateDer};
+    let shown = ca_file.display();
+    let cap = crate::limits::CA_FILE_BYTES;
+    let file = std::fs::File::open(ca_file)
+        .map_err(|e| format!("cannot read ca_file {shown} ({})", e.kind()))?;
+    if !file.metadata().is_ok_and(|m| m.is_file()) {
+        return Err(format!("ca_file {shown} is not a regular file"));
+    }
+    let mut pem = Vec::new();
+    file.take(cap + 1)
+        .read_to_end(&mut pem)
+        .map_err(|e| format!("cannot read ca_file {shown} ({})", e.kind()))?;
+    if pem.len() as u64 > cap {
+        return Err(format!(
+            "ca_file {shown} is larger than {} KiB: not a CA bundle",
+            cap / 1024
+        ));
+    }
     let mut roots = rustls::RootCertStore::empty();
-    let certs = CertificateDer::pem_file_iter(ca_file)
-        .map_err(|e| format!("cannot read ca_file {} ({e})", ca_file.display()))?;
-    for cert in certs {
-        let cert = cert.map_err(|e| format!("ca_file {} is not PEM ({e})", ca_file.display()))?;
+    for cert in CertificateDer::pem_slice_iter(&pem) {
+        let cert =
+            cert.map_err(|_| format!("ca_file {shown} is not a PEM file of certificates"))?;
         roots
             .add(cert)
-            .map_err(|e| format!("ca_file {}: {e}", ca_file.display()))?;
+            .map_err(|_| format!("ca_file {shown} holds a certificate that cannot be read"))?;
     }
     if roots.is_empty() {
-        return Err(format!(
-            "ca_file {} holds no certificate",
-            ca_file.display()
-        ));
+        return Err(format!("ca_file {shown} holds no certificate"));
     }
     Ok(rustls::ClientConfig::builder()
         .with_root_certificates(roots)
@@ -347,4 +366,35 @@ fn io_cause(e: &std::io::Error) -> String {
 
 fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tls_config;
+
+    #[test]
+    fn a_ca_file_is_bounded_and_its_errors_quote_none_of_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let huge = dir.path().join("huge.pem");
+        std::fs::File::create(&huge)
+            .unwrap()
+            .set_len(3 * crate::limits::CA_FILE_BYTES)
+            .unwrap();
+        let e = tls_config(&huge).unwrap_err();
+        assert!(e.contains("is larger than 1024 KiB"), "{e}");
+
+        let secret = dir.path().join("secret.pem");
+        std::fs::write(
+            &secret,
+            "-----BEGIN CERTIFICATE-----SECRET-IN-BEGIN-LINE\nQUJD!\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        let e = tls_config(&secret).unwrap_err();
+        assert!(!e.contains("SECRET") && !e.contains("45, 45"), "{e}");
+        let key = dir.path().join("key.pem");
+        std::fs::write(&key, "password = \"hunter2\"\n").unwrap();
+        assert!(tls_config(&key).unwrap_err().ends_with("holds no certificate"));
+        let e = tls_config(dir.path()).unwrap_err();
+        assert!(e.ends_with("is not a regular file"), "{e}");
+    }
 }
