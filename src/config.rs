@@ -331,7 +331,8 @@ pub enum Schedule {
     Cron(Box<Cron>),
 }
 
-/// A parsed cron expression (UTC), kept with the text it was written as.
+/// A parsed cron expression, read in its `timezone` (the host's local time when none), kept with
+/// the text it was written as.
 #[derive(Debug, Clone)]
 pub struct Cron {
     pub text: String,
@@ -2232,6 +2233,27 @@ shoe_size = "{x}"
         assert_eq!(closest("fitler", &["filter", "mode"]), Some("filter"));
         assert_eq!(closest("colour", &["filter", "mode"]), None);
         assert_eq!(closest("x", &["id", "uri"]), None, "too short to guess");
+    }
+
+    #[test]
+    fn a_cron_that_fires_more_often_than_every_10s_is_refused() {
+        for text in [
+            "* * * * * *",
+            "*/5 * * * * *",
+            "0,3 * * * * *",
+            "59,0 * * * * *",
+        ] {
+            let e = Cron::parse(text).unwrap_err();
+            assert!(e.contains("more often than every 10s"), "{text}: {e}");
+        }
+        for text in [
+            "*/10 * * * * *",
+            "0 * * * * *",
+            "*/15 * * * *",
+            "0 30 6 * * Mon-Fri",
+        ] {
+            assert!(Cron::parse(text).is_ok(), "{text}");
+        }
     }
 
     #[test]

@@ -293,20 +293,23 @@ pub fn delete(text: &str, name: &str, config_path: &Path) -> Result<String, Edit
 
 /// The index of connector `name` in `text`, for matching `connector[i].…` error paths.
 pub fn connector_index(text: &str, name: &str) -> Option<usize> {
-    let doc: DocumentMut = text.parse().ok()?;
-    let connectors = doc.get("connector")?.as_array_of_tables()?;
-    for (i, table) in connectors.iter().enumerate() {
-        if table.get("name").and_then(Item::as_str) == Some(name) {
-            return Some(i);
-        }
-    }
-    None
+    let mut doc: DocumentMut = text.parse().ok()?;
+    let connectors = connectors(&mut doc).ok()?;
+    (0..connectors.len()).find(|i| name_of(connectors.get(*i)) == Some(name))
 }
 
+/// The file's connectors as `[[connector]]` tables; a file that wrote them as an inline
+/// array (`connector = [{ … }]`) gets them as tables from the first edit on.
 fn connectors(doc: &mut DocumentMut) -> Result<&mut ArrayOfTables, EditError> {
     let item = doc
         .entry("connector")
         .or_insert(Item::ArrayOfTables(ArrayOfTables::new()));
+    if item.is_array() {
+        *item = match std::mem::take(item).into_array_of_tables() {
+            Ok(tables) => Item::ArrayOfTables(tables),
+            Err(kept) => kept,
+        };
+    }
     item.as_array_of_tables_mut().ok_or_else(|| {
         EditError::Syntax("`connector` must be an array of tables ([[connector]])".into())
     })
@@ -348,11 +351,38 @@ fn set_flag(table: &mut Table, key: &str, on: bool) {
 }
 
 fn write_profile(table: &mut Table, p: &Profile) {
-    set(table, "name", Some(&p.name));
-    set(table, "comment", p.comment.as_deref());
-    set(table, "uri", Some(&p.uri));
-    set(table, "base_dn", p.base_dn.as_deref());
-    set(table, "bind_dn", p.bind_dn.as_deref());
+    // A key is written only when its value changed: an unchanged one keeps its exact text
+    // (`max_removals = "25"` stays a string, `schedule` stays where the file put it).
+    let before = read_profile(table);
+    let trimmed = |v: &Option<String>| {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
+    let text_keys: [(&str, &Option<String>, &Option<String>); 9] = [
+        ("comment", &p.comment, &before.comment),
+        ("base_dn", &p.base_dn, &before.base_dn),
+        ("bind_dn", &p.bind_dn, &before.bind_dn),
+        ("filter", &p.filter, &before.filter),
+        ("mode", &p.mode, &before.mode),
+        // A time zone only goes with cron; the check says so when it is given anyway.
+        ("timezone", &p.timezone, &before.timezone),
+        ("id_attribute", &p.id_attribute, &before.id_attribute),
+        ("timeout", &p.timeout, &before.timeout),
+        ("ca_file", &p.ca_file, &before.ca_file),
+    ];
+    if p.name.trim() != before.name.trim() {
+        set(table, "name", Some(&p.name));
+    }
+    if p.uri.trim() != before.uri.trim() {
+        set(table, "uri", Some(&p.uri));
+    }
+    for (key, new, old) in text_keys {
+        if trimmed(new) != trimmed(old) {
+            set(table, key, new.as_deref());
+        }
+    }
     if p.bind_dn.as_deref().is_none_or(|d| d.trim().is_empty()) {
         for key in ["password", "password_env", "password_file"] {
             table.remove(key);
@@ -362,45 +392,41 @@ fn write_profile(table: &mut Table, p: &Profile) {
         table.remove("password_file");
         put(table, "password", Some(Value::from(password)));
     }
-    set(table, "filter", p.filter.as_deref());
-    set(table, "mode", p.mode.as_deref());
-    let schedule = p
-        .schedule
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty());
-    let is_cron = schedule.is_some_and(is_cron);
-    set(table, "schedule", schedule.filter(|_| !is_cron));
-    set(table, "cron", schedule.filter(|_| is_cron));
-    // A time zone only goes with a cron expression; the check says so when it is given anyway.
-    set(table, "timezone", p.timezone.as_deref());
-    set(table, "id_attribute", p.id_attribute.as_deref());
-    put(
-        table,
-        "page_size",
-        p.page_size.map(|n| Value::from(i64::from(n))),
-    );
-    let max_removals = p
-        .max_removals
-        .as_deref()
-        .map(str::trim)
-        .filter(|m| !m.is_empty());
-    // A plain count is written as a TOML integer, a percentage as text: as the README shows.
-    put(
-        table,
-        "max_removals",
-        max_removals.map(|m| match m.parse::<i64>() {
-            Ok(n) => Value::from(n),
-            Err(_) => Value::from(m),
-        }),
-    );
-    set(table, "timeout", p.timeout.as_deref());
-    set(table, "ca_file", p.ca_file.as_deref());
-    set_flag(table, "starttls", p.starttls);
-    set_flag(table, "tls_insecure", p.tls_insecure);
+    let schedule = trimmed(&p.schedule);
+    if schedule != trimmed(&before.schedule) {
+        // What reads as an interval (`15m`, `1h 30m`) is one; anything else is cron.
+        let is_interval = schedule
+            .as_deref()
+            .is_some_and(|s| crate::config::parse_duration(s).is_ok());
+        let schedule = schedule.as_deref();
+        set(table, "schedule", schedule.filter(|_| is_interval));
+        set(table, "cron", schedule.filter(|_| !is_interval));
+    }
+    if p.page_size != before.page_size {
+        put(
+            table,
+            "page_size",
+            p.page_size.map(|n| Value::from(i64::from(n))),
+        );
+    }
+    let max_removals = trimmed(&p.max_removals);
+    if max_removals != trimmed(&before.max_removals) {
+        // A plain count is written as a TOML integer, a percentage as text, as the README shows.
+        put(
+            table,
+            "max_removals",
+            max_removals.map(|m| match m.parse::<i64>() {
+                Ok(n) => Value::from(n),
+                Err(_) => Value::from(m),
+            }),
+        );
+    }
+    if p.starttls != before.starttls || p.tls_insecure != before.tls_insecure {
+        set_flag(table, "starttls", p.starttls);
+        set_flag(table, "tls_insecure", p.tls_insecure);
+    }
 
     // Unchanged rules and fields stay as written, comments and layout included.
-    let before = read_profile(table);
     if p.prefilter != before.prefilter {
         if p.prefilter.is_empty() {
             table.remove("prefilter");
@@ -444,26 +470,14 @@ fn write_profile(table: &mut Table, p: &Profile) {
     }
 }
 
-/// Whether a schedule is a cron expression (fields separated by spaces) rather than an
-/// interval like `15m`.
-pub fn is_cron(schedule: &str) -> bool {
-    schedule.split_whitespace().count() > 1
-}
-
 /// Every connector profile of `text` as the file writes it: attribute names in their own
 /// case, durations and schedules as written, every mapping field (its default when the file
 /// names none), whether a password is stored — never the password.
 pub fn profiles(text: &str) -> Result<Vec<Profile>, EditError> {
-    let doc: DocumentMut = text
+    let mut doc: DocumentMut = text
         .parse()
         .map_err(|e: toml_edit::TomlError| syntax(text, &e))?;
-    let Some(item) = doc.get("connector") else {
-        return Ok(Vec::new());
-    };
-    let connectors = item.as_array_of_tables().ok_or_else(|| {
-        EditError::Syntax("`connector` must be an array of tables ([[connector]])".into())
-    })?;
-    Ok(connectors.iter().map(read_profile).collect())
+    Ok(connectors(&mut doc)?.iter().map(read_profile).collect())
 }
 
 fn read_profile(t: &Table) -> Profile {
@@ -889,6 +903,12 @@ name = "file"
 uri = "file:config/demo-directory.ldif"
 max_removals = 25
 tls_insecure = false
+
+[[connector]]
+name = 'literal'
+uri = 'file:config/demo-directory.ldif'
+schedule = "1h 30m"
+max_removals = "25"
 "#;
 
     #[test]
@@ -940,8 +960,7 @@ tls_insecure = false
             text = upsert(&text, Some(&p.name), p, Path::new(P_TEXT))
                 .unwrap_or_else(|e| panic!("{}: {e:?}", p.name));
         }
-        // `tls_insecure = false` is the default, so it goes; nothing else changes.
-        assert_eq!(text, EVERY_KEY.replace("tls_insecure = false\n", ""));
+        assert_eq!(text, EVERY_KEY, "an unchanged save changes no byte");
     }
 
     #[test]
@@ -987,6 +1006,24 @@ tls_insecure = false
                 "{shown}"
             );
         }
+    }
+
+    #[test]
+    fn connectors_written_as_an_inline_array_are_read_and_edited() {
+        let inline = "connector = [{ name = \"a\", uri = \"file:config/demo-directory.ldif\", schedule = \"15m\" }]\n\n[store]\npath = \"data/db\"\n";
+        assert!(Config::parse(inline).is_ok());
+        let read = profiles(inline).unwrap();
+        assert_eq!(
+            (read[0].name.as_str(), read[0].schedule.as_deref()),
+            ("a", Some("15m"))
+        );
+        assert_eq!(connector_index(inline, "a"), Some(0));
+        let mut a = read[0].clone();
+        a.comment = Some("edited".into());
+        let edited = upsert(inline, Some("a"), &a, Path::new(P_TEXT)).unwrap();
+        let again = profiles(&edited).unwrap();
+        assert_eq!(again[0].comment.as_deref(), Some("edited"));
+        assert_eq!(again[0].schedule.as_deref(), Some("15m"));
     }
 
     #[test]

@@ -260,7 +260,17 @@ fn with_profile(
     let original = body.name.trim().to_owned();
     let p = body;
     let path = &state.admin.config_path;
-    let text = std::fs::read_to_string(path).unwrap_or_default();
+    // The profile is tried inside the file as it is: without the file, the stored password
+    // and the other connectors it would be checked against are unknown.
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Box::new(
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("cannot read {} ({})", path.display(), e.kind()),
+            )
+            .into_response(),
+        )
+    })?;
     let exists = config_edit::connector_index(&text, &original).is_some();
     let edited = config_edit::upsert(&text, exists.then_some(original.as_str()), &p, path)
         .map_err(|e| {

@@ -393,7 +393,9 @@ mod tests {
         assert!(!e.contains("SECRET") && !e.contains("45, 45"), "{e}");
         let key = dir.path().join("key.pem");
         std::fs::write(&key, "password = \"hunter2\"\n").unwrap();
-        assert!(tls_config(&key).unwrap_err().ends_with("holds no certificate"));
+        assert!(tls_config(&key)
+            .unwrap_err()
+            .ends_with("holds no certificate"));
         let e = tls_config(dir.path()).unwrap_err();
         assert!(e.ends_with("is not a regular file"), "{e}");
     }
