@@ -305,22 +305,6 @@ impl Indexes {
             .map(|t| t.postings.heap_bytes() + t.sorted.capacity() * 4)
             .sum();
         let grams = |g: &DigitGrams| (g.offsets.capacity() + g.ids.capacity()) * 4;
-        if std::env::var_os("PHONEBOOK_INDEX_DEBUG").is_some() {
-            for (i, t) in self.text.iter().enumerate() {
-                eprintln!(
-                    "text {i}: postings {} ids {} keys, sorted {}",
-                    t.postings.ids.len(),
-                    t.postings.keys.len(),
-                    t.sorted.len()
-                );
-            }
-            eprintln!(
-                "keys {} grams3 {} grams5 {}",
-                self.phone_keys.ids.len(),
-                self.grams3.ids.len(),
-                self.grams5.ids.len()
-            );
-        }
         text + self.phone_keys.heap_bytes() + grams(&self.grams3) + grams(&self.grams5)
     }
 

@@ -108,12 +108,15 @@ pub fn router(state: Shared) -> Router {
             state.clone(),
             access::admin_scope,
         ));
+    // Open to anyone: the health check and the page's own files (which hold no data).
+    let open = Router::new()
+        .route("/", get(page::index))
+        .route("/admin/{file}", get(page::file))
+        .route("/healthz", get(|| async { "ok\n" }));
     Router::new()
         .merge(read)
         .merge(admin)
-        .route("/", get(page::index))
-        .route("/admin/{file}", get(page::file))
-        .route("/healthz", get(|| async { "ok\n" }))
+        .merge(open)
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint") })
         .layer(middleware::from_fn_with_state(
             state.clone(),
