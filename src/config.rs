@@ -459,9 +459,16 @@ impl Secret {
         Secret(value.into())
     }
 
-    /// The value, for the one place that must send it (a bind, a comparison).
+    /// The value, for the one place that must send it (a bind).
     pub fn expose(&self) -> &str {
         &self.0
+    }
+
+    /// Whether `given` is this secret, compared without an early exit on the first differing
+    /// byte (a timing difference would tell a guesser how much of a token was right).
+    pub fn matches(&self, given: &str) -> bool {
+        use subtle::ConstantTimeEq as _;
+        self.0.as_bytes().ct_eq(given.as_bytes()).into()
     }
 }
 

@@ -21,7 +21,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::{ApiError, Shared};
-use crate::config::{Config, Secret};
+use crate::config::Config;
 
 /// The read scope's check.
 pub async fn read_scope(State(state): State<Shared>, request: Request, next: Next) -> Response {
@@ -33,7 +33,7 @@ pub async fn read_scope(State(state): State<Shared>, request: Request, next: Nex
         [&http.read_token, &http.admin_token]
             .into_iter()
             .flatten()
-            .any(|t| matches(given, t))
+            .any(|t| t.matches(given))
     });
     let by_address = peer.is_some_and(|ip| http.read_clients.iter().any(|c| c.contains(ip)));
     let open = http.read_token.is_none() && http.read_clients.is_empty();
@@ -77,7 +77,7 @@ pub async fn admin_scope(State(state): State<Shared>, request: Request, next: Ne
     let runner = state.runner();
     match &runner.config().http.admin_token {
         Some(token) => {
-            if presented_token(headers).is_some_and(|given| matches(&given, token)) {
+            if presented_token(headers).is_some_and(|given| token.matches(&given)) {
                 next.run(request).await
             } else {
                 unauthorized("missing or wrong admin token")
@@ -147,10 +147,6 @@ fn presented_token(headers: &HeaderMap) -> Option<String> {
             .map(|(_, password)| password.to_owned());
     }
     None
-}
-
-fn matches(given: &str, token: &Secret) -> bool {
-    super::constant_time_eq(given.as_bytes(), token.expose().as_bytes())
 }
 
 fn unauthorized(message: &str) -> Response {

@@ -171,11 +171,6 @@ fn flag(params: &HashMap<String, String>, name: &str) -> Result<bool, ApiError> 
     }
 }
 
-/// Compares without an early exit on the first differing byte.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 async fn count_requests(State(state): State<Shared>, request: Request, next: Next) -> Response {
     let route = request
         .extensions()

@@ -643,9 +643,7 @@ impl Session {
         let dn = normalise_dn(&req.dn);
         let known = self.policy.users.iter().find(|(user, _)| *user == dn);
         match known {
-            Some((_, secret))
-                if constant_time_eq(secret.expose().as_bytes(), password.as_bytes()) =>
-            {
+            Some((_, secret)) if secret.matches(&password) => {
                 self.bound = Some(req.dn);
                 reply(LdapResultCode::Success, "")
             }
@@ -1140,11 +1138,6 @@ fn critical_unsupported(controls: &[LdapControl]) -> Option<String> {
         } => Some("1.2.840.113556.1.4.529".into()),
         _ => None,
     })
-}
-
-/// Compares without an early exit on the first differing byte.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]
