@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use crate::export::FeedEntry;
 use crate::numbers::NumberPlan;
+use crate::store::Counts;
 use crate::sync::SyncReport;
 
 /// The `sync --json` object, fields in SPEC's order.
@@ -12,13 +13,9 @@ use crate::sync::SyncReport;
 pub struct ReportJson<'a> {
     pub connector: &'a str,
     pub dry_run: bool,
-    pub fetched: usize,
-    pub filtered_out: usize,
-    pub invalid: usize,
-    pub created: usize,
-    pub updated: usize,
-    pub removed: usize,
-    pub unchanged: usize,
+    /// `fetched` … `unchanged`, in SPEC's order: the counts a run record keeps too.
+    #[serde(flatten)]
+    pub counts: Counts,
     pub held_back: bool,
     pub duration_ms: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -54,17 +51,10 @@ pub struct ChangeJson<'a> {
 impl<'a> ReportJson<'a> {
     /// The report of `r`; `plan` writes the mapped records' numbers.
     pub fn new(r: &'a SyncReport, plan: &'a NumberPlan) -> Self {
-        let c = r.counts;
         ReportJson {
             connector: &r.connector,
             dry_run: r.dry_run,
-            fetched: c.fetched,
-            filtered_out: c.filtered_out,
-            invalid: c.invalid,
-            created: c.created,
-            updated: c.updated,
-            removed: c.removed,
-            unchanged: c.unchanged,
+            counts: r.counts,
             held_back: r.held_back,
             duration_ms: r.duration_ms,
             // A held-back run lists what it would have done too: who would go is what the
