@@ -53,9 +53,9 @@ pub fn parse(text: &str) -> Result<Vec<RawEntry>, LdifError> {
             }
             Some(entry) => match value {
                 // A GUID's 16 bytes are often valid UTF-8 too: decide by name, not content.
-                Value::Text(_) | Value::Binary(_) if name.eq_ignore_ascii_case("objectGUID") => {
-                    if let Ok(b) = <[u8; 16]>::try_from(value.into_bytes().as_slice()) {
-                        entry.push(name, uuid::Uuid::from_bytes_le(b).to_string());
+                Value::Text(_) | Value::Binary(_) if super::source::is_object_guid(&name) => {
+                    if let Some(guid) = super::source::object_guid(&value.into_bytes()) {
+                        entry.push(name, guid);
                     }
                 }
                 Value::Text(v) => entry.push(name, v),

@@ -340,20 +340,40 @@ fn tls_config(ca_file: &std::path::Path) -> Result<rustls::ClientConfig, String>
 fn raw_from_search(entry: SearchEntry) -> RawEntry {
     let mut raw = RawEntry::new(&entry.dn);
     for (name, values) in entry.attrs {
-        raw.extend(&name, values);
+        if is_object_guid(&name) {
+            // ldap3 hands a value that happens to be valid UTF-8 over as text — about one AD
+            // GUID in 10,000: decide by the attribute, not by the bytes.
+            for v in values {
+                raw.extend(&name, object_guid(v.as_bytes()).into_iter().collect());
+            }
+        } else {
+            raw.extend(&name, values);
+        }
     }
     // Binary values: objectGUID is AD's stable id, kept as its canonical UUID string; other
     // non-UTF-8 values (photos, SIDs) have no place in a phone book.
     for (name, values) in entry.bin_attrs {
-        if name.eq_ignore_ascii_case("objectGUID") {
+        if is_object_guid(&name) {
             for v in values {
-                if let Ok(bytes) = <[u8; 16]>::try_from(v.as_slice()) {
-                    raw.push(&name, uuid::Uuid::from_bytes_le(bytes).to_string());
+                if let Some(guid) = object_guid(&v) {
+                    raw.push(&name, guid);
                 }
             }
         }
     }
     raw
+}
+
+/// Whether an attribute is AD's `objectGUID`, whose values are 16 raw bytes.
+pub fn is_object_guid(name: &str) -> bool {
+    name.eq_ignore_ascii_case("objectGUID")
+}
+
+/// An `objectGUID` value as AD writes it in text (`{…}` without braces, mixed-endian as
+/// Windows shows it); `None` for anything that is not 16 bytes.
+pub fn object_guid(bytes: &[u8]) -> Option<String> {
+    let bytes = <[u8; 16]>::try_from(bytes).ok()?;
+    Some(uuid::Uuid::from_bytes_le(bytes).to_string())
 }
 
 fn io_cause(e: &std::io::Error) -> String {
@@ -370,7 +390,42 @@ fn one_line(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::tls_config;
+    use super::{raw_from_search, tls_config};
+
+    #[test]
+    fn an_object_guid_becomes_its_uuid_whether_it_came_as_text_or_as_bytes() {
+        // 16 bytes that are valid UTF-8: ldap3 returns them as text.
+        let text_guid: Vec<u8> = b"N=,\x1b\0\0\x11\x11\"\"33DDUU".to_vec();
+        assert_eq!(text_guid.len(), 16);
+        let binary_guid: Vec<u8> = (0xf0..=0xff).collect();
+        let entry = |attrs: Vec<(&str, String)>, bin: Vec<(&str, Vec<u8>)>| ldap3::SearchEntry {
+            dn: "cn=x,dc=example,dc=com".into(),
+            attrs: attrs
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), vec![v]))
+                .collect(),
+            bin_attrs: bin
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), vec![v]))
+                .collect(),
+        };
+        let as_text = raw_from_search(entry(
+            vec![
+                ("objectGUID", String::from_utf8(text_guid.clone()).unwrap()),
+                ("cn", "Anna".into()),
+            ],
+            vec![],
+        ));
+        let want = uuid::Uuid::from_bytes_le(text_guid.try_into().unwrap()).to_string();
+        assert_eq!(as_text.values("objectguid").unwrap(), [want]);
+        assert_eq!(as_text.values("cn").unwrap(), ["Anna"]);
+        let as_bytes = raw_from_search(entry(vec![], vec![("objectGUID", binary_guid.clone())]));
+        let want = uuid::Uuid::from_bytes_le(binary_guid.try_into().unwrap()).to_string();
+        assert_eq!(as_bytes.values("objectguid").unwrap(), [want]);
+        // Not 16 bytes: no id at all rather than a wrong one.
+        let short = raw_from_search(entry(vec![("objectGUID", "abc".into())], vec![]));
+        assert!(short.values("objectguid").is_none_or(|v| v.is_empty()));
+    }
 
     #[test]
     fn a_ca_file_is_bounded_and_its_errors_quote_none_of_it() {
