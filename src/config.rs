@@ -1807,11 +1807,27 @@ fn parse_connector(
     }
     let starttls = s.boolean("starttls", errs).unwrap_or(false);
     if let Some(SourceUri::Ldap(url)) = &source {
-        if starttls && url.starts_with("ldaps:") {
+        let ldaps = url.to_ascii_lowercase().starts_with("ldaps:");
+        if starttls && ldaps {
             errs.push(
                 s.key("starttls"),
                 "StartTLS is for ldap:// URIs; ldaps:// is TLS already",
             );
+        }
+        // TLS settings on a connection without TLS would be ignored, and the administrator
+        // who wrote them believes the password travels encrypted.
+        if !starttls && !ldaps {
+            for (key, given) in [
+                ("ca_file", ca_file.is_some()),
+                ("tls_insecure", tls_insecure),
+            ] {
+                if given {
+                    errs.push(
+                        s.key(key),
+                        format!("{url} is plain LDAP: {key} needs ldaps:// or starttls = true"),
+                    );
+                }
+            }
         }
     }
     let timeout = s
@@ -2240,6 +2256,26 @@ shoe_size = "{x}"
         assert_eq!(closest("fitler", &["filter", "mode"]), Some("filter"));
         assert_eq!(closest("colour", &["filter", "mode"]), None);
         assert_eq!(closest("x", &["id", "uri"]), None, "too short to guess");
+    }
+
+    #[test]
+    fn tls_settings_on_plain_ldap_are_refused() {
+        let errs = errors("[[connector]]\nname = \"x\"\nuri = \"ldap://dc1\"\nbase_dn = \"dc=x\"\nca_file = \"Cargo.toml\"\n");
+        assert_eq!(
+            errs,
+            ["connector[0].ca_file: ldap://dc1 is plain LDAP: ca_file needs ldaps:// or starttls = true"]
+        );
+        let errs = errors("[[connector]]\nname = \"x\"\nuri = \"ldap://dc1\"\nbase_dn = \"dc=x\"\ntls_insecure = true\n");
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        for ok in [
+            "uri = \"ldap://dc1\"\nstarttls = true",
+            "uri = \"LDAPS://dc1\"",
+        ] {
+            let text = format!(
+                "[[connector]]\nname = \"x\"\n{ok}\nbase_dn = \"dc=x\"\nca_file = \"Cargo.toml\"\n"
+            );
+            assert!(Config::parse(&text).is_ok(), "{ok}");
+        }
     }
 
     #[test]
