@@ -640,13 +640,27 @@ fn regex_error(e: &regex::Error) -> String {
 /// password (a backslash in `password = "…"` is such an error).
 pub fn syntax_error(text: &str, message: &str, span: Option<std::ops::Range<usize>>) -> String {
     let what = one_line(message);
-    let Some(at) = span.map(|s| s.start.min(text.len())) else {
+    let Some(at) = span.as_ref().map(|s| s.start.min(text.len())) else {
         return what;
     };
     let before = text.get(..at).unwrap_or(text);
     let line = before.matches('\n').count() + 1;
     let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
-    format!("line {line}, column {column}: {what}")
+    // A duplicate key's span is the key (or table name): a name, never a value, and the one
+    // thing that tells the administrator what to merge.
+    let key = span
+        .and_then(|s| text.get(s))
+        .filter(|k| what.contains("duplicate") && k.len() <= 64)
+        .filter(|k| {
+            k.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+        });
+    match key {
+        Some(key) => {
+            format!("line {line}, column {column}: {what} `{key}` (merge the two into one)")
+        }
+        None => format!("line {line}, column {column}: {what}"),
+    }
 }
 
 fn one_line(s: &str) -> String {
@@ -2157,6 +2171,11 @@ shoe_size = "{x}"
         let errs = errors("[store\npath = 1");
         assert_eq!(errs.len(), 1);
         assert!(errs[0].starts_with("not valid TOML"), "{errs:?}");
+        let errs = errors("[numbers]\noutside_prefix = \"0\"\n[store]\npath = \"x\"\n[numbers]\nextensions = []\n");
+        assert!(
+            errs[0].ends_with("duplicate key `numbers` (merge the two into one)"),
+            "{errs:?}"
+        );
         // The offending line may hold a secret: only its position is named.
         let errs = errors("[[connector]]\nname = \"x\"\npassword = \"S3CRET\\INLINE\"\n");
         assert_eq!(errs.len(), 1, "{errs:?}");

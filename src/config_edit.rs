@@ -38,6 +38,13 @@ pub struct Profile {
     /// Sent: whether a secret is configured, so the page can say "set" without seeing it.
     #[serde(skip_deserializing)]
     pub has_password: bool,
+    /// Sent: the variable or file a stored secret comes from (a name, not the secret), so the
+    /// page can say that typing a password replaces it. Never received: an edit naming
+    /// another variable or file would send its content to whatever upstream the edit names.
+    #[serde(skip_deserializing, skip_serializing_if = "Option::is_none")]
+    pub password_env: Option<String>,
+    #[serde(skip_deserializing, skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<String>,
     pub filter: Option<String>,
     pub mode: Option<String>,
     /// An interval (`15m`) or a cron expression (`0 */15 * * * *`).
@@ -205,7 +212,7 @@ pub fn upsert(
     let password_again = (original.is_some() && keeps_secret_for_another_upstream(table, profile))
         .then(|| ConfigError {
             path: format!("connector[{index}].password"),
-            message: "the upstream, the bind DN or its TLS settings changed: enter the password again (a stored password is only sent to the server, and over the protection, it was given for)".into(),
+            message: "the upstream, the bind DN or its TLS settings changed: enter the password again (a stored password is only sent to the server, and over the connection security, it was entered for)".into(),
         });
     write_profile(table, profile);
     let edited = doc.to_string();
@@ -514,6 +521,8 @@ fn read_profile(t: &Table) -> Profile {
         has_password: ["password", "password_env", "password_file"]
             .iter()
             .any(|k| t.contains_key(k)),
+        password_env: text("password_env"),
+        password_file: text("password_file"),
         filter: text("filter"),
         mode: text("mode"),
         schedule: text("schedule").or_else(|| text("cron")),
@@ -943,6 +952,15 @@ max_removals = "25"
         // The JSON the page gets never carries a password, and comes back as it went.
         let json = serde_json::to_string(&read).unwrap();
         assert!(json.contains("\"has_password\":true") && !json.contains("\"password\""));
+        assert!(json.contains("\"password_env\":\"CORP_PW\"") && !json.contains("\"x\""));
+        // Naming a variable or file through the API is not possible: it is only shown.
+        let smuggled: Profile =
+            serde_json::from_str(r#"{"name":"a","uri":"ldap://h","password_file":"/etc/shadow","password_env":"PB_TOKEN"}"#)
+                .unwrap();
+        assert_eq!(
+            (smuggled.password_env, smuggled.password_file),
+            (None, None)
+        );
         let back: Vec<Profile> = serde_json::from_str(&json).unwrap();
         assert_eq!(
             back,
@@ -950,6 +968,8 @@ max_removals = "25"
                 .cloned()
                 .map(|p| Profile {
                     has_password: false,
+                    password_env: None,
+                    password_file: None,
                     ..p
                 })
                 .collect::<Vec<_>>()

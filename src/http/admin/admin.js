@@ -387,7 +387,7 @@
         `removed ${r.removed}, unchanged ${r.unchanged} (${r.duration_ms} ms)`));
     if (r.held_back) {
       wrap.append(h('p', { class: 'warning', 'data-testid': 'report-held-back' },
-        `The deletion guard would hold this back: it removes ${r.removed} entries.`));
+        `The deletion guard would hold this back: it removes ${r.removed} entr${r.removed === 1 ? 'y' : 'ies'}.`));
     }
     if (r.mapped) wrap.append(mappedView(r));
     if (r.dropped && r.dropped.length) wrap.append(droppedView(r));
@@ -498,14 +498,20 @@
   const AD_PERSON = '(&(objectCategory=person)(objectClass=user)(!(userAccountControl:1.2.840.113556.1.4.803:=2)))';
   const PRESETS = {
     ad: {
-      hint: 'Active Directory: people who are not disabled, named by objectGUID, only members of the ' +
-        'phone book group (change its name). Use ldaps:// (port 636) or StartTLS, and a read-only service account.',
-      values: { filter: AD_PERSON, id_attribute: 'objectGUID', page_size: '', starttls: false },
-      placeholders: {
-        uri: 'ldaps://dc1.example.com', base_dn: 'CN=Users,DC=example,DC=com',
-        bind_dn: 'CN=svc-phonebook,CN=Users,DC=example,DC=com',
+      hint: 'Active Directory (README, step 3): people who are not disabled, named by objectGUID, checked ' +
+        'every 15 minutes, only members of the phone book group — put your group\'s DN into the rule. ' +
+        'Use ldaps:// (port 636) or StartTLS with the CA file, and a read-only service account.',
+      values: {
+        filter: AD_PERSON, id_attribute: 'objectGUID', page_size: '', starttls: false, schedule: '15m',
+        max_removals: '10%',
       },
-      prefilter: [{ attribute: 'memberOf', matches: '(?i)^CN=company-phonebook,' }],
+      placeholders: {
+        uri: 'ldaps://dc1.corp.example.com', base_dn: 'OU=Staff,DC=corp,DC=example,DC=com',
+        bind_dn: 'CN=svc-phonebook,OU=Service Accounts,DC=corp,DC=example,DC=com',
+        ca_file: '/etc/phonebook-proxy/ad-ca.pem',
+      },
+      prefilter: [{ attribute: 'memberOf', matches: '(?i)^CN=Phonebook,OU=Groups,DC=corp,DC=example,DC=com$' }],
+      fields: { company: '{company|o}', department: '{department|ou}' },
     },
     openldap: {
       hint: 'OpenLDAP: inetOrgPerson entries named by entryUUID, over StartTLS.',
@@ -537,6 +543,7 @@
     for (const [k, v] of Object.entries(preset.placeholders)) simple[k].placeholder = v;
     if (preset.values.bind_dn === '') $('f-password').value = '';
     $('rules').replaceChildren(...preset.prefilter.map((r) => ruleRow(r, false)));
+    for (const [f, template] of Object.entries(preset.fields || {})) $('field-' + f).value = template;
   }
   $('f-preset').addEventListener('change', () => applyPreset($('f-preset').value));
 
@@ -615,7 +622,15 @@
     for (const [k, el] of Object.entries(switches)) el.checked = Boolean(p && p[k]);
     const password = $('f-password');
     password.value = '';
-    password.placeholder = p && p.has_password ? 'stored — leave empty to keep it' : 'empty: no password';
+    password.placeholder = !p || !p.has_password ? 'empty: no password'
+      : p.password_env ? `from environment variable ${p.password_env} — leave empty to keep it`
+        : p.password_file ? `from the file ${p.password_file} — leave empty to keep it`
+          : 'stored in the file — leave empty to keep it';
+    $('password-hint').textContent = p && (p.password_env || p.password_file)
+      ? 'Write-only. Typing a password here replaces the ' + (p.password_env ? 'environment variable' : 'password file') +
+        ' with the password itself, in plain text in the configuration file (mode 0600). To rotate it, change the ' +
+        (p.password_env ? `variable (secrets.env) and reload` : 'file and reload') + ' instead.'
+      : 'Write-only: a stored password is never shown.';
     $('rules').replaceChildren(...((p && p.prefilter) || []).map((r) => ruleRow(r, false)));
     $('fields').replaceChildren(...FIELDS.flatMap(([f, def]) => {
       const input = h('input', {
@@ -757,10 +772,18 @@
 
   // Test: the dry run against the store. Test connection: the upstream only, nothing compared.
   editorCheck('editor-test', 'Testing…', '/api/v1/preview', reportView);
-  editorCheck('editor-probe', 'Connecting…', '/api/v1/probe', (p) => h('p', { 'data-testid': 'probe-ok' },
-    h('strong', {}, 'Connection ok: '),
-    `the upstream answered ${p.fetched} entries for the base DN and filter; the pre-filter keeps ` +
-    `${p.fetched - p.filtered_out}, ${p.invalid} invalid, ${p.entries} would become entries.`));
+  editorCheck('editor-probe', 'Connecting…', '/api/v1/probe', (p) => {
+    const counts = `the upstream answered ${p.fetched} entr${p.fetched === 1 ? 'y' : 'ies'} for the base DN and filter; ` +
+      `the pre-filter keeps ${p.fetched - p.filtered_out}, ${p.invalid} invalid, ${p.entries} would become entries.`;
+    // Connected, but an import would keep nobody: that fails as a sync does, so say so.
+    if (p.entries === 0) {
+      return h('p', { class: 'error', 'data-testid': 'probe-empty', role: 'alert' },
+        h('strong', {}, 'Connected, but nothing to import: '), counts,
+        ' A sync would keep no entry and fail — check the base DN, the filter and the pre-filter rules ' +
+        '(Test shows which rule dropped whom).');
+    }
+    return h('p', { 'data-testid': 'probe-ok' }, h('strong', {}, 'Connection ok: '), counts);
+  });
 
   $('cancel').addEventListener('click', closeEditor);
   $('new-connector').addEventListener('click', () => openEditor(null));
