@@ -183,12 +183,12 @@ async fn pull_ldap(
         },
         LdapError::Io { source } => SourceError::Unreachable {
             uri: uri.clone(),
-            cause: io_cause(&source),
+            cause: with_hint(io_cause(&source), &uri),
         },
         other => SourceError::Ldap {
             uri: uri.clone(),
             step,
-            cause: one_line(&other.to_string()),
+            cause: with_hint(one_line(&other.to_string()), &uri),
         },
     };
     let settings = settings(connector).map_err(|cause| SourceError::Ldap {
@@ -384,6 +384,24 @@ fn io_cause(e: &std::io::Error) -> String {
     }
 }
 
+/// A low-level cause with what an administrator most likely has to change, for the causes
+/// whose words (from rustls or the LDAP client) do not say it themselves.
+fn with_hint(cause: String, uri: &str) -> String {
+    let plain = uri.to_ascii_lowercase().starts_with("ldap:");
+    let hint = if cause.contains("UnknownIssuer") {
+        "the server's certificate is not signed by a CA this machine trusts: set ca_file to the PEM of the CA that issued it"
+    } else if cause.contains("NotValidForName") {
+        "the URI's host is not a name the server's certificate carries: use that name"
+    } else if cause.contains("Expired") {
+        "the server's certificate has expired"
+    } else if plain && (cause.contains("channel closed") || cause.contains("unexpected end")) {
+        "the server closed the connection: is this an LDAPS port (636)? then use ldaps://"
+    } else {
+        return cause;
+    };
+    format!("{cause}; {hint}")
+}
+
 fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
@@ -391,6 +409,22 @@ fn one_line(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::{raw_from_search, tls_config};
+
+    #[test]
+    fn causes_that_do_not_say_what_to_do_get_a_hint() {
+        let unknown = super::with_hint(
+            "invalid peer certificate: UnknownIssuer".into(),
+            "ldaps://dc1",
+        );
+        assert!(
+            unknown.ends_with("set ca_file to the PEM of the CA that issued it"),
+            "{unknown}"
+        );
+        let closed = super::with_hint("result recv error: channel closed".into(), "ldap://dc1:636");
+        assert!(closed.ends_with("then use ldaps://"), "{closed}");
+        let refused = super::with_hint("connection refused".into(), "ldap://dc1");
+        assert_eq!(refused, "connection refused");
+    }
 
     #[test]
     fn an_object_guid_becomes_its_uuid_whether_it_came_as_text_or_as_bytes() {
