@@ -327,11 +327,21 @@ async function editor(page) {
   check((await page.getByTestId('rule-attribute').first().inputValue()) === 'memberOf', 'AD: a memberOf rule');
   check((await page.getByTestId('f-uri').getAttribute('placeholder')).startsWith('ldaps://'), 'AD: an ldaps:// example');
   await waitForText(page.getByTestId('preset-hint'), /Active Directory/);
-  ok('the Active Directory preset: person filter without disabled accounts, objectGUID, memberOf');
+  // Against slapd nobody is an AD user: connected, but nothing to import — said as a problem.
+  await fillEditor(page, {
+    'f-name': 'ad', 'f-uri': slapd, 'f-base-dn': need('base-dn'), 'f-bind-dn': need('bind-dn'),
+    'f-password': need('password'),
+  });
+  const adProbe = await clickFor(page, page.getByTestId('editor-probe'), 'POST', '/api/v1/probe');
+  check(adProbe.status() === 200, `AD preset probe answered ${adProbe.status()}: ${await adProbe.text()}`);
+  await waitForText(page.getByTestId('probe-empty'), /nothing to import.*would keep no entry and fail/);
+  ok('the Active Directory preset: person filter without disabled accounts, objectGUID, memberOf; nothing to import is an error');
   await page.getByTestId('f-preset').selectOption('openldap');
   check(await page.getByTestId('f-starttls').isChecked(), 'OpenLDAP: StartTLS');
   check((await page.getByTestId('f-id-attribute').inputValue()) === 'entryUUID', 'OpenLDAP: entryUUID');
   check((await page.getByTestId('rule').count()) === 0, 'OpenLDAP: no pre-filter');
+  check((await page.getByTestId('f-schedule').inputValue()) === '', 'OpenLDAP: no schedule left over from the AD preset');
+  check((await page.getByTestId('field-company').inputValue()) === '{o|company}', 'OpenLDAP: the default company field');
   await fillEditor(page, {
     'f-name': 'ol', 'f-uri': slapd, 'f-base-dn': need('base-dn'), 'f-bind-dn': need('bind-dn'),
     'f-password': need('password'), 'f-ca-file': ca,

@@ -536,6 +536,16 @@
     const preset = PRESETS[key];
     $('preset-hint').textContent = preset ? preset.hint : '';
     if (!preset) return;
+    // What another preset set goes back to its default first: switching presets never mixes them.
+    for (const other of Object.values(PRESETS)) {
+      for (const k of Object.keys(other.values)) {
+        if (switches[k]) switches[k].checked = false;
+        else simple[k].value = '';
+      }
+      for (const f of Object.keys(other.fields || {})) {
+        $('field-' + f).value = FIELDS.find(([name]) => name === f)[1];
+      }
+    }
     for (const [k, v] of Object.entries(preset.values)) {
       if (switches[k]) switches[k].checked = v;
       else simple[k].value = v;
