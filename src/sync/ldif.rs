@@ -53,7 +53,7 @@ pub fn parse(text: &str) -> Result<Vec<RawEntry>, LdifError> {
             }
             Some(entry) => match value {
                 // A GUID's 16 bytes are often valid UTF-8 too: decide by name, not content.
-                Value::Text(_) | Value::Binary(_) if super::source::is_object_guid(&name) => {
+                Value::Text(_) | Value::Binary(_) if super::source::is_object_guid(name) => {
                     if let Some(guid) = super::source::object_guid(&value.into_bytes()) {
                         entry.push(name, guid);
                     }
