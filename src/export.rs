@@ -12,6 +12,7 @@ use std::io::{self, Write};
 use base64::Engine;
 use serde::{Serialize, Serializer};
 
+use crate::directory::schema::{Attr, OBJECT_CLASSES, SERVED};
 use crate::model::{Entry, PhoneKind, PhoneNumber};
 use crate::numbers::{NumberFormat, NumberPlan};
 
@@ -185,44 +186,23 @@ pub fn ldap_attributes(
     plan: &NumberPlan,
     format: NumberFormat,
 ) -> Vec<(&'static str, Vec<String>)> {
-    let one = |v: &Option<String>| v.iter().cloned().collect::<Vec<_>>();
-    let numbers = |k: PhoneKind| {
-        entry
-            .phones(k)
-            .iter()
-            .map(|p| plan.format(p, format).into_owned())
-            .collect::<Vec<_>>()
-    };
-    let attrs = vec![
-        (
-            "objectClass",
-            ["top", "person", "organizationalPerson", "inetOrgPerson"]
-                .map(String::from)
-                .to_vec(),
-        ),
-        ("uid", vec![entry.uid()]),
-        ("cn", vec![entry.display_name.clone()]),
-        ("displayName", vec![entry.display_name.clone()]),
-        ("givenName", one(&entry.first_name)),
-        (
-            "sn",
-            vec![entry
-                .last_name
-                .clone()
-                .unwrap_or_else(|| entry.display_name.clone())],
-        ),
-        ("o", one(&entry.company)),
-        ("ou", one(&entry.department)),
-        ("title", one(&entry.title)),
-        ("mail", one(&entry.email)),
-        ("description", one(&entry.notes)),
-        ("telephoneNumber", numbers(PhoneKind::Business)),
-        ("mobile", numbers(PhoneKind::Mobile)),
-        ("homePhone", numbers(PhoneKind::Home)),
-        ("facsimileTelephoneNumber", numbers(PhoneKind::Fax)),
-        ("otherTelephone", numbers(PhoneKind::Other)),
-        ("ipPhone", numbers(PhoneKind::Other)),
-    ];
+    let uid = entry.uid();
+    let attrs = SERVED.iter().map(|&(name, attr)| {
+        let values = match attr {
+            Attr::ObjectClass => OBJECT_CLASSES.map(String::from).to_vec(),
+            Attr::Text(t) => t
+                .value(entry, &uid)
+                .map(str::to_owned)
+                .into_iter()
+                .collect(),
+            Attr::Phone(k) => entry
+                .phones(k)
+                .iter()
+                .map(|p| plan.format(p, format).into_owned())
+                .collect(),
+        };
+        (name, values)
+    });
     attrs.into_iter().filter(|(_, v)| !v.is_empty()).collect()
 }
 

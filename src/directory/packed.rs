@@ -84,21 +84,6 @@ fn ber_part(attr: Attr) -> Option<usize> {
     )
 }
 
-/// The served value of a text attribute, as written (`uid` given, as the entry computes it).
-fn raw_text<'a>(e: &'a Entry, uid: &'a str, t: Text) -> Option<&'a str> {
-    match t {
-        Text::Uid => Some(uid),
-        Text::Cn | Text::DisplayName => Some(&e.display_name),
-        Text::GivenName => e.first_name.as_deref(),
-        Text::Sn => Some(e.last_name.as_deref().unwrap_or(&e.display_name)),
-        Text::O => e.company.as_deref(),
-        Text::Ou => e.department.as_deref(),
-        Text::Title => e.title.as_deref(),
-        Text::Mail => e.email.as_deref(),
-        Text::Description => e.notes.as_deref(),
-    }
-}
-
 fn put_varint(out: &mut Vec<u8>, mut n: usize) {
     loop {
         let byte = (n & 0x7f) as u8;
@@ -163,7 +148,7 @@ fn pack_into(entry: &Entry, settings: &Settings, scratch: &mut Scratch) {
         ber,
     } = scratch;
     let uid = entry.uid();
-    let texts = Text::DISTINCT.map(|t| raw_text(entry, &uid, t));
+    let texts = Text::DISTINCT.map(|t| t.value(entry, &uid));
     let mut offsets = [0usize; OFFSETS];
     let mut present = 0u16;
 

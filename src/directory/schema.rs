@@ -3,7 +3,7 @@
 //! Only mapped phone book fields are served — never a raw upstream attribute — so this table
 //! is the whole schema a phone can see.
 
-use crate::model::PhoneKind;
+use crate::model::{Entry, PhoneKind};
 
 /// A text attribute of a served entry. `Cn` and `DisplayName` both hold the display name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -38,6 +38,23 @@ impl Text {
 
     pub fn slot(self) -> usize {
         self as usize
+    }
+
+    /// The served value of this attribute for `e`, as written (`uid` given, as the entry
+    /// computes it): the one mapping from phone book fields to LDAP attributes, used by the
+    /// snapshot and the LDIF export alike.
+    pub fn value<'a>(self, e: &'a Entry, uid: &'a str) -> Option<&'a str> {
+        match self {
+            Text::Uid => Some(uid),
+            Text::Cn | Text::DisplayName => Some(&e.display_name),
+            Text::GivenName => e.first_name.as_deref(),
+            Text::Sn => Some(e.last_name.as_deref().unwrap_or(&e.display_name)),
+            Text::O => e.company.as_deref(),
+            Text::Ou => e.department.as_deref(),
+            Text::Title => e.title.as_deref(),
+            Text::Mail => e.email.as_deref(),
+            Text::Description => e.notes.as_deref(),
+        }
     }
 }
 

@@ -988,9 +988,8 @@ mod tests {
     #[test]
     fn the_fuzz_corpus_agrees() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/ldap_session");
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            return;
-        };
+        // The corpus is in the repository: without it this test would pass having read nothing.
+        let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
         let (mut messages, mut fast) = (0, 0);
         for entry in entries {
             let data = std::fs::read(entry.unwrap().path()).unwrap();
@@ -1025,9 +1024,7 @@ mod tests {
                 }
             }
         }
-        assert!(
-            messages == 0 || fast > 0,
-            "{messages} messages, none decoded here"
-        );
+        assert!(messages > 0, "the corpus held no LDAP message");
+        assert!(fast > 0, "{messages} messages, none decoded here");
     }
 }
