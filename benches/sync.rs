@@ -20,7 +20,7 @@ use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criteri
 use phonebook_proxy::config::{Config, ConnectorConfig};
 use phonebook_proxy::model::Entry;
 use phonebook_proxy::store::Store;
-use phonebook_proxy::sync::source::RawEntry;
+use phonebook_proxy::sync::raw::RawEntry;
 use phonebook_proxy::sync::{self, plan, SyncOptions};
 use support::gen::{self, GenOptions};
 use support::slapd::{Slapd, PROXY_DN, PROXY_PW};

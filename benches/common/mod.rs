@@ -11,7 +11,7 @@
 use anyhow::{bail, Context as _, Result};
 use ldap3::{LdapConnAsync, Scope, SearchOptions};
 use phonebook_proxy::numbers::NumberPlan;
-use phonebook_proxy::sync::source::RawEntry;
+use phonebook_proxy::sync::raw::RawEntry;
 
 use crate::support::gen::Person;
 

@@ -7,9 +7,9 @@
 //! Errors name the line and what was expected, never what the line holds: a `file:` path
 //! pointed at a secret must not turn the error into a way of reading it.
 
+use super::raw::{is_object_guid, object_guid, RawEntry};
 use crate::filter;
 use crate::model::normalise_dn;
-use crate::sync::source::RawEntry;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LdifError {
@@ -53,8 +53,8 @@ pub fn parse(text: &str) -> Result<Vec<RawEntry>, LdifError> {
             }
             Some(entry) => match value {
                 // A GUID's 16 bytes are often valid UTF-8 too: decide by name, not content.
-                Value::Text(_) | Value::Binary(_) if super::source::is_object_guid(name) => {
-                    if let Some(guid) = super::source::object_guid(&value.into_bytes()) {
+                Value::Text(_) | Value::Binary(_) if is_object_guid(name) => {
+                    if let Some(guid) = object_guid(&value.into_bytes()) {
                         entry.push(name, guid);
                     }
                 }

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use crate::model::{Entry, PhoneKind};
 use crate::numbers::NumberPlan;
-use crate::sync::source::RawEntry;
+use crate::sync::raw::RawEntry;
 
 /// A parsed template.
 #[derive(Debug, Clone, PartialEq, Eq)]

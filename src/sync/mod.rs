@@ -8,6 +8,7 @@ pub mod ldif;
 pub mod mapping;
 pub mod plan;
 pub mod prefilter;
+pub mod raw;
 pub mod source;
 
 use std::collections::{BTreeSet, HashMap};
@@ -19,7 +20,8 @@ use crate::numbers::NumberPlan;
 use crate::store::{Counts, Outcome, RunRecord, Store, StoreError};
 use mapping::InvalidEntry;
 use plan::ChangeSet;
-use source::{RawEntry, SourceError};
+use raw::RawEntry;
+use source::SourceError;
 
 /// How a run should behave.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -7,7 +7,7 @@
 
 use regex::Regex;
 
-use crate::sync::source::RawEntry;
+use crate::sync::raw::RawEntry;
 
 /// One rule of `[[connector.prefilter]]`, compiled when the configuration is loaded.
 #[derive(Debug, Clone)]
