@@ -19,8 +19,9 @@ use phonebook_proxy::config::Config;
 use phonebook_proxy::directory::Directory;
 use phonebook_proxy::http::{router, Admin, HttpState};
 use phonebook_proxy::metrics::Metrics;
+use phonebook_proxy::runs::{Counts, Outcome, RunRecord};
 use phonebook_proxy::schedule::{load_snapshot, Gates, Runner};
-use phonebook_proxy::store::{Counts, Outcome, RunRecord, Store};
+use phonebook_proxy::store::Store;
 use phonebook_proxy::sync::plan::ChangeSet;
 use phonebook_proxy::sync::transform;
 

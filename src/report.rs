@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::export::FeedEntry;
 use crate::numbers::NumberPlan;
-use crate::store::Counts;
+use crate::runs::Counts;
 use crate::sync::SyncReport;
 
 /// The `sync --json` object, fields in SPEC's order.

@@ -6,10 +6,46 @@ use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
 
-use crate::store::{Outcome, RunRecord};
-
 /// Runs kept per connector.
 pub const HISTORY: usize = 50;
+
+/// How a sync ended, as recorded for status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Changes were written.
+    Applied,
+    /// The upstream matched the store; nothing was written.
+    Unchanged,
+    /// The deletion guard held the changes back.
+    HeldBack,
+    /// The pull or the apply failed; the store kept its previous state.
+    Failed,
+}
+
+/// The counts of one run, as `sync --json` reports them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    pub fetched: usize,
+    pub filtered_out: usize,
+    pub invalid: usize,
+    pub created: usize,
+    pub updated: usize,
+    pub removed: usize,
+    pub unchanged: usize,
+}
+
+/// One run of a connector.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// Seconds since the Unix epoch at which the run finished.
+    pub finished_at: u64,
+    pub duration_ms: u64,
+    pub outcome: Outcome,
+    pub counts: Counts,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
 
 /// What an operator's monitoring asks of a connector.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,7 +127,6 @@ impl RunLog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Counts;
 
     fn run(at: u64, outcome: Outcome) -> RunRecord {
         RunRecord {

@@ -14,7 +14,8 @@ use tokio::sync::watch;
 use crate::config::{Config, ConnectorConfig, Schedule};
 use crate::directory::{Directory, Settings, Snapshot};
 use crate::metrics::Metrics;
-use crate::store::{Outcome, Store, StoreError};
+use crate::runs::Outcome;
+use crate::store::{Store, StoreError};
 use crate::sync::{self, SyncError, SyncOptions, SyncReport};
 
 /// Builds the snapshot of what the store holds for the configured `connectors`. A connector

@@ -35,10 +35,10 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::model::Entry;
-use crate::runs::{Health, RunLog};
+use crate::runs::{Health, RunLog, RunRecord};
 use crate::sync::plan::ChangeSet;
 
 /// Key prefixes inside the one tree: `b\0<connector>\0<piece, u32 BE>` holds a connector's
@@ -120,44 +120,6 @@ impl StoreError {
         matches!(self, StoreError::Io { .. })
     }
 }
-/// How a sync ended, as recorded for status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    /// Changes were written.
-    Applied,
-    /// The upstream matched the store; nothing was written.
-    Unchanged,
-    /// The deletion guard held the changes back.
-    HeldBack,
-    /// The pull or the apply failed; the store kept its previous state.
-    Failed,
-}
-
-/// The counts of one run, as `sync --json` reports them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Counts {
-    pub fetched: usize,
-    pub filtered_out: usize,
-    pub invalid: usize,
-    pub created: usize,
-    pub updated: usize,
-    pub removed: usize,
-    pub unchanged: usize,
-}
-
-/// The last run of a connector.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RunRecord {
-    /// Seconds since the Unix epoch at which the run finished.
-    pub finished_at: u64,
-    pub duration_ms: u64,
-    pub outcome: Outcome,
-    pub counts: Counts,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
 /// The opened store. Clones share one database (and one worker thread).
 #[derive(Clone)]
 pub struct Store {
@@ -843,6 +805,7 @@ impl Decoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runs::{Counts, Outcome};
 
     fn run(outcome: Outcome) -> RunRecord {
         RunRecord {

@@ -11,8 +11,8 @@ use serde::Serialize;
 use super::{flag, params, ApiError, Params, Shared};
 use crate::config::{Mode, Schedule};
 use crate::report::ReportJson;
+use crate::runs::{Counts, RunRecord};
 use crate::schedule::{Runner, TriggerError};
-use crate::store::{Counts, RunRecord};
 use crate::sync::SyncOptions;
 
 #[derive(Serialize)]
