@@ -13,7 +13,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::config::Config;
 use crate::directory::{Directory, Settings};
-use crate::http::{self, HttpState};
+use crate::http::{self, HttpState, ReloadRequest};
 use crate::ldap::server::{self, Endpoint, Limits, Listeners};
 use crate::ldap::session::Policy;
 use crate::ldap::tls;
@@ -46,10 +46,6 @@ pub struct Bound {
     pub ldaps: Option<SocketAddr>,
     pub http: SocketAddr,
 }
-
-/// A request to re-read the configuration; the answer, when someone waits for it, is the
-/// list of problems that made the new file fail (empty: it took effect).
-pub type ReloadRequest = Option<tokio::sync::oneshot::Sender<Result<(), Vec<String>>>>;
 
 /// Runs the server until `shutdown` turns true. `reloads` asks to re-read the configuration
 /// from `path`; `on_bound` is told the listening addresses once phones and the PBX can connect.

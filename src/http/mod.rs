@@ -35,10 +35,15 @@ use arc_swap::ArcSwap;
 use crate::metrics::Metrics;
 use crate::schedule::Runner;
 
+/// A request to re-read the configuration; the answer, when someone waits for it, is the
+/// list of problems that made the new file fail (empty: it took effect). Defined here, where
+/// edits ask for it, and answered by `serve`, which owns the reload.
+pub type ReloadRequest = Option<tokio::sync::oneshot::Sender<Result<(), Vec<String>>>>;
+
 /// The configuration file connector edits go to, and the reload that applies them.
 pub struct Admin {
     pub config_path: std::path::PathBuf,
-    pub reload: tokio::sync::mpsc::UnboundedSender<crate::serve::ReloadRequest>,
+    pub reload: tokio::sync::mpsc::UnboundedSender<ReloadRequest>,
 }
 
 /// What every handler shares.
