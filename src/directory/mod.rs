@@ -9,6 +9,7 @@ pub mod fold;
 pub mod index;
 pub mod matcher;
 pub mod packed;
+pub mod phone_keys;
 pub mod schema;
 
 use std::sync::Arc;

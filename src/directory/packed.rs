@@ -25,7 +25,7 @@ use std::cell::RefCell;
 use crate::config::Accents;
 use crate::directory::ber;
 use crate::directory::fold::fold_into;
-use crate::directory::matcher::PhoneView;
+use crate::directory::phone_keys::PhoneView;
 use crate::directory::schema::{Attr, Text};
 use crate::directory::Settings;
 use crate::model::{Entry, PhoneKind};
@@ -452,7 +452,7 @@ impl<'a> Iterator for PhoneIter<'a> {
 mod tests {
     use super::*;
     use crate::config::Accents;
-    use crate::directory::matcher::PhoneKeys;
+    use crate::directory::phone_keys::PhoneKeys;
     use crate::numbers::NumberPlan;
 
     fn settings(numbers: NumberPlan) -> Settings {
