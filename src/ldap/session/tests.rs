@@ -1,8 +1,10 @@
 use super::*;
 use crate::config::Accents;
 use crate::directory::Settings;
+use crate::ldap::encode::SLICE;
 use crate::model::Entry;
 use crate::numbers::NumberPlan;
+use tokio_util::bytes::BytesMut;
 use tokio_util::codec::Encoder;
 
 fn snapshot() -> Arc<Snapshot> {
