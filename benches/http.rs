@@ -68,10 +68,11 @@ fn fixture() -> Fixture {
     store
         .apply(
             "corp",
-            &ChangeSet {
+            ChangeSet {
                 create: entries,
                 ..Default::default()
-            },
+            }
+            .book(),
             &run,
         )
         .expect("apply");
@@ -93,7 +94,7 @@ fn fixture() -> Fixture {
 }
 
 fn settings(config: &Config) -> phonebook_proxy::directory::Settings {
-    phonebook_proxy::directory::Settings::from_config(config)
+    config.directory_settings()
 }
 
 fn state(runner: &Arc<Runner>) -> Arc<HttpState> {

@@ -332,7 +332,9 @@ fn snapshot(c: &mut Criterion) {
             },
             error: None,
         };
-        store.apply("corp", &changes, &run).expect("fill the store");
+        store
+            .apply("corp", changes.book(), &run)
+            .expect("fill the store");
     }
     group.bench_function(BenchmarkId::new("startup", n), |b| {
         b.iter_custom(|iters| {

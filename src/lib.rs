@@ -25,6 +25,7 @@ pub mod per_client;
 pub mod report;
 pub mod runs;
 pub mod schedule;
+pub mod secret;
 pub mod serve;
 pub mod store;
 pub mod sync;

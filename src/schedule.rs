@@ -87,7 +87,7 @@ impl Runner {
         metrics: Arc<Metrics>,
         gates: Arc<Gates>,
     ) -> Self {
-        let settings = Settings::from_config(&config);
+        let settings = config.directory_settings();
         Runner {
             config,
             store,

@@ -12,7 +12,7 @@ use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::Config;
-use crate::directory::{Directory, Settings};
+use crate::directory::Directory;
 use crate::http::{self, HttpState, ReloadRequest};
 use crate::ldap::server::{self, Endpoint, Limits, Listeners};
 use crate::ldap::session::Policy;
@@ -65,7 +65,7 @@ pub async fn run(
             path: config.store.path.display().to_string(),
             cause: format!("opening was interrupted ({e})"),
         })??;
-    let settings = Settings::from_config(&config);
+    let settings = config.directory_settings();
     let names: Vec<String> = config.connectors.iter().map(|c| c.name.clone()).collect();
     let snapshot = schedule::load_snapshot(&store, &settings, &names)?;
     let (entries, generation) = (snapshot.len(), snapshot.generation());
@@ -320,7 +320,7 @@ impl Live {
                 .collect::<Vec<_>>()
         };
         let reshaped = names(&new) != names(&self.config)
-            || Settings::from_config(&new) != Settings::from_config(&self.config);
+            || new.directory_settings() != self.config.directory_settings();
         if reshaped {
             if let Err(e) = runner.republish().await {
                 tracing::error!(error = %e, "cannot rebuild the directory with the new settings");

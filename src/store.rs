@@ -39,7 +39,6 @@ use serde::Serialize;
 
 use crate::model::Entry;
 use crate::runs::{Health, RunLog, RunRecord};
-use crate::sync::plan::ChangeSet;
 
 /// sled's page cache. Books are read whole and rarely (at start, at each sync), so a large
 /// cache only grows the resident set (sled's default is 1 GiB); the served data lives in the
@@ -402,19 +401,19 @@ impl Store {
         }
     }
 
-    /// Applies a change set of `connector` and records `run`, atomically and durably.
-    /// Returns the new generation. An empty change set writes only the run record.
+    /// Replaces `connector`'s book with `book` and records `run`, atomically and durably.
+    /// Returns the new generation. `None` (a sync that changed nothing) writes only the run
+    /// record.
     pub fn apply(
         &self,
         connector: &str,
-        changes: &ChangeSet,
+        book: Option<Vec<&Entry>>,
         run: &RunRecord,
     ) -> Result<u64, StoreError> {
-        if changes.is_empty() {
+        let Some(mut entries) = book else {
             self.record_run(connector, run)?;
             return self.generation();
-        }
-        let mut entries: Vec<&Entry> = changes.resulting_entries().collect();
+        };
         entries.sort_unstable_by(|a, b| a.id.cmp(&b.id));
         debug_assert!(entries.iter().all(|e| e.connector == connector));
         let pieces = encode_book(&entries)?;

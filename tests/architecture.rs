@@ -217,3 +217,58 @@ fn every_route_is_inside_a_scoped_router() {
         );
     }
 }
+
+/// The top-level module (`config`, `sync`, …) each source file belongs to.
+fn top_module(file: &str) -> String {
+    let first = file.split('/').next().unwrap_or(file);
+    first.trim_end_matches(".rs").to_owned()
+}
+
+#[test]
+fn no_import_circle_between_top_level_modules() {
+    // Who names whom: every `crate::<module>` a module's code mentions.
+    let mut uses: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> =
+        Default::default();
+    let mention = regex::Regex::new(r"crate::([a-z_]+)").unwrap();
+    for (name, text) in sources() {
+        let from = top_module(&name);
+        if from == "lib" || from == "main" {
+            continue;
+        }
+        let to = uses.entry(from.clone()).or_default();
+        for m in mention.captures_iter(&text) {
+            if m[1] != from {
+                to.insert(m[1].to_owned());
+            }
+        }
+    }
+    // Depth-first search for a path back to where it started.
+    fn back_to(
+        start: &str,
+        at: &str,
+        uses: &std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
+        path: &mut Vec<String>,
+    ) -> bool {
+        for next in uses.get(at).into_iter().flatten() {
+            if next == start {
+                return true;
+            }
+            if !path.contains(next) {
+                path.push(next.clone());
+                if back_to(start, next, uses, path) {
+                    return true;
+                }
+                path.pop();
+            }
+        }
+        false
+    }
+    for start in uses.keys() {
+        let mut path = vec![start.clone()];
+        assert!(
+            !back_to(start, start, &uses, &mut path),
+            "an import circle: {} -> {start}",
+            path.join(" -> ")
+        );
+    }
+}

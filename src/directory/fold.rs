@@ -7,7 +7,14 @@
 
 use unicode_normalization::char::{decompose_canonical, is_combining_mark};
 
-use crate::config::Accents;
+/// How names are compared by the LDAP endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accents {
+    /// `muller` finds `Müller`: phones cannot type every accent.
+    Fold,
+    /// RFC 4518 caseIgnore only, exactly as slapd compares.
+    Exact,
+}
 
 /// The folded form of `s`.
 pub fn fold(s: &str, accents: Accents) -> String {

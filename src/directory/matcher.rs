@@ -6,8 +6,8 @@
 //! phone numbers compared on their digits and E.164 form — so a phone typing `089 1234-567`
 //! finds `+49 (89) 1234-567`.
 
-use crate::config::Accents;
 use crate::directory::fold::fold;
+use crate::directory::fold::Accents;
 use crate::directory::phone_keys::{PhoneKeys, PhoneView};
 use crate::directory::schema::{resolve, Attr, Resolved, Text, OBJECT_CLASSES};
 use crate::filter::LdapFilter;

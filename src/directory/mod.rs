@@ -16,10 +16,10 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
-use crate::config::{Accents, Order};
 use crate::model::{normalise_dn, Entry, PhoneKind};
 use crate::numbers::{NumberFormat, NumberPlan};
 use fold::fold;
+pub use fold::Accents;
 use index::{Ids, Indexes};
 use matcher::{Node, Phones, Subject, Tri};
 pub use packed::Packed;
@@ -47,17 +47,18 @@ impl Settings {
             order: Order::DisplayName,
         }
     }
+}
 
-    /// What `config` asks the snapshot to be; a reload whose settings differ rebuilds it.
-    pub fn from_config(config: &crate::config::Config) -> Settings {
-        Settings {
-            base_dn: config.ldap.base_dn.clone(),
-            accents: config.ldap.accents,
-            numbers: config.numbers.clone(),
-            number_format: config.ldap.number_format,
-            order: config.order,
-        }
-    }
+/// The order phones list the book in. One order for every endpoint, so a phone's LDAP list,
+/// its XML book and the PBX's feed agree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Order {
+    /// By display name, as a phone shows it.
+    #[default]
+    DisplayName,
+    /// By last name, then first name (`Müller, Anna` before `Schulz, Andreas`); entries
+    /// without a last name by display name among them.
+    LastName,
 }
 
 /// One entry of the phone book as the endpoints list it.

@@ -22,9 +22,9 @@
 
 use std::cell::RefCell;
 
-use crate::config::Accents;
 use crate::directory::ber;
 use crate::directory::fold::fold_into;
+use crate::directory::fold::Accents;
 use crate::directory::phone_keys::PhoneView;
 use crate::directory::schema::{Attr, Text};
 use crate::directory::Settings;
@@ -451,7 +451,7 @@ impl<'a> Iterator for PhoneIter<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Accents;
+    use crate::directory::fold::Accents;
     use crate::directory::phone_keys::PhoneKeys;
     use crate::numbers::NumberPlan;
 

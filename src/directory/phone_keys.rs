@@ -3,8 +3,8 @@
 //! read straight out of the packed store). The matcher compares them and the index lists
 //! them; both the owned and the packed entries hand them out in this one shape.
 
-use crate::config::Accents;
 use crate::directory::fold::fold;
+use crate::directory::fold::Accents;
 use crate::numbers::{digits, NumberPlan};
 
 /// The comparable keys of one stored number, owned: its digits, the digits of its E.164

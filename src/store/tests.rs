@@ -1,5 +1,6 @@
 use super::*;
 use crate::runs::{Counts, Outcome};
+use crate::sync::plan::ChangeSet;
 
 fn run(outcome: Outcome) -> RunRecord {
     RunRecord {
@@ -22,7 +23,9 @@ fn apply_writes_entries_and_bumps_the_generation_once_per_change() {
         ..Default::default()
     };
     assert_eq!(
-        store.apply("corp", &set, &run(Outcome::Applied)).unwrap(),
+        store
+            .apply("corp", set.book(), &run(Outcome::Applied))
+            .unwrap(),
         1
     );
     let other = ChangeSet {
@@ -30,7 +33,9 @@ fn apply_writes_entries_and_bumps_the_generation_once_per_change() {
         ..Default::default()
     };
     assert_eq!(
-        store.apply("hr", &other, &run(Outcome::Applied)).unwrap(),
+        store
+            .apply("hr", other.book(), &run(Outcome::Applied))
+            .unwrap(),
         2
     );
 
@@ -49,7 +54,7 @@ fn apply_writes_entries_and_bumps_the_generation_once_per_change() {
     };
     assert_eq!(
         store
-            .apply("corp", &none, &run(Outcome::Unchanged))
+            .apply("corp", none.book(), &run(Outcome::Unchanged))
             .unwrap(),
         2,
         "no change, no new generation"
@@ -60,7 +65,7 @@ fn apply_writes_entries_and_bumps_the_generation_once_per_change() {
     assert_eq!(remove.remove, [anna]);
     assert_eq!(
         store
-            .apply("corp", &remove, &run(Outcome::Applied))
+            .apply("corp", remove.book(), &run(Outcome::Applied))
             .unwrap(),
         3
     );
@@ -82,7 +87,9 @@ fn large_books_span_pieces_and_shrinking_drops_stale_ones() {
         create: people(2500),
         ..Default::default()
     };
-    store.apply("corp", &set, &run(Outcome::Applied)).unwrap();
+    store
+        .apply("corp", set.book(), &run(Outcome::Applied))
+        .unwrap();
     let stored = store.entries_of("corp").unwrap();
     assert_eq!(stored.len(), 2500);
     assert_eq!(stored["01234"].display_name, "Pérson with a name");
@@ -101,7 +108,7 @@ fn large_books_span_pieces_and_shrinking_drops_stale_ones() {
     assert!(sizes.iter().all(|&n| n <= PIECE), "every value stays small");
     let smaller = crate::sync::plan::plan(stored, people(30), crate::config::Mode::Mirror);
     store
-        .apply("corp", &smaller, &run(Outcome::Applied))
+        .apply("corp", smaller.book(), &run(Outcome::Applied))
         .unwrap();
     assert_eq!(
         store.all_entries().unwrap().len(),
@@ -263,7 +270,9 @@ fn the_store_survives_reopening() {
             create: vec![Entry::new("corp", "1", "Anna")],
             ..Default::default()
         };
-        store.apply("corp", &set, &run(Outcome::Applied)).unwrap();
+        store
+            .apply("corp", set.book(), &run(Outcome::Applied))
+            .unwrap();
     }
     let store = Store::open(&path).unwrap();
     assert_eq!(store.generation().unwrap(), 1);

@@ -4,6 +4,7 @@
 //! ([`transform`], [`plan::plan`]) is separate from the I/O at both ends so it can be tested
 //! and benchmarked on its own, and so a dry run is the same run minus the final write.
 
+pub mod connector;
 pub mod ldif;
 pub mod mapping;
 pub mod plan;
@@ -14,11 +15,11 @@ pub mod source;
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use crate::config::ConnectorConfig;
 use crate::model::Entry;
 use crate::numbers::NumberPlan;
 use crate::runs::{Counts, Outcome, RunRecord};
 use crate::store::{Store, StoreError};
+use connector::ConnectorConfig;
 use mapping::InvalidEntry;
 use plan::ChangeSet;
 use raw::RawEntry;
@@ -411,7 +412,7 @@ async fn run_inner(
             report.changes = preview(changes);
         } else {
             report.generation = store
-                .off_thread(move |s| s.apply(&name, &changes, &record))
+                .off_thread(move |s| s.apply(&name, changes.book(), &record))
                 .await?;
             tracing::debug!(connector = %connector.name, ms = elapsed_ms(started), "applied");
         }
@@ -434,7 +435,7 @@ fn first_in_display_order(entries: &[Entry], n: usize) -> Vec<Entry> {
     // The book's collation by display name (a run does not know the served order setting).
     let key = |e: &Entry| {
         (
-            crate::directory::order_key(e, crate::config::Order::DisplayName),
+            crate::directory::order_key(e, crate::directory::Order::DisplayName),
             e.id.clone(),
         )
     };

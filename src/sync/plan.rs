@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use crate::config::Mode;
+use super::connector::Mode;
 use crate::model::Entry;
 
 /// The difference between what the store holds for a connector and what the upstream sent.
@@ -32,6 +32,12 @@ impl ChangeSet {
     /// The connector's entries once the set is applied.
     pub fn resulting_entries(&self) -> impl Iterator<Item = &Entry> {
         self.kept.iter().chain(&self.create).chain(&self.update)
+    }
+
+    /// What [`Store::apply`](crate::store::Store::apply) writes: the connector's whole book
+    /// after the set, or `None` when the set changes nothing (only the run is recorded).
+    pub fn book(&self) -> Option<Vec<&Entry>> {
+        (!self.is_empty()).then(|| self.resulting_entries().collect())
     }
 }
 

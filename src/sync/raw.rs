@@ -38,7 +38,7 @@ impl RawEntry {
     }
 
     /// Why the entry exceeds one of the per-entry import caps, if it does.
-    pub fn over_limits(&self, limits: &crate::config::ImportLimits) -> Option<String> {
+    pub fn over_limits(&self, limits: &super::connector::ImportLimits) -> Option<String> {
         let mut total = self.dn.len();
         for (name, values) in &self.attrs {
             if values.len() > limits.max_values_per_attribute {

@@ -11,8 +11,8 @@ use std::time::Duration;
 use ldap3::adapters::{EntriesOnly, PagedResults};
 use ldap3::{LdapConnAsync, LdapConnSettings, LdapError, Scope, SearchEntry};
 
+use super::connector::{ConnectorConfig, SourceUri};
 use super::raw::{is_object_guid, object_guid, RawEntry};
-use crate::config::{ConnectorConfig, SourceUri};
 
 /// Why a pull failed. Messages name the cause and, where there is one, the remedy; they never
 /// carry a password.
