@@ -226,3 +226,366 @@ fn entries_encode_exactly_as_the_codec_encodes_their_messages() {
         }
     }
 }
+
+/// What one operation should answer.
+#[derive(Debug)]
+enum Want {
+    /// The last message's result code, after `entries` search result entries.
+    Code(usize, LdapResultCode),
+    /// Nothing is sent, and the connection goes on (Abandon).
+    Nothing,
+    /// Nothing is sent and the connection closes (Unbind).
+    Close,
+    /// The StartTLS response, then the upgrade.
+    StartTls,
+}
+
+const BASE: &str = "ou=phonebook,dc=example,dc=com";
+const PHONE: &str = "cn=phone,dc=example,dc=com";
+
+fn session(anonymous: bool, starttls: bool, tls: bool) -> Session {
+    let policy = Policy {
+        anonymous,
+        users: vec![(normalise_dn(PHONE), Secret::new("pw"))],
+        size_limit: 2,
+        max_page_size: 1000,
+        starttls,
+    };
+    Session::new(Arc::new(Directory::new(book())), Arc::new(policy), tls)
+}
+
+fn bind(dn: &str, password: &str) -> LdapOp {
+    LdapOp::BindRequest(LdapBindRequest {
+        version: 3,
+        dn: dn.into(),
+        cred: LdapBindCred::Simple(password.into()),
+    })
+}
+
+fn search(base: &str, scope: LdapSearchScope, filter: &str, sizelimit: i32) -> LdapOp {
+    LdapOp::SearchRequest(LdapSearchRequest {
+        base: base.into(),
+        scope,
+        aliases: ldap3_proto::proto::LdapDerefAliases::Never,
+        sizelimit,
+        timelimit: 0,
+        typesonly: false,
+        filter: crate::filter::parse(filter).unwrap(),
+        attrs: Vec::new(),
+    })
+}
+
+fn extended(name: &str) -> LdapOp {
+    LdapOp::ExtendedRequest(LdapExtendedRequest {
+        name: name.into(),
+        value: None,
+    })
+}
+
+fn compare(dn: &str, atype: &str, val: &str) -> LdapOp {
+    LdapOp::CompareRequest(LdapCompareRequest {
+        dn: dn.into(),
+        atype: atype.into(),
+        val: val.as_bytes().to_vec(),
+    })
+}
+
+/// Operations sent one after another on one connection, each with its controls.
+type Ops = Vec<(LdapOp, Vec<LdapControl>)>;
+
+/// Runs `ops` on one session; checks what the last one answered.
+fn check(name: &str, mut s: Session, ops: Ops, want: Want) {
+    let mut reply = None;
+    for (i, (op, ctrl)) in ops.into_iter().enumerate() {
+        let msg = LdapMsg {
+            msgid: i as i32 + 1,
+            op,
+            ctrl,
+        };
+        reply = Some(s.handle(msg));
+    }
+    let reply = reply.expect("at least one operation");
+    let entries = reply
+        .msgs
+        .iter()
+        .filter(|m| matches!(m.op, LdapOp::SearchResultEntry(_)))
+        .count();
+    let code = reply.msgs.last().and_then(|m| match &m.op {
+        LdapOp::BindResponse(r) => Some(r.res.code.clone()),
+        LdapOp::SearchResultDone(r)
+        | LdapOp::CompareResult(r)
+        | LdapOp::ModifyResponse(r)
+        | LdapOp::AddResponse(r)
+        | LdapOp::DelResponse(r)
+        | LdapOp::ModifyDNResponse(r) => Some(r.code.clone()),
+        LdapOp::ExtendedResponse(r) => Some(r.res.code.clone()),
+        _ => None,
+    });
+    match want {
+        Want::Code(n, c) => {
+            assert_eq!((entries, code), (n, Some(c)), "{name}: {:?}", reply.msgs);
+            assert_eq!(reply.action, Action::Continue, "{name}");
+        }
+        Want::Nothing => {
+            assert!(reply.msgs.is_empty(), "{name}: {:?}", reply.msgs);
+            assert_eq!(reply.action, Action::Continue, "{name}");
+        }
+        Want::Close => {
+            assert!(reply.msgs.is_empty(), "{name}: {:?}", reply.msgs);
+            assert_eq!(reply.action, Action::Close, "{name}");
+        }
+        Want::StartTls => {
+            assert_eq!(code, Some(LdapResultCode::Success), "{name}");
+            assert_eq!(reply.action, Action::StartTls, "{name}");
+        }
+    }
+}
+
+/// Every operation and control a client may send, answered without a socket. The socket
+/// side (framing, TLS, limits, real phones) is tested through the binary in tests/ldap*.rs.
+#[test]
+fn every_operation_and_control_answers_as_specified() {
+    use LdapResultCode as C;
+    use LdapSearchScope::{Base, Subtree};
+    let entry = "uid=corp.2,ou=phonebook,dc=example,dc=com";
+    let op = |op: LdapOp| (op, Vec::new());
+    let paged = |size: i64, cookie: Vec<u8>| vec![LdapControl::SimplePagedResults { size, cookie }];
+    let sorted = vec![LdapControl::ServerSort {
+        sort_requests: vec![ldap3_proto::control::ServerSortRequet {
+            attribute_name: "cn".into(),
+            ordering_rule: None,
+            reverse_order: true,
+        }],
+    }];
+    let cases: Vec<(&str, Session, Ops, Want)> = vec![
+        (
+            "anonymous bind",
+            session(true, false, false),
+            vec![op(bind("", ""))],
+            Want::Code(0, C::Success),
+        ),
+        (
+            "anonymous bind refused",
+            session(false, false, false),
+            vec![op(bind("", ""))],
+            Want::Code(0, C::InappropriateAuthentication),
+        ),
+        (
+            "bind as a phone",
+            session(false, false, false),
+            vec![op(bind(PHONE, "pw"))],
+            Want::Code(0, C::Success),
+        ),
+        (
+            "bind with a wrong password",
+            session(true, false, false),
+            vec![op(bind(PHONE, "nope"))],
+            Want::Code(0, C::InvalidCredentials),
+        ),
+        (
+            "bind as nobody known",
+            session(true, false, false),
+            vec![op(bind("cn=x,dc=y", "pw"))],
+            Want::Code(0, C::InvalidCredentials),
+        ),
+        (
+            "one entry by its DN",
+            session(true, false, false),
+            vec![op(search(entry, Base, "(objectClass=*)", 0))],
+            Want::Code(1, C::Success),
+        ),
+        (
+            "a name folded",
+            session(true, false, false),
+            vec![op(search(BASE, Subtree, "(cn=jurgen*)", 0))],
+            Want::Code(1, C::Success),
+        ),
+        (
+            "a number in another notation",
+            session(true, false, false),
+            vec![op(search(
+                BASE,
+                Subtree,
+                "(telephoneNumber=+49891234567)",
+                0,
+            ))],
+            Want::Code(1, C::Success),
+        ),
+        (
+            "the size limit",
+            session(true, false, false),
+            vec![op(search(BASE, Subtree, "(objectClass=*)", 0))],
+            Want::Code(2, C::SizeLimitExceeded),
+        ),
+        (
+            "a smaller client size limit",
+            session(true, false, false),
+            vec![op(search(BASE, Subtree, "(cn=*)", 1))],
+            Want::Code(1, C::SizeLimitExceeded),
+        ),
+        (
+            "outside the base",
+            session(true, false, false),
+            vec![op(search(
+                "ou=other,dc=example,dc=com",
+                Subtree,
+                "(cn=*)",
+                0,
+            ))],
+            Want::Code(0, C::NoSuchObject),
+        ),
+        (
+            "search before a bind when anonymous is off",
+            session(false, false, false),
+            vec![op(search(BASE, Subtree, "(cn=*)", 0))],
+            Want::Code(0, C::InsufficentAccessRights),
+        ),
+        (
+            "search after a bind when anonymous is off",
+            session(false, false, false),
+            vec![
+                op(bind(PHONE, "pw")),
+                op(search(entry, Base, "(objectClass=*)", 0)),
+            ],
+            Want::Code(1, C::Success),
+        ),
+        (
+            "a failed bind drops an earlier one",
+            session(false, false, false),
+            vec![
+                op(bind(PHONE, "pw")),
+                op(bind(PHONE, "nope")),
+                op(search(entry, Base, "(objectClass=*)", 0)),
+            ],
+            Want::Code(0, C::InsufficentAccessRights),
+        ),
+        (
+            "the root DSE, even before a bind",
+            session(false, false, false),
+            vec![op(search("", Base, "(objectClass=*)", 0))],
+            Want::Code(1, C::Success),
+        ),
+        (
+            "a paged search's first page",
+            session(true, false, false),
+            vec![(search(BASE, Subtree, "(cn=*)", 0), paged(1, Vec::new()))],
+            Want::Code(1, C::Success),
+        ),
+        (
+            "a paging cookie nobody issued",
+            session(true, false, false),
+            vec![(
+                search(BASE, Subtree, "(cn=*)", 0),
+                paged(1, b"forged".to_vec()),
+            )],
+            Want::Code(0, C::UnwillingToPerform),
+        ),
+        (
+            "a sorted search",
+            session(true, false, false),
+            vec![(search(BASE, Subtree, "(objectClass=*)", 0), sorted.clone())],
+            Want::Code(2, C::SizeLimitExceeded),
+        ),
+        (
+            "compare true",
+            session(true, false, false),
+            vec![op(compare(entry, "cn", "zoë"))],
+            Want::Code(0, C::CompareTrue),
+        ),
+        (
+            "compare false",
+            session(true, false, false),
+            vec![op(compare(entry, "cn", "anna"))],
+            Want::Code(0, C::CompareFalse),
+        ),
+        (
+            "compare on an unknown entry",
+            session(true, false, false),
+            vec![op(compare(
+                "uid=corp.9,ou=phonebook,dc=example,dc=com",
+                "cn",
+                "x",
+            ))],
+            Want::Code(0, C::NoSuchObject),
+        ),
+        (
+            "compare before a bind when anonymous is off",
+            session(false, false, false),
+            vec![op(compare(entry, "cn", "zoë"))],
+            Want::Code(0, C::InsufficentAccessRights),
+        ),
+        (
+            "who am I",
+            session(true, false, false),
+            vec![op(bind(PHONE, "pw")), op(extended(OID_WHOAMI))],
+            Want::Code(0, C::Success),
+        ),
+        (
+            "StartTLS offered",
+            session(true, true, false),
+            vec![op(extended(OID_STARTTLS))],
+            Want::StartTls,
+        ),
+        (
+            "StartTLS not configured",
+            session(true, false, false),
+            vec![op(extended(OID_STARTTLS))],
+            Want::Code(0, C::Unavailable),
+        ),
+        (
+            "StartTLS twice",
+            session(true, true, true),
+            vec![op(extended(OID_STARTTLS))],
+            Want::Code(0, C::OperationsError),
+        ),
+        (
+            "an unknown extended operation",
+            session(true, false, false),
+            vec![op(extended("1.2.3.4"))],
+            Want::Code(0, C::ProtocolError),
+        ),
+        (
+            "modify: read-only",
+            session(true, false, false),
+            vec![op(LdapOp::ModifyRequest(
+                ldap3_proto::proto::LdapModifyRequest {
+                    dn: entry.into(),
+                    changes: Vec::new(),
+                },
+            ))],
+            Want::Code(0, C::UnwillingToPerform),
+        ),
+        (
+            "add: read-only",
+            session(true, false, false),
+            vec![op(LdapOp::AddRequest(ldap3_proto::proto::LdapAddRequest {
+                dn: entry.into(),
+                attributes: Vec::new(),
+            }))],
+            Want::Code(0, C::UnwillingToPerform),
+        ),
+        (
+            "delete: read-only",
+            session(true, false, false),
+            vec![op(LdapOp::DelRequest(entry.into()))],
+            Want::Code(0, C::UnwillingToPerform),
+        ),
+        (
+            "abandon",
+            session(true, false, false),
+            vec![op(LdapOp::AbandonRequest(1))],
+            Want::Nothing,
+        ),
+        (
+            "unbind",
+            session(true, false, false),
+            vec![op(LdapOp::UnbindRequest)],
+            Want::Close,
+        ),
+    ];
+    let count = cases.len();
+    for (name, s, ops, want) in cases {
+        check(name, s, ops, want);
+    }
+    assert_eq!(count, 32);
+}
