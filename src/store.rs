@@ -572,7 +572,26 @@ fn store_thread_lost(path: &str, e: tokio::task::JoinError) -> StoreError {
     }
 }
 
+/// How long an open waits for a lock held by this process's own previous handle.
+const LOCK_GRACE: Duration = Duration::from_secs(2);
+
+/// Opens the database. sled releases its file lock from background threads a moment after
+/// the last handle is dropped, so a reopen right after a close (after a sled error, or a
+/// restart inside one process) can meet the lock of its own previous handle: that is
+/// waited out for at most [`LOCK_GRACE`]; another process's lock is reported after it.
 fn open_db(path: &Path, shown: &str) -> Result<sled::Db, StoreError> {
+    let deadline = Instant::now() + LOCK_GRACE;
+    loop {
+        match open_db_once(path, shown) {
+            Err(StoreError::Locked { .. }) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
+}
+
+fn open_db_once(path: &Path, shown: &str) -> Result<sled::Db, StoreError> {
     sled::Config::new()
         .path(path)
         .cache_capacity(CACHE_BYTES)

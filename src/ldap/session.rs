@@ -276,14 +276,7 @@ impl Session {
     }
 
     fn bind(&mut self, id: i32, req: LdapBindRequest) -> LdapMsg {
-        let reply = |code, message: &str| LdapMsg {
-            msgid: id,
-            op: LdapOp::BindResponse(LdapBindResponse {
-                res: ldap_result(code, message),
-                saslcreds: None,
-            }),
-            ctrl: Vec::new(),
-        };
+        let reply = |code, message: &str| result(id, Kind::Bind, code, message);
         self.bound = None;
         if req.version != 2 && req.version != 3 {
             return reply(
@@ -598,14 +591,13 @@ impl Session {
     }
 
     fn extended(&mut self, id: i32, req: LdapExtendedRequest) -> Response {
-        let respond = |code, message: &str, name: Option<String>, value: Option<Vec<u8>>| LdapMsg {
-            msgid: id,
-            op: LdapOp::ExtendedResponse(LdapExtendedResponse {
-                res: ldap_result(code, message),
-                name,
-                value,
-            }),
-            ctrl: Vec::new(),
+        let respond = |code, message: &str, name: Option<String>, value: Option<Vec<u8>>| {
+            let mut msg = result(id, Kind::Extended, code, message);
+            if let LdapOp::ExtendedResponse(r) = &mut msg.op {
+                r.name = name;
+                r.value = value;
+            }
+            msg
         };
         match req.name.as_str() {
             OID_WHOAMI => {
