@@ -230,36 +230,29 @@ pub fn upsert(
 /// Whether writing `p` over `table` would keep a stored secret (inline, env or file) while
 /// the scheme, host, port or bind DN it was given for changes.
 fn keeps_secret_for_another_upstream(table: &Table, p: &Profile) -> bool {
-    let has_secret = ["password", "password_env", "password_file"]
-        .iter()
-        .any(|k| table.contains_key(k));
+    let old = read_profile(table);
     let new_password = p.password.as_deref().is_some_and(|pw| !pw.is_empty());
-    if !has_secret || new_password {
+    if !old.has_password || new_password {
         return false;
     }
-    let old_uri = table.get("uri").and_then(Item::as_str).unwrap_or("");
-    let old_dn = table.get("bind_dn").and_then(Item::as_str).unwrap_or("");
-    let new_dn = p.bind_dn.as_deref().unwrap_or("");
-    let unbinds = new_dn.trim().is_empty(); // no bind DN: the secret is dropped anyway
-    let flag = |k: &str| table.get(k).and_then(Item::as_bool).unwrap_or(false);
-    let old_ca = table.get("ca_file").and_then(Item::as_str).map(str::trim);
-    let new_ca = p
-        .ca_file
-        .as_deref()
-        .map(str::trim)
-        .filter(|c| !c.is_empty());
-    // How the password travels counts as much as where: once it went over TLS, an edit that
-    // drops StartTLS, stops checking the certificate or trusts another CA must not take the
-    // stored secret along. (ldaps:// to ldap:// is another endpoint, caught below.)
-    let old_tls = endpoint(old_uri).0 == "ldaps" || flag("starttls");
+    let dn = |p: &Profile| crate::model::normalise_dn(p.bind_dn.as_deref().unwrap_or(""));
+    let ca = |p: &Profile| {
+        p.ca_file
+            .as_deref()
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(str::to_owned)
+    };
+    let unbinds = dn(p).is_empty(); // no bind DN: the secret is dropped anyway
+                                    // How the password travels counts as much as where: once it went over TLS, an edit that
+                                    // drops StartTLS, stops checking the certificate or trusts another CA must not take the
+                                    // stored secret along. (ldaps:// to ldap:// is another endpoint, caught below.)
+    let old_tls = endpoint(&old.uri).0 == "ldaps" || old.starttls;
     let weaker_transport = old_tls
-        && ((flag("starttls") && !p.starttls)
-            || (!flag("tls_insecure") && p.tls_insecure)
-            || old_ca != new_ca);
-    !unbinds
-        && (endpoint(old_uri) != endpoint(&p.uri)
-            || crate::model::normalise_dn(old_dn) != crate::model::normalise_dn(new_dn)
-            || weaker_transport)
+        && ((old.starttls && !p.starttls)
+            || (!old.tls_insecure && p.tls_insecure)
+            || ca(&old) != ca(p));
+    !unbinds && (endpoint(&old.uri) != endpoint(&p.uri) || dn(&old) != dn(p) || weaker_transport)
 }
 
 /// `(scheme, host, port)` of an `ldap://` / `ldaps://` URI, compared case-insensitively with
