@@ -108,6 +108,46 @@ fn only_the_ldap_side_uses_ldap3_proto_types() {
 }
 
 #[test]
+fn only_ber_rs_reads_and_writes_ber_lengths() {
+    // The long form of a BER length: `0x80 | count` written, `& 0x7f` read. Everything else
+    // asks `ber.rs`, so the rules for odd encodings (`ber::Lengths`) live in one place.
+    // packed.rs's `& 0x7f` is its own varint, not BER.
+    let mut found = users_outside("0x80 |", &["ber.rs"]);
+    found.extend(users_outside("& 0x7f", &["ber.rs", "directory/packed.rs"]));
+    assert!(
+        found.is_empty(),
+        "BER lengths handled outside ber.rs:\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn the_ldap_session_holds_semantics_and_writes_no_bytes() {
+    // session, paging, controls, response and sort answer with plain parts; ldap/wire/
+    // encodes them.
+    let semantics = [
+        "ldap/session.rs",
+        "ldap/paging.rs",
+        "ldap/controls.rs",
+        "ldap/response.rs",
+        "ldap/sort.rs",
+    ];
+    let mut found = Vec::new();
+    for needle in ["ber::", "BytesMut", "wire::"] {
+        found.extend(users_outside(needle, &[]).into_iter().filter(|hit| {
+            semantics
+                .iter()
+                .any(|s| hit.starts_with(&format!("src/{s}:")))
+        }));
+    }
+    assert!(
+        found.is_empty(),
+        "wire encoding in the session's semantics:\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
 fn only_http_uses_axum() {
     let found = users_outside("axum::", &["http/"]);
     assert!(

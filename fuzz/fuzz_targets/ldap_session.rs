@@ -2,7 +2,7 @@
 //! phone's bytes take through the LDAP server (minus the socket). Nothing here may panic.
 //!
 //! Every message the codec yields is also checked against ldap3_proto's own codec on the
-//! same bytes: the codec's fast path for search requests (`ldap::decode`) must decode
+//! same bytes: the codec's fast path for search requests (`ldap::wire::decode`) must decode
 //! exactly what ldap3_proto decodes, and consume exactly as many bytes.
 #![no_main]
 
@@ -14,8 +14,9 @@ use tokio_util::codec::Decoder;
 
 use phonebook_proxy::config::{Accents, Secret};
 use phonebook_proxy::directory::{Directory, Settings, Snapshot};
-use phonebook_proxy::ldap::codec::Codec;
-use phonebook_proxy::ldap::session::{Action, Policy, Session};
+use phonebook_proxy::ldap::wire::codec::Codec;
+use phonebook_proxy::ldap::response::Action;
+use phonebook_proxy::ldap::session::{Policy, Session};
 use phonebook_proxy::model::Entry;
 use phonebook_proxy::numbers::NumberPlan;
 

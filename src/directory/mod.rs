@@ -4,7 +4,6 @@
 //! entries after each applied sync and swapped in whole ([`Directory::publish`]); searches
 //! take the current `Arc<Snapshot>` without a lock and never wait for a sync.
 
-pub mod ber;
 pub mod fold;
 pub mod index;
 pub mod matcher;

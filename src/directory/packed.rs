@@ -22,7 +22,7 @@
 
 use std::cell::RefCell;
 
-use crate::directory::ber;
+use crate::ber;
 use crate::directory::fold::fold_into;
 use crate::directory::fold::Accents;
 use crate::directory::phone_keys::PhoneView;

@@ -26,8 +26,10 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::codec::Framed;
 
 use crate::directory::Directory;
-use crate::ldap::codec::{encode_into, Codec};
-use crate::ldap::session::{encode_result, Action, Part, Policy, Response, Session};
+use crate::ldap::response::{Action, Part, Response};
+use crate::ldap::session::{Policy, Session};
+use crate::ldap::wire::codec::{encode_into, Codec};
+use crate::ldap::wire::encode::encode_result;
 use crate::metrics::Metrics;
 use crate::per_client::PerClient;
 

@@ -1,40 +1,36 @@
-//! One LDAP connection's state and semantics, with no socket: [`Session::handle`] takes a
-//! decoded message and returns the messages to send back, so every behaviour a phone relies
-//! on is testable as plain function calls. The server calls [`Session::respond`], the same
-//! answer with the search result entries left as references into the snapshot, which
-//! [`Entries::encode`] (in `encode.rs`) writes straight to BER — no `LdapMsg` per entry, no
-//! copy of a value.
+//! One LDAP connection's state and semantics, with no socket and no BER: [`Session::handle`]
+//! takes a decoded message and returns the messages to send back, so every behaviour a phone
+//! relies on is testable as plain function calls (`session/tests.rs`). The server calls
+//! [`Session::respond`], the same answer with the search result entries left as references
+//! into the snapshot ([`Response`]), which `wire::encode` writes straight to BER — no
+//! `LdapMsg` per entry, no copy of a value.
 //!
-//! The session owns what lives as long as a connection: who is bound, whether TLS is on, and
-//! the result lists of paged searches in progress (each pinned to the snapshot it started on,
-//! so a sync in between neither duplicates nor skips an entry).
+//! The session owns what lives as long as a connection: who is bound, whether TLS is on, the
+//! paged searches in progress ([`Cursors`]) and the last attribute selection.
 
 use std::sync::Arc;
 
 use ldap3_proto::control::{LdapControl, ServerSortResult};
 use ldap3_proto::proto::{
-    LdapBindCred, LdapBindRequest, LdapBindResponse, LdapCompareRequest, LdapExtendedRequest,
-    LdapExtendedResponse, LdapMsg, LdapOp, LdapPartialAttribute, LdapResult, LdapResultCode,
-    LdapSearchRequest, LdapSearchResultEntry, LdapSearchScope,
+    LdapBindCred, LdapBindRequest, LdapCompareRequest, LdapExtendedRequest, LdapMsg, LdapOp,
+    LdapPartialAttribute, LdapResultCode, LdapSearchRequest, LdapSearchResultEntry,
+    LdapSearchScope,
 };
 
 use crate::config::{LdapConfig, Secret};
 use crate::directory::matcher::Tri;
 use crate::directory::schema::{resolve, Resolved};
-use crate::directory::{BaseRef, Directory, Hit, Scope, Snapshot};
+use crate::directory::{BaseRef, Directory, Scope};
 use crate::filter::LdapFilter;
 use crate::model::normalise_dn;
 
-pub use super::encode::{encode_result, Entries, Selection};
+use super::controls::{
+    critical_unsupported, Critical, OID_PAGED_RESULTS, OID_SERVER_SORT, OID_STARTTLS, OID_WHOAMI,
+};
+use super::paging::Cursors;
+use super::response::{response_kind, result, Action, Entries, Kind, Part, Reply, Response};
+use super::selection::Selection;
 use super::sort::{sort_hits, sort_key};
-
-pub const OID_PAGED_RESULTS: &str = "1.2.840.113556.1.4.319";
-pub const OID_SERVER_SORT: &str = "1.2.840.113556.1.4.473";
-pub const OID_WHOAMI: &str = "1.3.6.1.4.1.4203.1.11.3";
-pub const OID_STARTTLS: &str = "1.3.6.1.4.1.1466.20037";
-
-/// Paged searches a connection may keep open at once; the oldest is dropped beyond that.
-const MAX_CURSORS: usize = 4;
 
 /// What the endpoint's configuration means for a session.
 #[derive(Debug, Clone)]
@@ -47,15 +43,6 @@ pub struct Policy {
     pub max_page_size: usize,
     /// StartTLS is offered (a certificate is configured).
     pub starttls: bool,
-}
-
-/// Which controls of a request were marked critical on the wire, for the controls whose
-/// ldap3_proto type has no criticality field (paged results, server-side sort). The codec
-/// reads them from the bytes; [`Session::respond`] assumes neither.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Critical {
-    pub paged: bool,
-    pub sort: bool,
 }
 
 impl Policy {
@@ -74,93 +61,13 @@ impl Policy {
     }
 }
 
-/// What the connection must do after sending the replies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    Continue,
-    /// Wrap the connection in TLS (the StartTLS response has been queued).
-    StartTls,
-    Close,
-}
-
-#[derive(Debug)]
-pub struct Reply {
-    pub msgs: Vec<LdapMsg>,
-    pub action: Action,
-}
-
-/// [`Reply`] as the server sends it: search result entries stay references until encoded.
-pub struct Response {
-    pub parts: Vec<Part>,
-    pub action: Action,
-}
-
-/// One piece of a response, in order.
-pub enum Part {
-    Msg(LdapMsg),
-    Entries(Entries),
-}
-
-impl Response {
-    fn send(msgs: Vec<LdapMsg>) -> Self {
-        Response {
-            parts: msgs.into_iter().map(Part::Msg).collect(),
-            action: Action::Continue,
-        }
-    }
-
-    /// The last message (the one with the result code), if any.
-    pub fn last_msg(&self) -> Option<&LdapMsg> {
-        match self.parts.last() {
-            Some(Part::Msg(msg)) => Some(msg),
-            _ => None,
-        }
-    }
-
-    /// How many search result entries it carries.
-    pub fn entry_count(&self) -> usize {
-        self.parts
-            .iter()
-            .map(|p| match p {
-                Part::Msg(m) => usize::from(matches!(m.op, LdapOp::SearchResultEntry(_))),
-                Part::Entries(e) => e.len(),
-            })
-            .sum()
-    }
-
-    /// The same response as plain messages.
-    pub fn into_reply(self) -> Reply {
-        let mut msgs = Vec::new();
-        for part in self.parts {
-            match part {
-                Part::Msg(msg) => msgs.push(msg),
-                Part::Entries(entries) => msgs.extend(entries.msgs()),
-            }
-        }
-        Reply {
-            msgs,
-            action: self.action,
-        }
-    }
-}
-
-/// A paged search in progress.
-struct Cursor {
-    cookie: Vec<u8>,
-    snapshot: Arc<Snapshot>,
-    hits: Vec<Hit>,
-    next: usize,
-    selection: Arc<Selection>,
-}
-
 /// The state of one connection.
 pub struct Session {
     directory: Arc<Directory>,
     policy: Arc<Policy>,
     bound: Option<String>,
     tls: bool,
-    cursors: Vec<Cursor>,
-    cookies: u64,
+    cursors: Cursors,
     /// The attribute selection of the last search: a phone sends the same list every time,
     /// and resolving it anew cost 3 % of a loaded server's CPU.
     selection: Option<Arc<Selection>>,
@@ -173,8 +80,7 @@ impl Session {
             policy,
             bound: None,
             tls,
-            cursors: Vec::new(),
-            cookies: 0,
+            cursors: Cursors::default(),
             selection: None,
         }
     }
@@ -339,7 +245,8 @@ impl Session {
         });
         if let Some((size, cookie)) = &paging {
             if !cookie.is_empty() {
-                return self.next_page(id, *size, cookie);
+                let max = self.policy.max_page_size;
+                return self.cursors.next_page(id, *size, cookie, max);
             }
         }
         let snapshot = self.directory.load();
@@ -422,20 +329,14 @@ impl Session {
         let selection = self.selection(req.attrs, req.typesonly);
         match paging {
             Some((size, _)) => {
-                self.cookies += 1;
-                let cursor = Cursor {
-                    cookie: self.cookies.to_be_bytes().to_vec(),
+                let entries = Entries {
+                    id,
                     snapshot,
                     hits,
-                    next: 0,
                     selection,
                 };
-                if self.cursors.len() >= MAX_CURSORS {
-                    self.cursors.remove(0);
-                }
-                self.cursors.push(cursor);
-                let index = self.cursors.len() - 1;
-                let mut parts = self.page(id, index, size, more);
+                let max = self.policy.max_page_size;
+                let mut parts = self.cursors.first_page(entries, size, more, max);
                 if let Some(Part::Msg(done)) = parts.last_mut() {
                     done.ctrl.extend(response_controls);
                 }
@@ -478,70 +379,6 @@ impl Session {
         let selection = Arc::new(Selection::new(attrs, types_only));
         self.selection = Some(selection.clone());
         selection
-    }
-
-    /// Sends the next `size` hits of cursor `index`; drops the cursor when it is exhausted.
-    fn page(&mut self, id: i32, index: usize, size: i64, limited: bool) -> Vec<Part> {
-        let cursor = &mut self.cursors[index];
-        // RFC 2696 lets the server return fewer entries than asked; the cookie still walks
-        // every hit exactly once.
-        let size = usize::try_from(size)
-            .ok()
-            .filter(|s| *s > 0)
-            .unwrap_or(usize::MAX)
-            .min(self.policy.max_page_size);
-        let end = cursor.next.saturating_add(size).min(cursor.hits.len());
-        let mut parts = Vec::with_capacity(2);
-        if end > cursor.next {
-            parts.push(Part::Entries(Entries {
-                id,
-                snapshot: cursor.snapshot.clone(),
-                hits: cursor.hits[cursor.next..end].to_vec(),
-                selection: cursor.selection.clone(),
-            }));
-        }
-        cursor.next = end;
-        let finished = end >= cursor.hits.len();
-        let cookie = if finished {
-            Vec::new()
-        } else {
-            cursor.cookie.clone()
-        };
-        if finished {
-            self.cursors.remove(index);
-        }
-        let (code, message) = if finished && limited {
-            (LdapResultCode::SizeLimitExceeded, "size limit exceeded")
-        } else {
-            (LdapResultCode::Success, "")
-        };
-        let mut done = result(id, Kind::Search, code, message);
-        done.ctrl
-            .push(LdapControl::SimplePagedResults { size: 0, cookie });
-        parts.push(Part::Msg(done));
-        parts
-    }
-
-    fn next_page(&mut self, id: i32, size: i64, cookie: &[u8]) -> Vec<Part> {
-        let Some(index) = self.cursors.iter().position(|c| c.cookie == cookie) else {
-            return vec![Part::Msg(result(
-                id,
-                Kind::Search,
-                LdapResultCode::UnwillingToPerform,
-                "unknown or expired paged results cookie",
-            ))];
-        };
-        if size == 0 {
-            // RFC 2696 §3: a size of zero abandons the paged search.
-            self.cursors.remove(index);
-            let mut done = result(id, Kind::Search, LdapResultCode::Success, "");
-            done.ctrl.push(LdapControl::SimplePagedResults {
-                size: 0,
-                cookie: Vec::new(),
-            });
-            return vec![Part::Msg(done)];
-        }
-        self.page(id, index, size, false)
     }
 
     fn root_dse(&self, id: i32, req: &LdapSearchRequest) -> Vec<LdapMsg> {
@@ -669,96 +506,5 @@ impl Session {
     }
 }
 
-/// The response type that answers a request.
-#[derive(Debug, Clone, Copy)]
-enum Kind {
-    Bind,
-    Search,
-    Modify,
-    Add,
-    Delete,
-    ModifyDn,
-    Compare,
-    Extended,
-}
-
-fn response_kind(op: &LdapOp) -> Option<Kind> {
-    Some(match op {
-        LdapOp::BindRequest(_) => Kind::Bind,
-        LdapOp::SearchRequest(_) => Kind::Search,
-        LdapOp::ModifyRequest(_) => Kind::Modify,
-        LdapOp::AddRequest(_) => Kind::Add,
-        LdapOp::DelRequest(_) => Kind::Delete,
-        LdapOp::ModifyDNRequest(_) => Kind::ModifyDn,
-        LdapOp::CompareRequest(_) => Kind::Compare,
-        LdapOp::ExtendedRequest(_) => Kind::Extended,
-        _ => return None,
-    })
-}
-
-fn ldap_result(code: LdapResultCode, message: &str) -> LdapResult {
-    LdapResult {
-        code,
-        matcheddn: String::new(),
-        message: message.to_owned(),
-        referral: Vec::new(),
-    }
-}
-
-/// The one place operation outcomes become LDAP result messages.
-fn result(id: i32, kind: Kind, code: LdapResultCode, message: &str) -> LdapMsg {
-    let res = ldap_result(code, message);
-    let op = match kind {
-        Kind::Bind => LdapOp::BindResponse(LdapBindResponse {
-            res,
-            saslcreds: None,
-        }),
-        Kind::Search => LdapOp::SearchResultDone(res),
-        Kind::Modify => LdapOp::ModifyResponse(res),
-        Kind::Add => LdapOp::AddResponse(res),
-        Kind::Delete => LdapOp::DelResponse(res),
-        Kind::ModifyDn => LdapOp::ModifyDNResponse(res),
-        Kind::Compare => LdapOp::CompareResult(res),
-        Kind::Extended => LdapOp::ExtendedResponse(LdapExtendedResponse {
-            res,
-            name: None,
-            value: None,
-        }),
-    };
-    LdapMsg {
-        msgid: id,
-        op,
-        ctrl: Vec::new(),
-    }
-}
-
-/// The OID of a control marked critical that this server does not implement.
-fn critical_unsupported(controls: &[LdapControl]) -> Option<String> {
-    controls.iter().find_map(|c| match c {
-        LdapControl::Unknown {
-            oid,
-            criticality: true,
-            ..
-        } => Some(oid.clone()),
-        LdapControl::SyncRequest {
-            criticality: true, ..
-        } => Some("1.3.6.1.4.1.4203.1.9.1.1".into()),
-        LdapControl::PasswordPolicyRequest { criticality: true } => {
-            Some("1.3.6.1.4.1.42.2.27.8.5.1".into())
-        }
-        LdapControl::SearchOptions {
-            criticality: true, ..
-        } => Some("1.2.840.113556.1.4.1340".into()),
-        LdapControl::ShowDeleted { criticality: true } => Some("1.2.840.113556.1.4.417".into()),
-        LdapControl::SdFlags {
-            criticality: true, ..
-        } => Some("1.2.840.113556.1.4.801".into()),
-        LdapControl::ExtendedDn {
-            criticality: true, ..
-        } => Some("1.2.840.113556.1.4.529".into()),
-        _ => None,
-    })
-}
-
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

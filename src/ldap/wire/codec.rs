@@ -23,10 +23,8 @@ use tokio_util::bytes::{Buf, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 
 use super::decode;
-use super::session::{Critical, OID_PAGED_RESULTS, OID_SERVER_SORT};
-
-/// The universal, constructed SEQUENCE tag every LDAPMessage starts with.
-const SEQUENCE: u8 = 0x30;
+use crate::ber::{self, Form, Lengths, SEQUENCE};
+use crate::ldap::controls::{Critical, OID_PAGED_RESULTS, OID_SERVER_SORT};
 
 pub struct Codec {
     inner: LdapCodec,
@@ -100,25 +98,9 @@ impl Decoder for Codec {
     }
 }
 
-/// Reads one BER element with a definite length: (tag, content, what follows).
+/// One element as the control scan reads it (definite lengths, at most four octets).
 fn element(buf: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let (&tag, rest) = buf.split_first()?;
-    let (&first, rest) = rest.split_first()?;
-    let (len, rest) = if first < 0x80 {
-        (usize::from(first), rest)
-    } else {
-        let count = usize::from(first & 0x7f);
-        if count == 0 || count > 4 {
-            return None;
-        }
-        let octets = rest.get(..count)?;
-        let len = octets
-            .iter()
-            .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
-        (len, rest.get(count..)?)
-    };
-    let content = rest.get(..len)?;
-    Some((tag, content, rest.get(len..)?))
+    ber::element(buf, Lengths::Definite)
 }
 
 /// The criticality of the paged-results and sort controls of one whole LDAPMessage:
@@ -141,10 +123,10 @@ fn critical_controls(msg: &[u8]) -> Critical {
         if tag != SEQUENCE {
             continue;
         }
-        let Some((0x04, oid, rest)) = element(control) else {
+        let Some((ber::OCTET_STRING, oid, rest)) = element(control) else {
             continue;
         };
-        let is_critical = matches!(element(rest), Some((0x01, [flag], _)) if *flag != 0);
+        let is_critical = matches!(element(rest), Some((ber::BOOLEAN, [flag], _)) if *flag != 0);
         if oid == OID_PAGED_RESULTS.as_bytes() {
             critical.paged |= is_critical;
         } else if oid == OID_SERVER_SORT.as_bytes() {
@@ -182,21 +164,19 @@ fn announced_size(buf: &[u8]) -> Announced {
     let Some(&first) = buf.get(1) else {
         return Announced::Incomplete;
     };
-    if first < 0x80 {
-        return Announced::Size(2 + usize::from(first));
+    match ber::form(first) {
+        Form::Short(len) => Announced::Size(2 + len),
+        Form::Indefinite => Announced::NotLdap,
+        Form::Long(count) if count > std::mem::size_of::<usize>() => Announced::NotLdap,
+        Form::Long(count) => match buf.get(2..2 + count) {
+            None => Announced::Incomplete,
+            Some(octets) => Announced::Size(
+                usize::try_from(ber::fold(octets))
+                    .unwrap_or(usize::MAX)
+                    .saturating_add(2 + count),
+            ),
+        },
     }
-    // Long form: the low bits count the length octets; zero is the indefinite form.
-    let count = usize::from(first & 0x7f);
-    if count == 0 || count > std::mem::size_of::<usize>() {
-        return Announced::NotLdap;
-    }
-    let Some(octets) = buf.get(2..2 + count) else {
-        return Announced::Incomplete;
-    };
-    let length = octets
-        .iter()
-        .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
-    Announced::Size(length.saturating_add(2 + count))
 }
 
 #[cfg(test)]

@@ -36,11 +36,8 @@ use ldap3_proto::proto::{
     LdapSubstringFilter,
 };
 
-const BOOLEAN: u8 = 0x01;
-const INTEGER: u8 = 0x02;
-const OCTET_STRING: u8 = 0x04;
-const ENUMERATED: u8 = 0x0a;
-const SEQUENCE: u8 = 0x30;
+use crate::ber::{self, Lengths, BOOLEAN, ENUMERATED, INTEGER, OCTET_STRING, SEQUENCE};
+
 /// The class bits of an APPLICATION tag.
 const APPLICATION: u8 = 0x40;
 /// `[APPLICATION 3]`, constructed.
@@ -271,24 +268,9 @@ pub fn unknown_operation(msg: &[u8]) -> Option<u8> {
     (!known).then_some(tag)
 }
 
-/// One BER element at the start of `bytes` as ldap3_lber reads it — a one-octet tag; a short
-/// length, or a long one of any number of octets folded into 64 bits (none: length 0) —
-/// as (tag, content, what follows).
+/// One element as ldap3_lber reads it (see [`Lengths::Lber`]).
 fn lber_element(bytes: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let (&tag, rest) = bytes.split_first()?;
-    let (&first, rest) = rest.split_first()?;
-    let (len, rest) = if first < 0x80 {
-        (usize::from(first), rest)
-    } else {
-        let count = usize::from(first - 0x80);
-        let octets = rest.get(..count)?;
-        let len = octets
-            .iter()
-            .fold(0u64, |acc, b| acc.wrapping_shl(8) | u64::from(*b));
-        (usize::try_from(len).ok()?, rest.get(count..)?)
-    };
-    let content = rest.get(..len)?;
-    Some((tag, content, rest.get(len..)?))
+    ber::element(bytes, Lengths::Lber)
 }
 
 /// Reads consecutive TLV elements out of a byte slice.
@@ -317,11 +299,10 @@ impl<'a> Reader<'a> {
     /// tags and lengths of at most four octets are expected by the callers; anything else is
     /// refused here (and left to ldap3_proto by the caller).
     fn any(&mut self) -> Option<(u8, &'a [u8])> {
-        let (&tag, &first) = (self.rest.first()?, self.rest.get(1)?);
-        if tag & 0x1f == 0x1f || (first >= 0x80 && !(1..=4).contains(&(first & 0x7f))) {
+        if self.rest.first()? & 0x1f == 0x1f {
             return None;
         }
-        let (tag, content, rest) = lber_element(self.rest)?;
+        let (tag, content, rest) = ber::element(self.rest, Lengths::Definite)?;
         self.rest = rest;
         Some((tag, content))
     }
