@@ -34,7 +34,10 @@
 //! Run: `cargo bench --bench load` (builds the release binary first). Knobs:
 //! `PHONEBOOK_LOAD_N` (people, default 100000), `PHONEBOOK_LOAD_SECS` (measured seconds per
 //! phase, default 15), `PHONEBOOK_LOAD_CONNECTIONS` (default "8,32"), `PHONEBOOK_LOAD_BINARY`
-//! (another `phonebook-proxy` to measure, e.g. a build from before a change).
+//! (another `phonebook-proxy` to measure instead of this build), `PHONEBOOK_LOAD_BASELINE` (a
+//! second `phonebook-proxy`, e.g. a build from before a change, measured in the same run
+//! beside it — A/B on the same slapd, the same data and the same requests, on a copy of the
+//! same store; each phase runs slapd, the baseline, then ours).
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -97,7 +100,7 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> Result<T> {
 
 /// A server under test.
 struct Target {
-    name: &'static str,
+    name: String,
     url: String,
     base: String,
     pid: u32,
@@ -135,14 +138,21 @@ fn run() -> Result<()> {
     // Another build of the server (say, before a change) can be measured the same way.
     let binary = std::env::var_os("PHONEBOOK_LOAD_BINARY")
         .map_or_else(|| PathBuf::from(support::cli::binary()), PathBuf::from);
-    if !binary.components().any(|c| c.as_os_str() == "release") {
-        eprintln!("load: warning: {} is not a release build", binary.display());
+    let baseline = std::env::var_os("PHONEBOOK_LOAD_BASELINE").map(PathBuf::from);
+    for b in std::iter::once(&binary).chain(&baseline) {
+        if !b.components().any(|c| c.as_os_str() == "release") {
+            eprintln!("load: warning: {} is not a release build", b.display());
+        }
     }
     let mut report = String::new();
     let _ = writeln!(
         report,
-        "load: {n} people, {secs} s per phase, connections {connections:?}, binary {}",
-        binary.display()
+        "load: {n} people, {secs} s per phase, connections {connections:?}, binary {}{}",
+        binary.display(),
+        baseline
+            .as_ref()
+            .map(|b| format!(", baseline {}", b.display()))
+            .unwrap_or_default()
     );
 
     // 1. slapd with the people.
@@ -230,20 +240,44 @@ fn run() -> Result<()> {
         mb(memory(slapd_pid)?.0)
     );
 
-    let targets = [
-        Target {
-            name: "slapd",
-            url: slapd.url(),
-            base: PEOPLE_DN.to_owned(),
-            pid: slapd_pid,
-        },
-        Target {
-            name: "phonebook-proxy",
-            url: format!("ldap://{}", ours.addr),
+    // The baseline serves a copy of the same store (sled allows one process per store).
+    let base_server = match &baseline {
+        Some(b) => {
+            let dir = work.path().join("baseline");
+            std::fs::create_dir_all(&dir).context("baseline dir")?;
+            let copy = Command::new("cp")
+                .arg("-a")
+                .arg(work.path().join("data"))
+                .arg(&dir)
+                .status()
+                .context("copying the store for the baseline")?;
+            ensure!(copy.success(), "cp -a of the store failed");
+            let config = dir.join("phonebook.toml");
+            std::fs::write(&config, config_toml(&slapd.url())).context("baseline config")?;
+            Some(Serve::start(b, &dir, &config)?.0)
+        }
+        None => None,
+    };
+    let mut targets = vec![Target {
+        name: "slapd".to_owned(),
+        url: slapd.url(),
+        base: PEOPLE_DN.to_owned(),
+        pid: slapd_pid,
+    }];
+    if let Some(b) = &base_server {
+        targets.push(Target {
+            name: "baseline".to_owned(),
+            url: format!("ldap://{}", b.addr),
             base: BASE_DN.to_owned(),
-            pid: ours.pid,
-        },
-    ];
+            pid: b.pid,
+        });
+    }
+    targets.push(Target {
+        name: "phonebook-proxy".to_owned(),
+        url: format!("ldap://{}", ours.addr),
+        base: BASE_DN.to_owned(),
+        pid: ours.pid,
+    });
 
     // 3. The query mix, the same for both servers.
     let people = gen::people(SEED, n);
@@ -266,25 +300,23 @@ fn run() -> Result<()> {
 
     // What each server answers to the mix (both must answer every search).
     let _ = writeln!(report, "\nanswers (mean entries per search over {CHECKS} searches of each kind, sizeLimit {PHONE_SIZE_LIMIT}; in brackets: share stopped by the size limit)\n");
+    let names: Vec<&str> = targets.iter().map(|t| t.name.as_str()).collect();
     let _ = writeln!(
         report,
-        "| kind | {} | {} |\n|---|---|---|",
-        targets[0].name, targets[1].name
+        "| kind | {} |\n|---|{}",
+        names.join(" | "),
+        "---|".repeat(targets.len())
     );
     let mut answers = Vec::new();
     for (target, requests) in targets.iter().zip(&requests) {
         answers.push(runtime.block_on(check_answers(target, &pools, requests))?);
     }
     for (k, kind) in MIX.iter().enumerate() {
-        let _ = writeln!(
-            report,
-            "| {} | {:.1} ({:.0}%) | {:.1} ({:.0}%) |",
-            kind.name(),
-            answers[0][k].0,
-            answers[0][k].1 * 100.0,
-            answers[1][k].0,
-            answers[1][k].1 * 100.0
-        );
+        let cells: Vec<String> = answers
+            .iter()
+            .map(|a| format!("{:.1} ({:.0}%)", a[k].0, a[k].1 * 100.0))
+            .collect();
+        let _ = writeln!(report, "| {} | {} |", kind.name(), cells.join(" | "));
     }
     let _ = writeln!(
         report,
@@ -354,6 +386,9 @@ fn run() -> Result<()> {
     );
     drop(runtime);
     ours.stop()?;
+    if let Some(b) = base_server {
+        b.stop()?;
+    }
     drop(slapd);
     println!("{report}");
     Ok(())
@@ -598,14 +633,14 @@ async fn check_answers(
     let mut ldap = connect(&target.url).await?;
     let mut conn = raw::Conn::connect(&raw::address(&target.url)?)
         .await
-        .with_context(|| target.name)?;
+        .with_context(|| target.name.clone())?;
     let mut out = Vec::new();
     for (pool, requests) in pools.iter().zip(requests) {
         let (mut entries, mut limited) = (0usize, 0usize);
         for (i, filter) in pool.iter().take(CHECKS).enumerate() {
             let (e, l) = search(&mut ldap, &target.base, filter)
                 .await
-                .with_context(|| target.name)?;
+                .with_context(|| target.name.clone())?;
             entries += e;
             limited += usize::from(l);
             if i < RAW_CHECKS {
@@ -615,7 +650,10 @@ async fn check_answers(
                     "request {i} is for {}, not {filter}",
                     request.filter
                 );
-                let (raw_e, raw_l) = conn.search(request).await.with_context(|| target.name)?;
+                let (raw_e, raw_l) = conn
+                    .search(request)
+                    .await
+                    .with_context(|| target.name.clone())?;
                 ensure!(
                     (raw_e, raw_l) == (e, l),
                     "{}: search {filter}: the load client read {raw_e} entries (size limit hit: \

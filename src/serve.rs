@@ -14,7 +14,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::config::Config;
 use crate::directory::Directory;
 use crate::http::{self, HttpState, ReloadRequest};
-use crate::ldap::server::{self, Endpoint, Limits, Listeners};
+use crate::ldap::server::{self, Endpoint, Listeners};
 use crate::ldap::session::Policy;
 use crate::ldap::tls;
 use crate::metrics::Metrics;
@@ -103,16 +103,7 @@ pub async fn run(
     let endpoint = Arc::new(Endpoint {
         directory: directory.clone(),
         policy: Arc::new(Policy::from_config(&config.ldap)).into(),
-        limits: Limits {
-            max_connections: config.ldap.max_connections,
-            max_connections_per_client: config.ldap.max_connections_per_client,
-            idle_timeout: config.ldap.idle_timeout,
-            max_pdu_size: config.ldap.max_pdu_size,
-            write_timeout: config.ldap.write_timeout,
-            max_queued_bytes: config.ldap.max_queued_bytes,
-            max_failed_binds: config.ldap.max_failed_binds,
-            failed_bind_window: config.ldap.failed_bind_window,
-        },
+        limits: config.ldap.limits.clone(),
         tls,
         metrics: metrics.clone(),
         access_log: config.access_log,
@@ -275,15 +266,7 @@ impl Live {
             ),
             (
                 "ldap connection limits",
-                new.ldap.max_connections != self.config.ldap.max_connections
-                    || new.ldap.max_connections_per_client
-                        != self.config.ldap.max_connections_per_client
-                    || new.ldap.idle_timeout != self.config.ldap.idle_timeout
-                    || new.ldap.max_pdu_size != self.config.ldap.max_pdu_size
-                    || new.ldap.write_timeout != self.config.ldap.write_timeout
-                    || new.ldap.max_queued_bytes != self.config.ldap.max_queued_bytes
-                    || new.ldap.max_failed_binds != self.config.ldap.max_failed_binds
-                    || new.ldap.failed_bind_window != self.config.ldap.failed_bind_window,
+                new.ldap.limits != self.config.ldap.limits,
             ),
             ("http.listen", new.http.listen != self.config.http.listen),
             (

@@ -108,6 +108,17 @@ pub struct LdapConfig {
     /// How numbers are written in answers (searches still match every notation).
     pub number_format: NumberFormat,
     pub users: Vec<LdapUser>,
+    /// What one client may hold: connections, time, bytes, failed binds.
+    pub limits: LdapLimits,
+    /// The largest page a paged search gets, whatever size it asks for (RFC 2696 lets the
+    /// server return fewer entries per page).
+    pub max_page_size: usize,
+}
+
+/// What one LDAP client can hold, so it cannot hurt the others: the endpoint
+/// (`ldap::server`) enforces exactly these.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LdapLimits {
     /// Open connections at most; more are refused until one closes.
     pub max_connections: usize,
     /// Open connections from one client address at most, so one phone cannot starve the rest.
@@ -122,13 +133,25 @@ pub struct LdapConfig {
     /// Bytes of a reply queued per connection before the server waits for the client to read
     /// them: a whole-book search is written in slices, not held in memory whole.
     pub max_queued_bytes: usize,
-    /// The largest page a paged search gets, whatever size it asks for (RFC 2696 lets the
-    /// server return fewer entries per page).
-    pub max_page_size: usize,
     /// Failed binds (wrong password) from one address within `failed_bind_window` after which
     /// its further binds are delayed and refused until the window has passed.
     pub max_failed_binds: u32,
     pub failed_bind_window: Duration,
+}
+
+impl Default for LdapLimits {
+    fn default() -> Self {
+        LdapLimits {
+            max_connections: 4096,
+            max_connections_per_client: 64,
+            idle_timeout: Duration::from_secs(300),
+            max_pdu_size: 128 * 1024,
+            write_timeout: Duration::from_secs(30),
+            max_queued_bytes: 256 * 1024,
+            max_failed_binds: 10,
+            failed_bind_window: Duration::from_secs(60),
+        }
+    }
 }
 
 /// A DN that phones may bind as.

@@ -220,7 +220,7 @@ pub(super) fn parse_ldap(
         );
     }
     let anonymous = s.boolean("anonymous", errs).unwrap_or(true);
-    let size_limit = s.integer("size_limit", 1..=1_000_000, errs).unwrap_or(500) as usize;
+    let size_limit = count(&mut s, "size_limit", 1..=1_000_000, 500, errs);
     let accents = match s.string("accents", errs).as_deref() {
         None | Some("fold") => Accents::Fold,
         Some("exact") => Accents::Exact,
@@ -242,42 +242,8 @@ pub(super) fn parse_ldap(
         },
         errs,
     );
-    let max_connections = s
-        .integer("max_connections", 1..=1_000_000, errs)
-        .unwrap_or(4096) as usize;
-    let max_connections_per_client = s
-        .integer("max_connections_per_client", 1..=1_000_000, errs)
-        .unwrap_or(64) as usize;
-    let idle_timeout = s
-        .duration("idle_timeout", errs)
-        .unwrap_or(Duration::from_secs(300));
-    if idle_timeout.is_zero() {
-        errs.push(s.key("idle_timeout"), "must be more than 0s");
-    }
-    let max_pdu_size = s
-        .integer("max_pdu_size", 1024..=64 * 1024 * 1024, errs)
-        .unwrap_or(128 * 1024) as usize;
-    let write_timeout = s
-        .duration("write_timeout", errs)
-        .unwrap_or(Duration::from_secs(30));
-    if write_timeout.is_zero() {
-        errs.push(s.key("write_timeout"), "must be more than 0s");
-    }
-    let max_queued_bytes = s
-        .integer("max_queued_bytes", 4096..=64 * 1024 * 1024, errs)
-        .unwrap_or(256 * 1024) as usize;
-    let max_page_size = s
-        .integer("max_page_size", 1..=1_000_000, errs)
-        .unwrap_or(1000) as usize;
-    let max_failed_binds = s
-        .integer("max_failed_binds", 1..=1_000_000, errs)
-        .unwrap_or(10) as u32;
-    let failed_bind_window = s
-        .duration("failed_bind_window", errs)
-        .unwrap_or(Duration::from_secs(60));
-    if failed_bind_window.is_zero() {
-        errs.push(s.key("failed_bind_window"), "must be more than 0s");
-    }
+    let limits = parse_ldap_limits(&mut s, errs);
+    let max_page_size = count(&mut s, "max_page_size", 1..=1_000_000, 1000, errs);
     let users = s
         .tables("users", errs)
         .into_iter()
@@ -314,15 +280,8 @@ pub(super) fn parse_ldap(
         accents,
         number_format,
         users,
-        max_connections,
-        max_connections_per_client,
-        idle_timeout,
-        max_pdu_size,
-        write_timeout,
-        max_queued_bytes,
+        limits,
         max_page_size,
-        max_failed_binds,
-        failed_bind_window,
     })
 }
 
@@ -399,37 +358,100 @@ pub(super) fn parse_http(
     })
 }
 
+/// `ldap.max_connections`, `idle_timeout`, `max_pdu_size` and the other per-client limits;
+/// a bad value is reported and its default used, so the other keys are still checked.
+fn parse_ldap_limits(s: &mut Section, errs: &mut Errors) -> LdapLimits {
+    let d = LdapLimits::default();
+    LdapLimits {
+        max_connections: count(s, "max_connections", 1..=1_000_000, d.max_connections, errs),
+        max_connections_per_client: count(
+            s,
+            "max_connections_per_client",
+            1..=1_000_000,
+            d.max_connections_per_client,
+            errs,
+        ),
+        idle_timeout: positive_duration(s, "idle_timeout", d.idle_timeout, false, errs),
+        max_pdu_size: count(s, "max_pdu_size", 1024..=64 << 20, d.max_pdu_size, errs),
+        write_timeout: positive_duration(s, "write_timeout", d.write_timeout, false, errs),
+        max_queued_bytes: count(
+            s,
+            "max_queued_bytes",
+            4096..=64 << 20,
+            d.max_queued_bytes,
+            errs,
+        ),
+        max_failed_binds: count(
+            s,
+            "max_failed_binds",
+            1..=1_000_000,
+            d.max_failed_binds,
+            errs,
+        ),
+        failed_bind_window: positive_duration(
+            s,
+            "failed_bind_window",
+            d.failed_bind_window,
+            false,
+            errs,
+        ),
+    }
+}
+
 /// `http.max_connections`, `header_timeout`, `idle_timeout` and `xml_max_rows`; a bad value
 /// is reported and its default used, so the other keys are still checked.
 pub(super) fn parse_http_limits(s: &mut Section, errs: &mut Errors) -> HttpLimits {
-    let default = HttpLimits::default();
-    let max_connections = s
-        .integer("max_connections", 1..=1_000_000, errs)
-        .map_or(default.max_connections, |n| n as usize);
-    let max_connections_per_client = s
-        .integer("max_connections_per_client", 1..=1_000_000, errs)
-        .map_or(default.max_connections_per_client, |n| n as usize);
-    let mut timeout = |key: &'static str, fallback: Duration| {
-        let value = s.duration(key, errs).unwrap_or(fallback);
-        // Timers add the value to the clock, so it must stay far from overflowing.
-        if value.is_zero() || value > Duration::from_secs(86_400) {
-            errs.push(s.key(key), "must be more than 0s and at most 24h");
-            return fallback;
-        }
-        value
-    };
-    let header_timeout = timeout("header_timeout", default.header_timeout);
-    let idle_timeout = timeout("idle_timeout", default.idle_timeout);
-    let xml_max_rows = s
-        .integer("xml_max_rows", 1..=1_000_000, errs)
-        .map_or(default.xml_max_rows, |n| n as usize);
+    let d = HttpLimits::default();
+    // Timers add the value to the clock, so it must stay far from overflowing.
+    let day = true;
     HttpLimits {
-        max_connections,
-        max_connections_per_client,
-        header_timeout,
-        idle_timeout,
-        xml_max_rows,
+        max_connections: count(s, "max_connections", 1..=1_000_000, d.max_connections, errs),
+        max_connections_per_client: count(
+            s,
+            "max_connections_per_client",
+            1..=1_000_000,
+            d.max_connections_per_client,
+            errs,
+        ),
+        header_timeout: positive_duration(s, "header_timeout", d.header_timeout, day, errs),
+        idle_timeout: positive_duration(s, "idle_timeout", d.idle_timeout, day, errs),
+        xml_max_rows: count(s, "xml_max_rows", 1..=1_000_000, d.xml_max_rows, errs),
     }
+}
+
+/// An integer key within `range` (which also keeps it within `T`), or `default` when it is
+/// absent or refused (the refusal is reported).
+fn count<T: TryFrom<i64> + Copy>(
+    s: &mut Section,
+    key: &'static str,
+    range: std::ops::RangeInclusive<i64>,
+    default: T,
+    errs: &mut Errors,
+) -> T {
+    s.integer(key, range, errs)
+        .and_then(|n| T::try_from(n).ok())
+        .unwrap_or(default)
+}
+
+/// A duration key that must be more than zero (and at most a day, when `at_most_a_day`), or
+/// `default` when it is absent or refused (the refusal is reported).
+fn positive_duration(
+    s: &mut Section,
+    key: &'static str,
+    default: Duration,
+    at_most_a_day: bool,
+    errs: &mut Errors,
+) -> Duration {
+    let value = s.duration(key, errs).unwrap_or(default);
+    if at_most_a_day && (value.is_zero() || value > Duration::from_secs(86_400)) {
+        errs.push(s.key(key), "must be more than 0s and at most 24h");
+        return default;
+    }
+    if value.is_zero() {
+        errs.push(s.key(key), "must be more than 0s");
+        return default;
+    }
+    value
 }
 
 pub(super) fn looks_like_dn(dn: &str) -> bool {
@@ -577,7 +599,7 @@ pub(super) fn check_ldif_path(path: &Path, files: &FilesConfig) -> Result<(), St
 pub(super) fn parse_import(mut s: Section, errs: &mut Errors) -> ImportLimits {
     let d = ImportLimits::default();
     let mut int = |k: &'static str, range: std::ops::RangeInclusive<i64>, default: usize| {
-        s.integer(k, range, errs).map_or(default, |v| v as usize)
+        count(&mut s, k, range, default, errs)
     };
     let limits = ImportLimits {
         max_value_bytes: int("max_value_bytes", 64..=16 * 1024 * 1024, d.max_value_bytes),

@@ -25,6 +25,7 @@ use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::codec::Framed;
 
+use crate::config::LdapLimits;
 use crate::directory::Directory;
 use crate::ldap::response::{Action, Part, Response};
 use crate::ldap::session::{Policy, Session};
@@ -32,22 +33,6 @@ use crate::ldap::wire::codec::{encode_into, Codec};
 use crate::ldap::wire::encode::encode_result;
 use crate::metrics::Metrics;
 use crate::per_client::PerClient;
-
-/// Limits that keep one client from hurting the others.
-#[derive(Debug, Clone)]
-pub struct Limits {
-    pub max_connections: usize,
-    pub max_connections_per_client: usize,
-    pub idle_timeout: Duration,
-    pub max_pdu_size: usize,
-    /// How long a client may leave queued replies unread before its connection is closed.
-    pub write_timeout: Duration,
-    /// Bytes of a reply queued per connection before waiting for the client to read.
-    pub max_queued_bytes: usize,
-    /// Failed binds per address within `failed_bind_window` before its binds are refused.
-    pub max_failed_binds: u32,
-    pub failed_bind_window: Duration,
-}
 
 /// Addresses the bind throttle remembers at most; beyond that the oldest is forgotten, so a
 /// client cycling through many addresses (IPv6) cannot grow the table without bound.
@@ -194,7 +179,7 @@ pub struct Endpoint {
     pub directory: Arc<Directory>,
     /// Replaced by a configuration reload; a connection keeps the policy it started with.
     pub policy: arc_swap::ArcSwap<Policy>,
-    pub limits: Limits,
+    pub limits: LdapLimits,
     /// Present when LDAPS or StartTLS is configured.
     pub tls: Option<TlsAcceptor>,
     pub metrics: Arc<Metrics>,
