@@ -746,19 +746,46 @@ fn sort_keys(keys: &[(&str, bool)]) -> Vec<u8> {
 const OID_SORT_REQUEST: &str = "1.2.840.113556.1.4.473";
 const OID_SORT_RESPONSE: &str = "1.2.840.113556.1.4.474";
 
+/// The book the size-limit, paging, sort and attribute tests search (server `size_limit` 8,
+/// fewer than the people in it), served, with an ldap3 client connected to it.
+struct Limited {
+    _book: Book,
+    server: Server,
+    client: Client,
+}
+
+impl Limited {
+    fn new() -> Limited {
+        let book = Book::new("size_limit = 8");
+        let server = book.serve();
+        let client = Client::connect(&server.url());
+        Limited {
+            _book: book,
+            server,
+            client,
+        }
+    }
+
+    fn stop(self) {
+        self.client.unbind();
+        self.server.stop();
+    }
+}
+
+/// sizeLimit: result 4 with exactly the first N entries; N matches within a limit of N is no
+/// excess; the server's limit caps searches asking for more or none.
 #[test]
-fn size_limits_paging_sorting_and_attribute_selection() {
-    let book = Book::new("size_limit = 8");
-    let server = book.serve();
-    let mut client = Client::connect(&server.url());
+fn size_limits_of_the_client_and_the_server() {
+    let mut t = Limited::new();
+    let (server, client) = (&t.server, &mut t.client);
     let people = Query::sub(PERSON_FILTER);
 
     // sizeLimit: result 4 (sizeLimitExceeded) with exactly N entries, the first N in order;
     // exactly N matches within a limit of N is no excess.
     let what = "client sizeLimit";
     assert_both(
-        &server,
-        &mut client,
+        server,
+        client,
         what,
         &people.clone().size_limit(3),
         4,
@@ -766,17 +793,10 @@ fn size_limits_paging_sorting_and_attribute_selection() {
     );
     let m = Query::sub("(sn=M*)");
     let m_people = [ANNA, BERT, JUERGEN, MARIA, MAX, MIA];
+    assert_both(server, client, what, &m.clone().size_limit(6), 0, &m_people);
     assert_both(
-        &server,
-        &mut client,
-        what,
-        &m.clone().size_limit(6),
-        0,
-        &m_people,
-    );
-    assert_both(
-        &server,
-        &mut client,
+        server,
+        client,
         what,
         &m.clone().size_limit(5),
         4,
@@ -784,15 +804,25 @@ fn size_limits_paging_sorting_and_attribute_selection() {
     );
     // The server's size_limit caps searches asking for more or for no limit.
     let what = "server size_limit";
-    assert_both(&server, &mut client, what, &people, 4, &EVERYONE[..8]);
+    assert_both(server, client, what, &people, 4, &EVERYONE[..8]);
     assert_both(
-        &server,
-        &mut client,
+        server,
+        client,
         what,
         &people.clone().size_limit(100),
         4,
         &EVERYONE[..8],
     );
+
+    t.stop();
+}
+
+/// Paged results (ldapsearch `pr=`, ldap3's control) page through more than the server's limit.
+#[test]
+fn paged_results_walk_every_entry_once_in_order() {
+    let mut t = Limited::new();
+    let (server, client) = (&t.server, &mut t.client);
+    let people = Query::sub(PERSON_FILTER);
 
     // Paged results page through any size, every entry exactly once, in order.
     let (paged, out) = ldapsearch_at(
@@ -832,6 +862,17 @@ fn size_limits_paging_sorting_and_attribute_selection() {
     }
     assert_eq!(pages, [5, 5, 2]);
     assert_eq!(labels, EVERYONE);
+
+    t.stop();
+}
+
+/// RFC 2891 through ldapsearch and ldap3, with the sortResult control.
+#[test]
+fn server_side_sort_in_both_directions_before_the_size_limit() {
+    let mut t = Limited::new();
+    let (server, client) = (&t.server, &mut t.client);
+    let people = Query::sub(PERSON_FILTER);
+    let m = Query::sub("(sn=M*)");
 
     // Server-side sort, both directions; sorting happens before the size limit cuts.
     let by_sn = [MIA, MARIA, BERT, JUERGEN, ANNA, MAX];
@@ -881,6 +922,15 @@ fn size_limits_paging_sorting_and_attribute_selection() {
         "{out:?}"
     );
 
+    t.stop();
+}
+
+/// `*`, no list, `1.1`, a list in any case with aliases, typesOnly.
+#[test]
+fn attribute_selection_star_none_1_1_lists_and_types_only() {
+    let mut t = Limited::new();
+    let (server, client) = (&t.server, &mut t.client);
+
     // Attribute selection: `*`, none, `1.1`, a list (any case, aliases), typesOnly.
     let juergen = Query {
         base: dn_of("juergen"),
@@ -905,12 +955,12 @@ fn size_limits_paging_sorting_and_attribute_selection() {
     for (tool, answer) in [
         (
             "ldapsearch",
-            ldapsearch(&server, &juergen.clone().attrs(&["*"])),
+            ldapsearch(server, &juergen.clone().attrs(&["*"])),
         ),
         ("ldap3", client.search(&juergen.clone().attrs(&["*"]))),
         (
             "ldapsearch",
-            ldapsearch(&server, &juergen.clone().attrs(&[])),
+            ldapsearch(server, &juergen.clone().attrs(&[])),
         ),
         ("ldap3", client.search(&juergen.clone().attrs(&[]))),
     ] {
@@ -932,7 +982,7 @@ fn size_limits_paging_sorting_and_attribute_selection() {
     for (tool, answer) in [
         (
             "ldapsearch",
-            ldapsearch(&server, &anna.clone().attrs(&["*"])),
+            ldapsearch(server, &anna.clone().attrs(&["*"])),
         ),
         ("ldap3", client.search(&anna.clone().attrs(&["*"]))),
     ] {
@@ -949,7 +999,7 @@ fn size_limits_paging_sorting_and_attribute_selection() {
     for (tool, answer) in [
         (
             "ldapsearch",
-            ldapsearch(&server, &juergen.clone().attrs(&["1.1"])),
+            ldapsearch(server, &juergen.clone().attrs(&["1.1"])),
         ),
         ("ldap3", client.search(&juergen.clone().attrs(&["1.1"]))),
     ] {
@@ -961,7 +1011,7 @@ fn size_limits_paging_sorting_and_attribute_selection() {
         .clone()
         .attrs(&["CN", "Mobile", "surname", "shoeSize"]);
     for (tool, answer) in [
-        ("ldapsearch", ldapsearch(&server, &list)),
+        ("ldapsearch", ldapsearch(server, &list)),
         ("ldap3", client.search(&list)),
     ] {
         let e = &answer.entries[0];
@@ -975,7 +1025,7 @@ fn size_limits_paging_sorting_and_attribute_selection() {
     }
     let types_only = juergen.clone().attrs(&["*"]).types_only();
     for (tool, answer) in [
-        ("ldapsearch", ldapsearch(&server, &types_only)),
+        ("ldapsearch", ldapsearch(server, &types_only)),
         ("ldap3", client.search(&types_only)),
     ] {
         let e = &answer.entries[0];
@@ -983,8 +1033,7 @@ fn size_limits_paging_sorting_and_attribute_selection() {
         assert!(e.attrs.values().all(Vec::is_empty), "{tool}: {e:?}");
     }
 
-    client.unbind();
-    server.stop();
+    t.stop();
 }
 
 fn to_strings(names: &[&str]) -> Vec<String> {

@@ -7,7 +7,8 @@ use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
 use phonebook_proxy::config::Config;
-use phonebook_proxy::config_edit::{self, EditError, Profile};
+use phonebook_proxy::config_edit::{self, EditError};
+use phonebook_proxy::sync::profile::Profile;
 
 /// A file with a stored secret, so the "password again" rule is exercised too.
 const BASE: &str = r#"[store]

@@ -362,15 +362,11 @@ pub(super) fn parse_http(
 /// a bad value is reported and its default used, so the other keys are still checked.
 fn parse_ldap_limits(s: &mut Section, errs: &mut Errors) -> LdapLimits {
     let d = LdapLimits::default();
+    let (max_connections, max_connections_per_client) =
+        connection_caps(s, d.max_connections, d.max_connections_per_client, errs);
     LdapLimits {
-        max_connections: count(s, "max_connections", 1..=1_000_000, d.max_connections, errs),
-        max_connections_per_client: count(
-            s,
-            "max_connections_per_client",
-            1..=1_000_000,
-            d.max_connections_per_client,
-            errs,
-        ),
+        max_connections,
+        max_connections_per_client,
         idle_timeout: positive_duration(s, "idle_timeout", d.idle_timeout, false, errs),
         max_pdu_size: count(s, "max_pdu_size", 1024..=64 << 20, d.max_pdu_size, errs),
         write_timeout: positive_duration(s, "write_timeout", d.write_timeout, false, errs),
@@ -404,19 +400,34 @@ pub(super) fn parse_http_limits(s: &mut Section, errs: &mut Errors) -> HttpLimit
     let d = HttpLimits::default();
     // Timers add the value to the clock, so it must stay far from overflowing.
     let day = true;
+    let (max_connections, max_connections_per_client) =
+        connection_caps(s, d.max_connections, d.max_connections_per_client, errs);
     HttpLimits {
-        max_connections: count(s, "max_connections", 1..=1_000_000, d.max_connections, errs),
-        max_connections_per_client: count(
-            s,
-            "max_connections_per_client",
-            1..=1_000_000,
-            d.max_connections_per_client,
-            errs,
-        ),
+        max_connections,
+        max_connections_per_client,
         header_timeout: positive_duration(s, "header_timeout", d.header_timeout, day, errs),
         idle_timeout: positive_duration(s, "idle_timeout", d.idle_timeout, day, errs),
         xml_max_rows: count(s, "xml_max_rows", 1..=1_000_000, d.xml_max_rows, errs),
     }
+}
+
+/// `max_connections` and `max_connections_per_client`, which both endpoints have.
+fn connection_caps(
+    s: &mut Section,
+    max: usize,
+    per_client: usize,
+    errs: &mut Errors,
+) -> (usize, usize) {
+    (
+        count(s, "max_connections", 1..=1_000_000, max, errs),
+        count(
+            s,
+            "max_connections_per_client",
+            1..=1_000_000,
+            per_client,
+            errs,
+        ),
+    )
 }
 
 /// An integer key within `range` (which also keeps it within `T`), or `default` when it is

@@ -11,8 +11,9 @@ use serde_json::json;
 
 use super::{ApiError, Shared};
 use crate::config::Config;
-use crate::config_edit::{self, EditError, Profile};
+use crate::config_edit::{self, EditError};
 use crate::report::ReportJson;
+use crate::sync::profile::Profile;
 
 /// `GET /api/v1/connectors` — the profiles as the configuration file has them (what the
 /// editor edits, in the administrator's own spelling), never a password.

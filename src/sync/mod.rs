@@ -9,6 +9,7 @@ pub mod ldif;
 pub mod mapping;
 pub mod plan;
 pub mod prefilter;
+pub mod profile;
 pub mod raw;
 pub mod source;
 

@@ -249,6 +249,11 @@ fn every_operation_and_control_answers_as_specified() {
             reverse_order: true,
         }],
     }];
+    let unknown = vec![LdapControl::Unknown {
+        oid: "1.2.3.4".into(),
+        criticality: true,
+        value: None,
+    }];
     let cases: Vec<(&str, Session, Ops, Want)> = vec![
         (
             "anonymous bind",
@@ -474,10 +479,161 @@ fn every_operation_and_control_answers_as_specified() {
             vec![op(LdapOp::UnbindRequest)],
             Want::Close,
         ),
+        (
+            "a critical unknown control on a search",
+            session(true, false, false),
+            vec![(search(entry, Base, "(objectClass=*)", 0), unknown.clone())],
+            Want::Code(0, C::UnavailableCriticalExtension),
+        ),
+        (
+            "an unknown control that is not critical is ignored",
+            session(true, false, false),
+            vec![(
+                search(entry, Base, "(objectClass=*)", 0),
+                vec![LdapControl::Unknown {
+                    oid: "1.2.3.4".into(),
+                    criticality: false,
+                    value: None,
+                }],
+            )],
+            Want::Code(1, C::Success),
+        ),
+        (
+            "a critical unknown control on a bind",
+            session(true, false, false),
+            vec![(bind(PHONE, "pw"), unknown.clone())],
+            Want::Code(0, C::UnavailableCriticalExtension),
+        ),
+        (
+            "a critical unknown control on a compare",
+            session(true, false, false),
+            vec![(compare(entry, "cn", "zoë"), unknown.clone())],
+            Want::Code(0, C::UnavailableCriticalExtension),
+        ),
+        (
+            "a critical unknown control on an unbind: not performed, no answer",
+            session(true, false, false),
+            vec![(LdapOp::UnbindRequest, unknown.clone())],
+            Want::Nothing,
+        ),
+        (
+            "a critical sync request (RFC 4533) is not supported",
+            session(true, false, false),
+            vec![(
+                search(BASE, Subtree, "(cn=*)", 0),
+                vec![LdapControl::SyncRequest {
+                    criticality: true,
+                    mode: ldap3_proto::proto::SyncRequestMode::RefreshOnly,
+                    cookie: None,
+                    reload_hint: false,
+                }],
+            )],
+            Want::Code(0, C::UnavailableCriticalExtension),
+        ),
     ];
     let count = cases.len();
     for (name, s, ops, want) in cases {
         check(name, s, ops, want);
     }
-    assert_eq!(count, 32);
+    assert_eq!(count, 38);
+}
+
+/// One page of `(cn=*)` of at most `size` entries: its DNs, the cookie it returned, its code.
+fn page(
+    s: &mut Session,
+    id: i32,
+    size: i64,
+    cookie: Vec<u8>,
+) -> (Vec<String>, Vec<u8>, LdapResultCode) {
+    let reply = s.handle(LdapMsg {
+        msgid: id,
+        op: search(BASE, LdapSearchScope::Subtree, "(cn=*)", 0),
+        ctrl: vec![LdapControl::SimplePagedResults { size, cookie }],
+    });
+    let mut dns = Vec::new();
+    let mut done = None;
+    for msg in reply.msgs {
+        match msg.op {
+            LdapOp::SearchResultEntry(e) => dns.push(e.dn),
+            LdapOp::SearchResultDone(r) => {
+                let cookie = msg.ctrl.iter().find_map(|c| match c {
+                    LdapControl::SimplePagedResults { cookie, .. } => Some(cookie.clone()),
+                    _ => None,
+                });
+                done = Some((cookie.unwrap_or_default(), r.code));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let (cookie, code) = done.expect("a SearchResultDone");
+    (dns, cookie, code)
+}
+
+/// RFC 2696 through the session: the cookie walks every hit exactly once, past the server's
+/// size limit and across a sync that empties the book; size 0 abandons; at most four paged
+/// searches stay open per connection.
+#[test]
+fn paging_walks_every_hit_once_by_its_cookie_even_across_a_sync() {
+    let directory = Arc::new(Directory::new(book()));
+    let policy = Policy {
+        anonymous: true,
+        users: Vec::new(),
+        size_limit: 2,
+        max_page_size: 1000,
+        starttls: false,
+    };
+    let mut s = Session::new(directory.clone(), Arc::new(policy), false);
+
+    let (mut seen, mut cookie, code) = page(&mut s, 1, 1, Vec::new());
+    assert_eq!((seen.len(), code), (1, LdapResultCode::Success));
+    assert!(!cookie.is_empty());
+    // A sync publishes a book without these people: the search goes on over its own snapshot.
+    let settings = Settings::new(BASE, Accents::Fold, NumberPlan::default());
+    directory.publish(Snapshot::build(Vec::new(), 2, settings));
+    let mut id = 1;
+    while !cookie.is_empty() {
+        id += 1;
+        let (dns, next, code) = page(&mut s, id, 1, cookie.clone());
+        assert_eq!((dns.len(), code), (1, LdapResultCode::Success), "page {id}");
+        seen.extend(dns);
+        cookie = next;
+        assert!(id < 10, "the cookie never ran out");
+    }
+    let mut distinct = seen.clone();
+    distinct.sort();
+    distinct.dedup();
+    // Three people, more than the size limit of 2: paging is bound only by the page size.
+    assert_eq!((seen.len(), distinct.len()), (3, 3), "{seen:?}");
+    // The new book is what a new search sees.
+    assert_eq!(page(&mut s, 20, 1, Vec::new()).0.len(), 0);
+
+    // Size 0 abandons a search; its cookie is unknown afterwards.
+    directory.publish(book());
+    let (_, open, _) = page(&mut s, 30, 1, Vec::new());
+    let (dns, none, code) = page(&mut s, 31, 0, open.clone());
+    assert_eq!(
+        (dns.len(), none.len(), code),
+        (0, 0, LdapResultCode::Success)
+    );
+    assert_eq!(
+        page(&mut s, 32, 1, open).2,
+        LdapResultCode::UnwillingToPerform
+    );
+
+    // A fifth open search drops the oldest.
+    let cookies: Vec<Vec<u8>> = (0..5)
+        .map(|i| page(&mut s, 40 + i, 1, Vec::new()).1)
+        .collect();
+    assert_eq!(
+        page(&mut s, 50, 1, cookies[0].clone()).2,
+        LdapResultCode::UnwillingToPerform
+    );
+    for (i, cookie) in cookies.iter().enumerate().skip(1) {
+        let (dns, _, code) = page(&mut s, 51 + i as i32, 1, cookie.clone());
+        assert_eq!(
+            (dns.len(), code),
+            (1, LdapResultCode::Success),
+            "search {i}"
+        );
+    }
 }

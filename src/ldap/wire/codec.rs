@@ -234,20 +234,8 @@ mod tests {
     }
 
     fn search(msgid: i32, filter: &str) -> LdapMsg {
-        use ldap3_proto::proto::{LdapDerefAliases, LdapOp, LdapSearchRequest, LdapSearchScope};
-        LdapMsg::new(
-            msgid,
-            LdapOp::SearchRequest(LdapSearchRequest {
-                base: "ou=phonebook,dc=example,dc=com".into(),
-                scope: LdapSearchScope::Subtree,
-                aliases: LdapDerefAliases::Never,
-                sizelimit: 50,
-                timelimit: 0,
-                typesonly: false,
-                filter: ldap3_proto::parse_ldap_filter_str(filter).unwrap(),
-                attrs: vec!["cn".into(), "telephoneNumber".into()],
-            }),
-        )
+        let filter = ldap3_proto::parse_ldap_filter_str(filter).unwrap();
+        super::super::decode::tests::search(msgid, filter)
     }
 
     /// Every message of `buf` as `codec` decodes it, then what ends the stream.

@@ -32,7 +32,8 @@ fn agrees(bytes: &[u8]) -> bool {
     true
 }
 
-fn search(msgid: i32, filter: LdapFilter) -> LdapMsg {
+/// A phone's search for `filter` (shared with the codec's tests).
+pub(crate) fn search(msgid: i32, filter: LdapFilter) -> LdapMsg {
     LdapMsg::new(
         msgid,
         LdapOp::SearchRequest(LdapSearchRequest {
