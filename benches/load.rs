@@ -37,7 +37,8 @@
 //! (another `phonebook-proxy` to measure instead of this build), `PHONEBOOK_LOAD_BASELINE` (a
 //! second `phonebook-proxy`, e.g. a build from before a change, measured in the same run
 //! beside it — A/B on the same slapd, the same data and the same requests, on a copy of the
-//! same store; each phase runs slapd, the baseline, then ours).
+//! same store), `PHONEBOOK_LOAD_ROUNDS` (default 1: how often every phase is repeated; the
+//! baseline and ours swap order every other round).
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -131,6 +132,7 @@ fn run() -> Result<()> {
     raw::self_check().context("self check of the load client")?;
     let n: usize = env_or("PHONEBOOK_LOAD_N", 100_000)?;
     let secs: u64 = env_or("PHONEBOOK_LOAD_SECS", 15)?;
+    let rounds: usize = env_or("PHONEBOOK_LOAD_ROUNDS", 1)?;
     let connections: Vec<usize> = env_or("PHONEBOOK_LOAD_CONNECTIONS", "8,32".to_owned())?
         .split(',')
         .map(|c| c.trim().parse().context("PHONEBOOK_LOAD_CONNECTIONS"))
@@ -326,25 +328,38 @@ fn run() -> Result<()> {
     let _ = writeln!(report, "\nload ({secs} s measured per phase after {WARM_UP:?} warm-up; server CPU from /proc/PID/stat)\n");
     let _ = writeln!(
         report,
-        "| connections | server | searches/s | p50 | p99 | server CPU / search (user + system) | server CPU use | client CPU use |\n|---|---|---|---|---|---|---|---|"
+        "| round | connections | server | searches/s | p50 | p99 | server CPU / search (user + system) | server CPU use | client CPU use |\n|---|---|---|---|---|---|---|---|---|"
     );
-    for &conns in &connections {
-        for (target, requests) in targets.iter().zip(&requests) {
-            eprintln!("load: {} with {conns} connections …", target.name);
-            let r = runtime.block_on(phase(target, conns, requests, Duration::from_secs(secs)))?;
-            let _ = writeln!(
-                report,
-                "| {conns} | {} | {:.0} | {:.2} ms | {:.2} ms | {:.1} µs ({:.1} + {:.1}) | {:.0}% | {:.0}% |",
-                target.name,
-                r.searches as f64 / r.seconds,
-                r.p50_us / 1e3,
-                r.p99_us / 1e3,
-                r.server.total() * 1e6 / r.searches as f64,
-                r.server.user * 1e6 / r.searches as f64,
-                r.server.system * 1e6 / r.searches as f64,
-                r.server.total() / r.seconds * 100.0,
-                r.client.total() / r.seconds * 100.0
-            );
+    for round in 1..=rounds {
+        for &conns in &connections {
+            // slapd first; the two builds of ours swap places every other round, so neither
+            // always runs on a machine the other has just warmed or heated.
+            let mut order: Vec<usize> = (0..targets.len()).collect();
+            if round % 2 == 0 {
+                order[1..].reverse();
+            }
+            for i in order {
+                let (target, requests) = (&targets[i], &requests[i]);
+                eprintln!(
+                    "load: round {round}: {} with {conns} connections …",
+                    target.name
+                );
+                let r =
+                    runtime.block_on(phase(target, conns, requests, Duration::from_secs(secs)))?;
+                let _ = writeln!(
+                    report,
+                    "| {round} | {conns} | {} | {:.0} | {:.2} ms | {:.2} ms | {:.1} µs ({:.1} + {:.1}) | {:.0}% | {:.0}% |",
+                    target.name,
+                    r.searches as f64 / r.seconds,
+                    r.p50_us / 1e3,
+                    r.p99_us / 1e3,
+                    r.server.total() * 1e6 / r.searches as f64,
+                    r.server.user * 1e6 / r.searches as f64,
+                    r.server.system * 1e6 / r.searches as f64,
+                    r.server.total() / r.seconds * 100.0,
+                    r.client.total() / r.seconds * 100.0
+                );
+            }
         }
     }
     let after = memory(ours.pid)?;
