@@ -148,6 +148,22 @@ impl Runner {
         }
     }
 
+    /// One run of `connector` against this runner's store and number plan.
+    async fn run(
+        &self,
+        connector: &ConnectorConfig,
+        options: SyncOptions,
+    ) -> Result<SyncReport, SyncError> {
+        sync::run(
+            connector,
+            &self.config.numbers,
+            &self.store,
+            options,
+            &|_| {},
+        )
+        .await
+    }
+
     /// "Test connection" for a connector that may not be saved: what its upstream answers
     /// (bind, base, filter, pre-filter), without the store. Numbers under `numbers`, the plan
     /// of the configuration the profile was checked in.
@@ -166,14 +182,7 @@ impl Runner {
             dry_run: true,
             force: false,
         };
-        let result = sync::run(
-            connector,
-            &self.config.numbers,
-            &self.store,
-            options,
-            &|_| {},
-        )
-        .await;
+        let result = self.run(connector, options).await;
         crate::memory::release_freed();
         result
     }
@@ -189,14 +198,7 @@ impl Runner {
         // What is served, not a store read: the store may be the thing that is failing, and
         // a change a timed-out write made after all is then published by the next sync.
         let before = self.directory.load().generation();
-        let result = sync::run(
-            connector,
-            &self.config.numbers,
-            &self.store,
-            options,
-            &|_| {},
-        )
-        .await;
+        let result = self.run(connector, options).await;
         let name = connector.name.as_str();
         let outcome = match &result {
             Ok(r) if r.dry_run => "dry_run",
