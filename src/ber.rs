@@ -18,6 +18,23 @@ pub const ENUMERATED: u8 = 0x0a;
 pub const SEQUENCE: u8 = 0x30;
 /// Universal, constructed.
 pub const SET: u8 = 0x31;
+/// A whole, empty `SET OF` (the values of a typesOnly answer).
+pub const EMPTY_SET: &[u8] = &[SET, 0x00];
+
+/// The class bits of a one-octet tag.
+pub const CLASS: u8 = 0xc0;
+pub const APPLICATION: u8 = 0x40;
+pub const CONTEXT: u8 = 0x80;
+/// The constructed bit of a one-octet tag.
+pub const CONSTRUCTED: u8 = 0x20;
+/// The tag-number bits of a one-octet tag; all five set announce the high-tag-number form.
+pub const NUMBER: u8 = 0x1f;
+
+/// Whether `tag` starts a high-tag-number form (the number follows in further octets).
+/// Nothing in LDAP uses one; ldap3_lber reads such a tag as its first octet alone.
+pub fn is_high_tag(tag: u8) -> bool {
+    tag & NUMBER == NUMBER
+}
 
 /// How the octet after a tag describes the length of the content.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +101,50 @@ pub fn element(bytes: &[u8], lengths: Lengths) -> Option<(u8, &[u8], &[u8])> {
 #[inline]
 pub fn content(tlv: &[u8]) -> &[u8] {
     element(tlv, Lengths::Definite).map_or(&[], |(_, content, _)| content)
+}
+
+/// The values of the `SET OF` (or `SEQUENCE OF`) content `set`, each element's content in
+/// order; stops at the first element it cannot read.
+pub fn elements(set: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = set;
+    std::iter::from_fn(move || {
+        let (_, content, next) = element(rest, Lengths::Definite)?;
+        rest = next;
+        Some(content)
+    })
+}
+
+/// A non-negative INTEGER of one to four content octets, minimally encoded — the only
+/// INTEGERs the fast decoder accepts (on these ldap3_proto's reading agrees with BER).
+pub fn small_integer(content: &[u8]) -> Option<i32> {
+    let (&first, rest) = content.split_first()?;
+    if content.len() > 4 || first >= 0x80 {
+        return None;
+    }
+    if first == 0 && rest.first().is_some_and(|b| *b < 0x80) {
+        return None; // a superfluous leading zero octet
+    }
+    Some(
+        content
+            .iter()
+            .fold(0i32, |acc, b| (acc << 8) | i32::from(*b)),
+    )
+}
+
+/// An ENUMERATED of one content octet, non-negative.
+pub fn small_enumerated(content: &[u8]) -> Option<u8> {
+    match content {
+        [value] if *value < 0x80 => Some(*value),
+        _ => None,
+    }
+}
+
+/// A BOOLEAN of one content octet; any non-zero octet is true (BER, and ldap3_proto).
+pub fn boolean(content: &[u8]) -> Option<bool> {
+    match content {
+        [value] => Some(*value != 0),
+        _ => None,
+    }
 }
 
 /// Size of an element with `len` content octets, as [`put_header`] writes it.

@@ -72,7 +72,27 @@ fn locate(text: &str) -> Option<String> {
 }
 
 /// The filter CHOICE of RFC 4511 §4.5.1, from its context-tagged BER structure.
+/// The numbers of RFC 4511's `Filter` choices (and of a substring's parts), which the tag of
+/// each carries: read here from ldap3's parse, and by the LDAP endpoint's fast decoder.
+pub mod choice {
+    pub const AND: u8 = 0;
+    pub const OR: u8 = 1;
+    pub const NOT: u8 = 2;
+    pub const EQUALITY: u8 = 3;
+    pub const SUBSTRINGS: u8 = 4;
+    pub const GREATER_OR_EQUAL: u8 = 5;
+    pub const LESS_OR_EQUAL: u8 = 6;
+    pub const PRESENT: u8 = 7;
+    pub const APPROX: u8 = 8;
+    pub const EXTENSIBLE: u8 = 9;
+    /// Parts of a substring filter.
+    pub const INITIAL: u8 = 0;
+    pub const ANY: u8 = 1;
+    pub const FINAL: u8 = 2;
+}
+
 fn from_ber(tag: StructureTag) -> Option<LdapFilter> {
+    use choice::*;
     let text = |t: StructureTag| match t.payload {
         PL::P(bytes) => Some(String::from_utf8_lossy(&bytes).into_owned()),
         PL::C(_) => None,
@@ -82,18 +102,18 @@ fn from_ber(tag: StructureTag) -> Option<LdapFilter> {
         Some((text(it.next()?)?, text(it.next()?)?))
     };
     let all = |fs: Vec<StructureTag>| fs.into_iter().map(from_ber).collect::<Option<Vec<_>>>();
-    match (tag.id, tag.payload) {
-        (0, PL::C(fs)) => Some(LdapFilter::And(all(fs)?)),
-        (1, PL::C(fs)) => Some(LdapFilter::Or(all(fs)?)),
-        (2, PL::C(fs)) => Some(LdapFilter::Not(Box::new(from_ber(fs.into_iter().next()?)?))),
-        (3, PL::C(p)) => pair(p).map(|(a, v)| LdapFilter::Equality(a, v)),
-        (5, PL::C(p)) => pair(p).map(|(a, v)| LdapFilter::GreaterOrEqual(a, v)),
-        (6, PL::C(p)) => pair(p).map(|(a, v)| LdapFilter::LessOrEqual(a, v)),
-        (8, PL::C(p)) => pair(p).map(|(a, v)| LdapFilter::Approx(a, v)),
-        (7, PL::P(attr)) => Some(LdapFilter::Present(
+    match (u8::try_from(tag.id).ok()?, tag.payload) {
+        (AND, PL::C(fs)) => Some(LdapFilter::And(all(fs)?)),
+        (OR, PL::C(fs)) => Some(LdapFilter::Or(all(fs)?)),
+        (NOT, PL::C(fs)) => Some(LdapFilter::Not(Box::new(from_ber(fs.into_iter().next()?)?))),
+        (EQUALITY, PL::C(p)) => pair(p).map(|(a, v)| LdapFilter::Equality(a, v)),
+        (GREATER_OR_EQUAL, PL::C(p)) => pair(p).map(|(a, v)| LdapFilter::GreaterOrEqual(a, v)),
+        (LESS_OR_EQUAL, PL::C(p)) => pair(p).map(|(a, v)| LdapFilter::LessOrEqual(a, v)),
+        (APPROX, PL::C(p)) => pair(p).map(|(a, v)| LdapFilter::Approx(a, v)),
+        (PRESENT, PL::P(attr)) => Some(LdapFilter::Present(
             String::from_utf8_lossy(&attr).into_owned(),
         )),
-        (4, PL::C(parts)) => {
+        (SUBSTRINGS, PL::C(parts)) => {
             let mut it = parts.into_iter();
             let attr = text(it.next()?)?;
             let PL::C(pieces) = it.next()?.payload else {
@@ -108,8 +128,8 @@ fn from_ber(tag: StructureTag) -> Option<LdapFilter> {
                 let id = piece.id;
                 let value = text(piece)?;
                 match id {
-                    0 => sub.initial = Some(value),
-                    1 => sub.any.push(value),
+                    id if id == u64::from(INITIAL) => sub.initial = Some(value),
+                    id if id == u64::from(ANY) => sub.any.push(value),
                     _ => sub.final_ = Some(value),
                 }
             }
@@ -117,7 +137,7 @@ fn from_ber(tag: StructureTag) -> Option<LdapFilter> {
         }
         // Extensible matches are common in AD filters (`userAccountControl:1.2.840.113556.1.4.803:=2`):
         // they must pass validation, though an LDIF source cannot evaluate them.
-        (9, PL::C(parts)) => {
+        (EXTENSIBLE, PL::C(parts)) => {
             let mut rule = LdapMatchingRuleAssertion {
                 matching_rule: None,
                 type_: None,

@@ -38,13 +38,17 @@ fn sources() -> Vec<(String, String)> {
         .collect()
 }
 
-/// The text with `//` comments and the `#[cfg(test)]` module at the end cut away, so a
-/// doc comment naming a crate or a test's `unwrap` does not count. String literals stay:
-/// they never hold a path like `sled::`.
+/// The text with `//` comments and unit-test modules cut away, so a doc comment naming a
+/// crate or a test's `unwrap` does not count: a `#[cfg(test)] mod tests;` declaration (which
+/// may stand anywhere) is dropped, an inline `#[cfg(test)] mod tests { … }` is cut to the end
+/// of the file (where such a block stands). String literals stay: they never hold a path
+/// like `sled::`.
 fn code_only(text: &str) -> String {
-    let body = match text.find("#[cfg(test)]\nmod tests") {
+    let text = text.replace("#[cfg(test)]\nmod tests;", "");
+    let text = text.replace("#[cfg(test)]\npub(crate) mod tests;", "");
+    let body = match text.rfind("#[cfg(test)]\nmod tests {") {
         Some(at) => &text[..at],
-        None => text,
+        None => &text[..],
     };
     body.lines()
         .map(|line| match line.trim_start().starts_with("//") {
@@ -109,31 +113,35 @@ fn only_the_ldap_side_uses_ldap3_proto_types() {
 
 #[test]
 fn only_ber_rs_reads_and_writes_ber_lengths() {
-    // The long form of a BER length: `0x80 | count` written, `& 0x7f` read. Everything else
-    // asks `ber.rs`, so the rules for odd encodings (`ber::Lengths`) live in one place.
-    // packed.rs's `& 0x7f` is its own varint, not BER.
-    let mut found = users_outside("0x80 |", &["ber.rs"]);
-    found.extend(users_outside("& 0x7f", &["ber.rs", "directory/packed.rs"]));
+    // The bit masks of BER's tags and lengths: the long form's `0x80`, the length octets'
+    // `0x7f`, the class bits `0xc0`, the tag number `0x1f`. Everything else asks `ber.rs`, so
+    // the rules for odd encodings (`ber::Lengths`) live in one place. packed.rs's varints
+    // use `0x80`/`0x7f` for their own, non-BER encoding.
+    let mut found = Vec::new();
+    for mask in ["0x80", "0x7f", "0xc0", "0x1f"] {
+        found.extend(users_outside(mask, &["ber.rs", "directory/packed.rs"]));
+    }
     assert!(
         found.is_empty(),
-        "BER lengths handled outside ber.rs:\n{}",
+        "BER tags or lengths handled outside ber.rs:\n{}",
         found.join("\n")
     );
 }
 
 #[test]
 fn the_ldap_session_holds_semantics_and_writes_no_bytes() {
-    // session, paging, controls, response and sort answer with plain parts; ldap/wire/
-    // encodes them.
+    // session, paging, controls, response, selection and sort answer with plain parts;
+    // ldap/wire/ encodes them.
     let semantics = [
         "ldap/session.rs",
         "ldap/paging.rs",
         "ldap/controls.rs",
         "ldap/response.rs",
+        "ldap/selection.rs",
         "ldap/sort.rs",
     ];
     let mut found = Vec::new();
-    for needle in ["ber::", "BytesMut", "wire::"] {
+    for needle in ["ber::", "BytesMut", "wire::", "put_header", "put_set"] {
         found.extend(users_outside(needle, &[]).into_iter().filter(|hit| {
             semantics
                 .iter()
@@ -258,31 +266,148 @@ fn every_route_is_inside_a_scoped_router() {
     }
 }
 
-/// The top-level module (`config`, `sync`, …) each source file belongs to.
-fn top_module(file: &str) -> String {
-    let first = file.split('/').next().unwrap_or(file);
-    first.trim_end_matches(".rs").to_owned()
+/// The module path of a source file: `sync/plan.rs` → `[sync, plan]`, `sync/mod.rs` →
+/// `[sync]`, `numbers.rs` → `[numbers]`.
+fn module_of(file: &str) -> Vec<String> {
+    let mut path: Vec<String> = file
+        .trim_end_matches(".rs")
+        .split('/')
+        .map(str::to_owned)
+        .collect();
+    if path.last().is_some_and(|last| last == "mod") {
+        path.pop();
+    }
+    path
 }
 
-#[test]
-fn no_import_circle_between_top_level_modules() {
-    // Who names whom: every `crate::<module>` a module's code mentions.
-    let mut uses: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> =
-        Default::default();
-    let mention = regex::Regex::new(r"crate::([a-z_]+)").unwrap();
-    for (name, text) in sources() {
-        let from = top_module(&name);
-        if from == "lib" || from == "main" {
-            continue;
+/// Every module path the code of the module `at` names, made absolute: `crate::a::b`,
+/// `crate::{a, b::c}` (groups, nested too), `super::…` (any number of them) and `self::…`.
+/// Plain `child::x` paths inside a module name its own children, which is no cross edge.
+fn references(at: &[String], code: &str) -> Vec<Vec<String>> {
+    fn expand(prefix: Vec<String>, rest: &str, out: &mut Vec<Vec<String>>) {
+        // `rest` starts right after `prefix::`.
+        if let Some(group) = rest.strip_prefix('{') {
+            let mut depth = 0;
+            let mut start = 0;
+            for (i, c) in group.char_indices() {
+                match c {
+                    '{' => depth += 1,
+                    '}' if depth == 0 => {
+                        expand(prefix.clone(), group[start..i].trim(), out);
+                        return;
+                    }
+                    '}' => depth -= 1,
+                    ',' if depth == 0 => {
+                        expand(prefix.clone(), group[start..i].trim(), out);
+                        start = i + 1;
+                    }
+                    _ => {}
+                }
+            }
+            return;
         }
-        let to = uses.entry(from.clone()).or_default();
-        for m in mention.captures_iter(&text) {
-            if m[1] != from {
-                to.insert(m[1].to_owned());
+        let mut path = prefix;
+        let mut tail = rest;
+        loop {
+            let end = tail
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(tail.len());
+            if end == 0 {
+                break;
+            }
+            path.push(tail[..end].to_owned());
+            tail = &tail[end..];
+            match tail.strip_prefix("::") {
+                Some(next) if next.starts_with('{') => return expand(path, next, out),
+                Some(next) => tail = next,
+                None => break,
             }
         }
+        if !path.is_empty() {
+            out.push(path);
+        }
     }
-    // Depth-first search for a path back to where it started.
+    let mut out = Vec::new();
+    let bytes = code.as_bytes();
+    for (i, _) in code.match_indices("crate::") {
+        if i > 0 && (bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_') {
+            continue; // `phonebook_crate::` or the like
+        }
+        expand(Vec::new(), &code[i + "crate::".len()..], &mut out);
+    }
+    for (i, _) in code.match_indices("super::") {
+        if i > 0
+            && (bytes[i - 1].is_ascii_alphanumeric()
+                || bytes[i - 1] == b'_'
+                || bytes[i - 1] == b':')
+        {
+            continue; // counted with the first `super::` of a chain
+        }
+        let mut rest = &code[i..];
+        let mut base = at.to_vec();
+        while let Some(next) = rest.strip_prefix("super::") {
+            base.pop();
+            rest = next;
+        }
+        expand(base, rest, &mut out);
+    }
+    for (i, _) in code.match_indices("self::") {
+        if i > 0
+            && (bytes[i - 1].is_ascii_alphanumeric()
+                || bytes[i - 1] == b'_'
+                || bytes[i - 1] == b':')
+        {
+            continue;
+        }
+        expand(at.to_vec(), &code[i + "self::".len()..], &mut out);
+    }
+    out
+}
+
+/// Whether `path` (below `src/`) is a module: a file `a/b.rs` or a folder `a/b/`.
+fn is_module(path: &[String]) -> bool {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let joined = path.join("/");
+    !path.is_empty() && (src.join(format!("{joined}.rs")).is_file() || src.join(&joined).is_dir())
+}
+
+/// Who names whom among the children of each module: for code in module `F` naming module
+/// `R`, the edge is drawn where their paths part — `F[k] -> R[k]` among the children of
+/// their common ancestor `F[..k]` (the crate's top level when `k` is 0). A module naming its
+/// own parent (`super::Item`) or child draws none: a folder's `mod.rs` is its face.
+type Edges = std::collections::BTreeMap<
+    Vec<String>,
+    std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
+>;
+
+fn edges() -> Edges {
+    let mut edges = Edges::new();
+    for (name, text) in sources() {
+        let from = module_of(&name);
+        if from == ["lib"] || from == ["main"] {
+            continue;
+        }
+        for to in references(&from, &text) {
+            let k = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
+            if k >= from.len() || k >= to.len() || !is_module(&to[..=k]) {
+                continue;
+            }
+            edges
+                .entry(from[..k].to_vec())
+                .or_default()
+                .entry(from[k].clone())
+                .or_default()
+                .insert(to[k].clone());
+        }
+    }
+    edges
+}
+
+/// A path back to `start` through `uses`, if there is one.
+fn circle(
+    start: &str,
+    uses: &std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
+) -> Option<Vec<String>> {
     fn back_to(
         start: &str,
         at: &str,
@@ -303,12 +428,52 @@ fn no_import_circle_between_top_level_modules() {
         }
         false
     }
-    for start in uses.keys() {
-        let mut path = vec![start.clone()];
-        assert!(
-            !back_to(start, start, &uses, &mut path),
-            "an import circle: {} -> {start}",
-            path.join(" -> ")
-        );
+    let mut path = vec![start.to_owned()];
+    back_to(start, start, uses, &mut path).then_some(path)
+}
+
+#[test]
+fn no_import_circle_between_modules() {
+    let edges = edges();
+    // The check sees what it must: the endpoints name the directory, sync names its siblings.
+    assert!(
+        edges[&Vec::new()]["ldap"].contains("directory"),
+        "{edges:?}"
+    );
+    assert!(
+        edges[&vec!["sync".to_owned()]]["connector"].contains("prefilter"),
+        "{edges:?}"
+    );
+    for (parent, uses) in &edges {
+        for start in uses.keys() {
+            if let Some(path) = circle(start, uses) {
+                panic!(
+                    "an import circle among the modules of `crate::{}`: {} -> {start}",
+                    parent.join("::"),
+                    path.join(" -> ")
+                );
+            }
+        }
     }
+}
+
+#[test]
+fn the_reference_reader_resolves_groups_super_and_self() {
+    let at: Vec<String> = ["sync", "plan"].map(str::to_owned).to_vec();
+    let found = references(
+        &at,
+        "use crate::{http as _, ldap::{server, wire::codec}};\nuse super::super::config;\nuse super::raw::RawEntry;\nuse self::inner::X;",
+    );
+    let found: Vec<String> = found.iter().map(|p| p.join("::")).collect();
+    assert_eq!(
+        found,
+        [
+            "http",
+            "ldap::server",
+            "ldap::wire::codec",
+            "config",
+            "sync::raw::RawEntry",
+            "sync::plan::inner::X"
+        ]
+    );
 }

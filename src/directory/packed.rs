@@ -396,16 +396,7 @@ impl<'a> Packed<'a> {
     /// The values of `attr` as written.
     pub fn values(self, attr: Attr) -> impl Iterator<Item = &'a str> {
         let set = self.ber_values(attr).map(ber::content).unwrap_or_default();
-        let mut rest = set;
-        std::iter::from_fn(move || {
-            if rest.is_empty() {
-                return None;
-            }
-            let value = ber::content(rest);
-            let tlv_len = ber::tlv_len(value.len());
-            rest = rest.get(tlv_len..).unwrap_or_default();
-            std::str::from_utf8(value).ok()
-        })
+        ber::elements(set).filter_map(|value| std::str::from_utf8(value).ok())
     }
 }
 

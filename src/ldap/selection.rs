@@ -1,7 +1,6 @@
 //! Which attributes a search returns: the request's list resolved once against the served
 //! schema, and each hit's DN and values borrowed from the snapshot.
 
-use crate::ber;
 use crate::directory::schema::{resolve, Attr, Resolved, OBJECT_CLASSES, SERVED};
 use crate::directory::{Hit, Packed, Snapshot};
 
@@ -13,8 +12,6 @@ pub struct Selection {
     /// The request's list, for the base container's RDN attribute.
     pub(crate) attrs: Vec<String>,
     pub(crate) types_only: bool,
-    /// The objectClass values every entry has, as a BER SET.
-    pub(crate) object_classes: Vec<u8>,
 }
 
 impl Selection {
@@ -32,13 +29,10 @@ impl Selection {
             })
             .map(|(i, _)| i)
             .collect();
-        let mut object_classes = Vec::new();
-        ber::put_set(&mut object_classes, OBJECT_CLASSES.iter().copied());
         Selection {
             served,
             attrs,
             types_only,
-            object_classes,
         }
     }
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use crate::secret::Secret;
 use crate::sync::mapping::FieldMap;
 use crate::sync::prefilter::Prefilter;
+use crate::sync::raw::RawEntry;
 
 /// A connector profile: one upstream and how its entries become phone book entries.
 #[derive(Debug, Clone)]
@@ -54,6 +55,38 @@ pub struct ImportLimits {
     pub max_entries: usize,
     /// Size of a `file:` connector's LDIF file.
     pub max_file_bytes: u64,
+}
+
+impl ImportLimits {
+    /// Why `entry` exceeds one of the per-entry caps, if it does.
+    pub fn exceeded_by(&self, entry: &RawEntry) -> Option<String> {
+        let mut total = entry.dn.len();
+        for (name, values) in entry.attributes() {
+            if values.len() > self.max_values_per_attribute {
+                return Some(format!(
+                    "{name} has {} values (import.max_values_per_attribute = {})",
+                    values.len(),
+                    self.max_values_per_attribute
+                ));
+            }
+            for v in values {
+                if v.len() > self.max_value_bytes {
+                    return Some(format!(
+                        "a value of {name} is {} bytes long (import.max_value_bytes = {})",
+                        v.len(),
+                        self.max_value_bytes
+                    ));
+                }
+                total += name.len() + v.len();
+            }
+        }
+        (total > self.max_entry_bytes).then(|| {
+            format!(
+                "the entry is {total} bytes long (import.max_entry_bytes = {})",
+                self.max_entry_bytes
+            )
+        })
+    }
 }
 
 impl Default for ImportLimits {

@@ -208,7 +208,7 @@ impl<'a> Transformer<'a> {
 
     pub fn push(&mut self, raw: &RawEntry) {
         let (connector, out) = (self.connector, &mut self.out);
-        if let Some(reason) = raw.over_limits(&connector.import) {
+        if let Some(reason) = connector.import.exceeded_by(raw) {
             out.invalid.push(InvalidEntry {
                 dn: shortened(&raw.dn),
                 reason,

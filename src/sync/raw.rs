@@ -37,34 +37,9 @@ impl RawEntry {
         }
     }
 
-    /// Why the entry exceeds one of the per-entry import caps, if it does.
-    pub fn over_limits(&self, limits: &super::connector::ImportLimits) -> Option<String> {
-        let mut total = self.dn.len();
-        for (name, values) in &self.attrs {
-            if values.len() > limits.max_values_per_attribute {
-                return Some(format!(
-                    "{name} has {} values (import.max_values_per_attribute = {})",
-                    values.len(),
-                    limits.max_values_per_attribute
-                ));
-            }
-            for v in values {
-                if v.len() > limits.max_value_bytes {
-                    return Some(format!(
-                        "a value of {name} is {} bytes long (import.max_value_bytes = {})",
-                        v.len(),
-                        limits.max_value_bytes
-                    ));
-                }
-                total += name.len() + v.len();
-            }
-        }
-        (total > limits.max_entry_bytes).then(|| {
-            format!(
-                "the entry is {total} bytes long (import.max_entry_bytes = {})",
-                limits.max_entry_bytes
-            )
-        })
+    /// Every attribute (lower-cased name) with its values.
+    pub fn attributes(&self) -> impl Iterator<Item = (&str, &[String])> {
+        self.attrs.iter().map(|(n, v)| (n.as_str(), v.as_slice()))
     }
 
     /// The values of a lower-cased attribute name.

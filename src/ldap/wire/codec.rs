@@ -24,6 +24,9 @@ use tokio_util::codec::{Decoder, Encoder};
 
 use super::decode;
 use crate::ber::{self, Form, Lengths, SEQUENCE};
+
+/// `[0] Controls`, the optional last element of an LDAPMessage.
+const CONTROLS: u8 = ber::CONTEXT | ber::CONSTRUCTED;
 use crate::ldap::controls::{Critical, OID_PAGED_RESULTS, OID_SERVER_SORT};
 
 pub struct Codec {
@@ -115,7 +118,7 @@ fn critical_controls(msg: &[u8]) -> Critical {
     let controls = element(body)
         .and_then(|(_, _, rest)| element(rest))
         .and_then(|(_, _, rest)| element(rest));
-    let Some((0xa0, mut controls, _)) = controls else {
+    let Some((CONTROLS, mut controls, _)) = controls else {
         return critical;
     };
     while let Some((tag, control, rest)) = element(controls) {

@@ -37,25 +37,28 @@ use ldap3_proto::proto::{
 };
 
 use crate::ber::{self, Lengths, BOOLEAN, ENUMERATED, INTEGER, OCTET_STRING, SEQUENCE};
+use crate::filter::choice;
 
-/// The class bits of an APPLICATION tag.
-const APPLICATION: u8 = 0x40;
 /// `[APPLICATION 3]`, constructed.
-const SEARCH_REQUEST: u8 = 0x63;
+const SEARCH_REQUEST: u8 = ber::APPLICATION | ber::CONSTRUCTED | 3;
 
-const FILTER_AND: u8 = 0xa0;
-const FILTER_OR: u8 = 0xa1;
-const FILTER_NOT: u8 = 0xa2;
-const FILTER_EQUALITY: u8 = 0xa3;
-const FILTER_SUBSTRINGS: u8 = 0xa4;
-const FILTER_GREATER_OR_EQUAL: u8 = 0xa5;
-const FILTER_LESS_OR_EQUAL: u8 = 0xa6;
-const FILTER_PRESENT: u8 = 0x87;
-const FILTER_APPROX: u8 = 0xa8;
+/// A filter choice's tag: context-specific, constructed but for `present`.
+const fn filter_tag(number: u8) -> u8 {
+    ber::CONTEXT | ber::CONSTRUCTED | number
+}
+const FILTER_AND: u8 = filter_tag(choice::AND);
+const FILTER_OR: u8 = filter_tag(choice::OR);
+const FILTER_NOT: u8 = filter_tag(choice::NOT);
+const FILTER_EQUALITY: u8 = filter_tag(choice::EQUALITY);
+const FILTER_SUBSTRINGS: u8 = filter_tag(choice::SUBSTRINGS);
+const FILTER_GREATER_OR_EQUAL: u8 = filter_tag(choice::GREATER_OR_EQUAL);
+const FILTER_LESS_OR_EQUAL: u8 = filter_tag(choice::LESS_OR_EQUAL);
+const FILTER_PRESENT: u8 = ber::CONTEXT | choice::PRESENT;
+const FILTER_APPROX: u8 = filter_tag(choice::APPROX);
 
-const SUBSTRING_INITIAL: u8 = 0x80;
-const SUBSTRING_ANY: u8 = 0x81;
-const SUBSTRING_FINAL: u8 = 0x82;
+const SUBSTRING_INITIAL: u8 = ber::CONTEXT | choice::INITIAL;
+const SUBSTRING_ANY: u8 = ber::CONTEXT | choice::ANY;
+const SUBSTRING_FINAL: u8 = ber::CONTEXT | choice::FINAL;
 
 /// The deepest filter nesting decoded here (the top-level filter is depth 1). Deeper
 /// filters go to ldap3_proto, which refuses them from depth 128 on.
@@ -72,7 +75,7 @@ pub fn search_request(msg: &[u8]) -> Option<LdapMsg> {
     }
 
     let mut body = Reader::new(body);
-    let msgid = integer(body.element(INTEGER)?)?;
+    let msgid = ber::small_integer(body.element(INTEGER)?)?;
     let op = body.element(SEARCH_REQUEST)?;
     if !body.is_empty() {
         // Controls, or something ldap3_proto would read or skip on its own terms.
@@ -81,23 +84,23 @@ pub fn search_request(msg: &[u8]) -> Option<LdapMsg> {
 
     let mut op = Reader::new(op);
     let base = string(op.element(OCTET_STRING)?)?;
-    let scope = match enumerated(op.element(ENUMERATED)?)? {
+    let scope = match ber::small_enumerated(op.element(ENUMERATED)?)? {
         0 => LdapSearchScope::Base,
         1 => LdapSearchScope::OneLevel,
         2 => LdapSearchScope::Subtree,
         3 => LdapSearchScope::Children,
         _ => return None,
     };
-    let aliases = match enumerated(op.element(ENUMERATED)?)? {
+    let aliases = match ber::small_enumerated(op.element(ENUMERATED)?)? {
         0 => LdapDerefAliases::Never,
         1 => LdapDerefAliases::InSearching,
         2 => LdapDerefAliases::FindingBaseObj,
         3 => LdapDerefAliases::Always,
         _ => return None,
     };
-    let sizelimit = integer(op.element(INTEGER)?)?;
-    let timelimit = integer(op.element(INTEGER)?)?;
-    let typesonly = boolean(op.element(BOOLEAN)?)?;
+    let sizelimit = ber::small_integer(op.element(INTEGER)?)?;
+    let timelimit = ber::small_integer(op.element(INTEGER)?)?;
+    let typesonly = ber::boolean(op.element(BOOLEAN)?)?;
     let filter = filter(&mut op, 1)?;
     let mut list = Reader::new(op.element(SEQUENCE)?);
     if !op.is_empty() {
@@ -206,38 +209,6 @@ fn string(content: &[u8]) -> Option<String> {
     std::str::from_utf8(content).ok().map(str::to_owned)
 }
 
-/// A non-negative INTEGER of at most four content octets, minimally encoded.
-fn integer(content: &[u8]) -> Option<i32> {
-    let (&first, rest) = content.split_first()?;
-    if content.len() > 4 || first >= 0x80 {
-        return None;
-    }
-    if first == 0 && rest.first().is_some_and(|b| *b < 0x80) {
-        return None; // a superfluous leading zero octet
-    }
-    Some(
-        content
-            .iter()
-            .fold(0i32, |acc, b| (acc << 8) | i32::from(*b)),
-    )
-}
-
-/// An ENUMERATED of one content octet, non-negative.
-fn enumerated(content: &[u8]) -> Option<u8> {
-    match content {
-        [value] if *value < 0x80 => Some(*value),
-        _ => None,
-    }
-}
-
-/// A BOOLEAN of one content octet; any non-zero octet is true (BER, and ldap3_proto).
-fn boolean(content: &[u8]) -> Option<bool> {
-    match content {
-        [value] => Some(*value != 0),
-        _ => None,
-    }
-}
-
 /// The protocolOp tag of `msg` (one whole LDAPMessage) when it is an APPLICATION tag that
 /// no LDAP operation has (or has in the other form, primitive for constructed). ldap3_proto
 /// prints such a tag to standard output (`unknown op -> N`) before refusing the message, so
@@ -252,12 +223,12 @@ pub fn unknown_operation(msg: &[u8]) -> Option<u8> {
         return None;
     }
     let &tag = rest.first()?;
-    if tag & 0xc0 != APPLICATION {
+    if tag & ber::CLASS != ber::APPLICATION {
         return None;
     }
     // ldap3_lber reads the low five bits as the tag number (no high-tag-number form).
-    let number = tag & 0x1f;
-    let constructed = tag & 0x20 != 0;
+    let number = tag & ber::NUMBER;
+    let constructed = tag & ber::CONSTRUCTED != 0;
     // The operations ldap3_proto decodes (RFC 4511 §4.2–4.14), by number and form.
     let known = match number {
         2 => true,
@@ -299,7 +270,7 @@ impl<'a> Reader<'a> {
     /// tags and lengths of at most four octets are expected by the callers; anything else is
     /// refused here (and left to ldap3_proto by the caller).
     fn any(&mut self) -> Option<(u8, &'a [u8])> {
-        if self.rest.first()? & 0x1f == 0x1f {
+        if ber::is_high_tag(*self.rest.first()?) {
             return None;
         }
         let (tag, content, rest) = ber::element(self.rest, Lengths::Definite)?;

@@ -8,8 +8,8 @@ use tokio_util::bytes::{BufMut, BytesMut};
 
 use ldap3_proto::proto::{LdapMsg, LdapOp};
 
-use crate::ber::{self, put_header, tlv_len, OCTET_STRING, SEQUENCE, SET};
-use crate::directory::schema::{Attr, SERVED};
+use crate::ber::{self, put_header, tlv_len, EMPTY_SET, OCTET_STRING, SEQUENCE, SET};
+use crate::directory::schema::{Attr, OBJECT_CLASSES, SERVED};
 use crate::directory::Hit;
 use crate::ldap::response::Entries;
 use crate::ldap::selection::{attributes, Values};
@@ -18,6 +18,16 @@ use crate::ldap::selection::{attributes, Values};
 const SEARCH_RESULT_ENTRY: u8 = 0x64;
 /// `[APPLICATION 5]`, constructed.
 const SEARCH_RESULT_DONE: u8 = 0x65;
+
+/// The objectClass values every entry has, as a BER SET, encoded once.
+fn object_classes() -> &'static [u8] {
+    static SET: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    SET.get_or_init(|| {
+        let mut set = Vec::new();
+        ber::put_set(&mut set, OBJECT_CLASSES.iter().copied());
+        set
+    })
+}
 
 /// Entries encoded per slice of a reply: between two slices the server looks at how much it
 /// has queued for the client, so a whole-book answer never sits in memory whole. A reply of
@@ -56,6 +66,7 @@ impl Entries {
     /// written here.
     pub(crate) fn encode_slice(&self, id: &[u8], hits: &[Hit], out: &mut BytesMut) {
         let selection = &self.selection;
+        let object_classes = object_classes();
         let mut parts: Vec<(&str, &[u8])> = Vec::with_capacity(selection.served.len());
         // Start reading every entry of the slice at once (the loads overlap). The search walk
         // touched them already; a later page of a paged search has not.
@@ -74,7 +85,7 @@ impl Entries {
             for i in &selection.served {
                 let (name, attr) = SERVED[*i];
                 let values = match attr {
-                    Attr::ObjectClass => selection.object_classes.as_slice(),
+                    Attr::ObjectClass => object_classes,
                     _ => match e.ber_values(attr) {
                         Some(values) => values,
                         None => continue,
@@ -173,9 +184,6 @@ pub fn encode_result(msg: &LdapMsg, out: &mut BytesMut) -> bool {
     out.put_slice(res.message.as_bytes());
     true
 }
-
-/// An empty `SET OF` (the values of a typesOnly answer).
-pub(crate) const EMPTY_SET: &[u8] = &[SET, 0x00];
 
 #[cfg(test)]
 mod tests;
