@@ -4,7 +4,9 @@
 //! Three places read BER — the codec's framing (the size a message header announces, and
 //! the criticality of two controls ldap3_proto forgets), the fast SearchRequest decoder, and
 //! the snapshot's own packed values — and two write it: the snapshot, which encodes each
-//! entry's values once, and the LDAP answers assembled from them. The readers differ only
+//! entry's values once, and `ldap::wire::encode`, which writes search results from them.
+//! Every other message is encoded and decoded by ldap3_proto (and a connector filter by
+//! ldap3's parser, in `filter.rs`). The readers differ only
 //! in which length encodings they accept, and that difference matters (the fast decoder
 //! must refuse whatever ldap3_proto might read differently; the framing must predict what
 //! ldap3_proto will read), so [`Lengths`] names each rule once instead of each reader

@@ -2,7 +2,7 @@
 //! `[[connector]]` table is created, replaced or removed, and everything else in the file —
 //! comments, order, other sections — stays exactly as the administrator wrote it.
 //!
-//! The edited text is validated by [`Config::parse`], the same check `check-config` runs,
+//! The edited text is validated by [`Config::parse_for`], the same check `check-config` runs,
 //! before it may be written; writing is atomic (temp file + rename) and keeps the previous
 //! file beside it as `<file>.bak`.
 

@@ -2,12 +2,20 @@
 //!
 //! Anything that recurses over input someone else wrote — a connector filter in the
 //! configuration or the admin API, a phone's search filter, nested pre-filter groups — is
-//! checked against these numbers *before* the recursion starts, so no input can drive the
-//! stack deeper than the limit (a 15,000-deep filter used to abort the process).
+//! held to these numbers before it goes deeper: connector filter text is measured before
+//! ldap3's recursive parser sees it, and the decoders and the filter compiler count their
+//! depth as they descend, so no input can drive the stack deeper than the limit (a
+//! 15,000-deep filter used to abort the process). A phone filter deeper than
+//! [`DECODED_FILTER_DEPTH`] is decoded by ldap3_proto, whose own limit is 127 levels.
 
 /// The deepest filter nesting accepted, top level = 1. Real phone and directory filters stay
 /// below 6; 32 leaves room for generated ones.
 pub const FILTER_DEPTH: usize = 32;
+
+/// The deepest filter nesting the LDAP endpoint's fast decoder reads (top level = 1). A
+/// deeper filter goes to ldap3_proto, which refuses it from depth 128 on; the compiled
+/// filter is refused beyond [`FILTER_DEPTH`] either way.
+pub const DECODED_FILTER_DEPTH: usize = 64;
 
 /// The most parts (`(…)` items) a filter may have.
 pub const FILTER_PARTS: usize = 512;

@@ -18,6 +18,9 @@ use ldap3::controls::{Control, ControlType, PagedResults, RawControl};
 use ldap3::exop::{WhoAmI, WhoAmIResp};
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, Mod, Scope, SearchEntry, SearchOptions};
 
+use support::ber::{
+    self, OID_PAGED, OID_SORT, OID_SORT_RESPONSE, SEARCH_RESULT_DONE, SEARCH_RESULT_ENTRY,
+};
 use support::certs::{write_test_certs, TestCerts};
 use support::cli::{ldap_config, Workspace};
 use support::gen::{person_ldif, PEOPLE_OU};
@@ -743,9 +746,6 @@ fn sort_keys(keys: &[(&str, bool)]) -> Vec<u8> {
     ber::tlv(0x30, &list)
 }
 
-const OID_SORT_REQUEST: &str = "1.2.840.113556.1.4.473";
-const OID_SORT_RESPONSE: &str = "1.2.840.113556.1.4.474";
-
 /// The book the size-limit, paging, sort and attribute tests search (server `size_limit` 8,
 /// fewer than the people in it), served, with an ldap3 client connected to it.
 struct Limited {
@@ -887,7 +887,7 @@ fn server_side_sort_in_both_directions_before_the_size_limit() {
             "{spec}: {out:?}"
         );
         let control = RawControl {
-            ctype: OID_SORT_REQUEST.into(),
+            ctype: OID_SORT.into(),
             crit: true,
             val: Some(sort_keys(&[(key, reverse)])),
         };
@@ -1044,99 +1044,6 @@ fn to_set(names: &[&str]) -> BTreeSet<String> {
     names.iter().map(|s| (*s).to_owned()).collect()
 }
 
-/// Just enough BER (X.690) to write LDAP messages and controls by hand, and to read replies.
-mod ber {
-    use std::io::Read;
-
-    /// A tag-length-value with definite length.
-    pub fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
-        let mut out = vec![tag];
-        out.extend(length(content.len()));
-        out.extend_from_slice(content);
-        out
-    }
-
-    /// A definite length: short form below 128, else long form.
-    pub fn length(len: usize) -> Vec<u8> {
-        if len < 0x80 {
-            return vec![len as u8];
-        }
-        let bytes: Vec<u8> = len
-            .to_be_bytes()
-            .into_iter()
-            .skip_while(|b| *b == 0)
-            .collect();
-        let mut out = vec![0x80 | bytes.len() as u8];
-        out.extend(bytes);
-        out
-    }
-
-    /// An LDAPMessage: `SEQUENCE { messageID, protocolOp }`.
-    pub fn message(id: u8, op: &[u8]) -> Vec<u8> {
-        tlv(0x30, &[tlv(0x02, &[id]), op.to_vec()].concat())
-    }
-
-    /// A subtree SearchRequest for `filter` (BER), all user attributes.
-    pub fn search(id: u8, base: &str, filter: &[u8]) -> Vec<u8> {
-        let body = [
-            tlv(0x04, base.as_bytes()),
-            tlv(0x0a, &[2]),
-            tlv(0x0a, &[0]),
-            tlv(0x02, &[0]),
-            tlv(0x02, &[0]),
-            tlv(0x01, &[0]),
-            filter.to_vec(),
-            tlv(0x30, &[]),
-        ]
-        .concat();
-        message(id, &tlv(0x63, &body))
-    }
-
-    /// `(attr=value)`
-    pub fn equality(attr: &str, value: &[u8]) -> Vec<u8> {
-        tlv(
-            0xa3,
-            &[tlv(0x04, attr.as_bytes()), tlv(0x04, value)].concat(),
-        )
-    }
-
-    /// `filter` inside `depth` NOTs: `(!(!(…)))`.
-    pub fn nested(depth: usize, filter: Vec<u8>) -> Vec<u8> {
-        (0..depth).fold(filter, |inner, _| tlv(0xa2, &inner))
-    }
-
-    /// Reads one whole message; its protocolOp tag and, for results, the result code.
-    pub fn read_reply(stream: &mut impl Read) -> std::io::Result<(u8, Option<u8>)> {
-        let mut head = [0u8; 2];
-        stream.read_exact(&mut head)?;
-        let len = match head[1] {
-            n if n < 0x80 => usize::from(n),
-            n => {
-                let mut bytes = vec![0u8; usize::from(n & 0x7f)];
-                stream.read_exact(&mut bytes)?;
-                bytes.iter().fold(0, |acc, b| (acc << 8) | usize::from(*b))
-            }
-        };
-        let mut body = vec![0u8; len];
-        stream.read_exact(&mut body)?;
-        // body: INTEGER messageID, then the op; a result starts with ENUMERATED resultCode.
-        let op_at = 2 + usize::from(body[1]);
-        let op = body[op_at];
-        let len_byte = body[op_at + 1];
-        let content = op_at
-            + 2
-            + if len_byte < 0x80 {
-                0
-            } else {
-                usize::from(len_byte & 0x7f)
-            };
-        let code = (body.get(content) == Some(&0x0a)).then(|| body[content + 2]);
-        Ok((op, code))
-    }
-}
-
-const SEARCH_RESULT_ENTRY: u8 = 0x64;
-const SEARCH_RESULT_DONE: u8 = 0x65;
 /// How long a raw connection may stay silent before the test calls it hanging.
 const RAW_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -1151,7 +1058,8 @@ fn raw_connection(server: &Server) -> TcpStream {
 fn raw_search_replies(stream: &mut TcpStream) -> (usize, u8) {
     let mut entries = 0;
     loop {
-        match ber::read_reply(stream).expect("a reply") {
+        let reply = ber::read(stream).expect("a reply");
+        match (reply.op, reply.code) {
             (SEARCH_RESULT_ENTRY, _) => entries += 1,
             (SEARCH_RESULT_DONE, Some(code)) => return (entries, code),
             other => panic!("unexpected reply {other:?}"),
@@ -1202,24 +1110,42 @@ fn malformed_and_oversized_requests_close_only_their_connection() {
     // the connection stays usable.
     let muller = ber::equality("sn", "Müller".as_bytes());
     let mut raw = raw_connection(&server);
-    raw.write_all(&ber::search(1, BASE, &muller)).unwrap();
-    assert_eq!(raw_search_replies(&mut raw), (1, 0));
-    raw.write_all(&ber::search(2, BASE, &ber::nested(40, muller.clone())))
+    raw.write_all(&ber::message(1, &ber::search_for(BASE, &muller), &[]))
         .unwrap();
+    assert_eq!(raw_search_replies(&mut raw), (1, 0));
+    raw.write_all(&ber::message(
+        2,
+        &ber::search_for(BASE, &ber::nested(40, muller.clone())),
+        &[],
+    ))
+    .unwrap();
     assert_eq!(raw_search_replies(&mut raw), (0, 53));
-    raw.write_all(&ber::search(3, BASE, &muller)).unwrap();
+    raw.write_all(&ber::message(3, &ber::search_for(BASE, &muller), &[]))
+        .unwrap();
     assert_eq!(raw_search_replies(&mut raw), (1, 0));
     still_serving(&mut server, "a filter nested 40 deep");
 
-    let valid = ber::search(4, BASE, &muller);
+    let valid = ber::message(4, &ber::search_for(BASE, &muller), &[]);
     // An inner element claims more bytes than its (complete) message holds.
     let mut inner_truncated = ber::tlv(0x04, b"sn");
     inner_truncated.extend([0x04, 50]);
     inner_truncated.extend("Mül".as_bytes());
-    let inner_truncated = ber::search(5, BASE, &ber::tlv(0xa3, &inner_truncated));
+    let inner_truncated = ber::message(
+        5,
+        &ber::search_for(BASE, &ber::tlv(0xa3, &inner_truncated)),
+        &[],
+    );
     // A filter value of 1 MiB, well over max_pdu_size.
-    let huge = ber::search(6, BASE, &ber::equality("cn", &vec![b'x'; 1 << 20]));
-    let deep = ber::search(7, BASE, &ber::nested(1_000, muller.clone()));
+    let huge = ber::message(
+        6,
+        &ber::search_for(BASE, &ber::equality("cn", &vec![b'x'; 1 << 20])),
+        &[],
+    );
+    let deep = ber::message(
+        7,
+        &ber::search_for(BASE, &ber::nested(1_000, muller.clone())),
+        &[],
+    );
     let http = b"GET /phonebook/yealink.xml HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: Yealink SIP-T54W\r\nAccept: */*\r\n\r\n";
     // Each case on its own connection, none of them followed by an end of stream unless
     // said: the server must close on its own, not wait for more (nor for the idle timeout).
@@ -1249,7 +1175,8 @@ fn malformed_and_oversized_requests_close_only_their_connection() {
         still_serving(&mut server, what);
     }
     // The raw connection opened before is still served too.
-    raw.write_all(&ber::search(8, BASE, &muller)).unwrap();
+    raw.write_all(&ber::message(8, &ber::search_for(BASE, &muller), &[]))
+        .unwrap();
     assert_eq!(raw_search_replies(&mut raw), (1, 0));
 
     // Shutdown drains the open connections and exits 0; each bad connection was logged once.
@@ -1264,7 +1191,6 @@ fn malformed_and_oversized_requests_close_only_their_connection() {
 
 const PHONES_DN: &str = "cn=phones,ou=devices,dc=example,dc=com";
 const PHONES_PW: &str = "Yealink-T54W";
-const OID_PAGED_RESULTS: &str = "1.2.840.113556.1.4.319";
 const OID_WHOAMI: &str = "1.3.6.1.4.1.4203.1.11.3";
 const OID_STARTTLS: &str = "1.3.6.1.4.1.1466.20037";
 
@@ -1290,7 +1216,7 @@ fn assert_root_dse(tool: &str, answer: &Answer, extensions: &[&str]) {
         "{tool}"
     );
     let controls = values("supportedControl");
-    for oid in [OID_PAGED_RESULTS, OID_SORT_REQUEST] {
+    for oid in [OID_PAGED, OID_SORT] {
         assert!(
             controls.contains(&oid.into()),
             "{tool}: {oid} in {controls:?}"

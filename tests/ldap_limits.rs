@@ -21,12 +21,9 @@ const BASE: &str = "ou=phonebook,dc=example,dc=com";
 const PHONE_DN: &str = "cn=phone,ou=devices,dc=example,dc=com";
 const PHONE_PASSWORD: &str = "right-password";
 
-use support::ber::OID_PAGED;
-const OID_SORT_RESPONSE: &str = "1.2.840.113556.1.4.474";
-
-const BIND_RESPONSE: u8 = 0x61;
-const SEARCH_RESULT_ENTRY: u8 = 0x64;
-const SEARCH_RESULT_DONE: u8 = 0x65;
+use support::ber::{
+    BIND_RESPONSE, OID_PAGED, OID_SORT_RESPONSE, SEARCH_RESULT_DONE, SEARCH_RESULT_ENTRY,
+};
 
 /// How long a raw connection may stay silent before the test calls it hanging.
 const RAW_TIMEOUT: Duration = Duration::from_secs(15);

@@ -15,7 +15,7 @@ use crate::model::PhoneKind;
 use crate::numbers::{digits, NumberPlan};
 
 /// How deep and how large a filter may be; phones send a handful of nodes.
-pub use crate::limits::{FILTER_DEPTH as MAX_DEPTH, FILTER_PARTS as MAX_NODES};
+use crate::limits::{FILTER_DEPTH, FILTER_PARTS};
 
 /// RFC 4511 filter truth values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -182,14 +182,14 @@ struct Compiler<'a> {
 impl Compiler<'_> {
     fn node(&mut self, filter: &LdapFilter, depth: usize) -> Result<Node, FilterError> {
         *self.nodes += 1;
-        if depth > MAX_DEPTH {
+        if depth > FILTER_DEPTH {
             return Err(FilterError(format!(
-                "filter nested deeper than {MAX_DEPTH} levels"
+                "filter nested deeper than {FILTER_DEPTH} levels"
             )));
         }
-        if *self.nodes > MAX_NODES {
+        if *self.nodes > FILTER_PARTS {
             return Err(FilterError(format!(
-                "filter has more than {MAX_NODES} parts"
+                "filter has more than {FILTER_PARTS} parts"
             )));
         }
         let fold = |s: &str| fold(s, self.accents);

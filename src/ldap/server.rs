@@ -1,5 +1,6 @@
-//! The LDAP listeners: accept connections (plain and LDAPS), frame them with ldap3_proto's
-//! codec, run one [`Session`] per connection, and upgrade to TLS on StartTLS.
+//! The LDAP listeners: accept connections (plain and LDAPS), frame them with
+//! [`Codec`](crate::ldap::wire::codec::Codec), run one [`Session`] per connection, and upgrade
+//! to TLS on StartTLS.
 //!
 //! Every connection is its own task: a malformed or oversized PDU, an idle phone or a panic
 //! ends that one connection and nothing else. Connections are bounded by a semaphore; on

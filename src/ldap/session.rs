@@ -1,7 +1,7 @@
 //! One LDAP connection's state and semantics, with no socket and no BER: [`Session::handle`]
 //! takes a decoded message and returns the messages to send back, so every behaviour a phone
 //! relies on is testable as plain function calls (`session/tests.rs`). The server calls
-//! [`Session::respond`], the same answer with the search result entries left as references
+//! [`Session::respond_with`], the same answer with the search result entries left as references
 //! into the snapshot ([`Response`]), which `wire::encode` writes straight to BER — no
 //! `LdapMsg` per entry, no copy of a value.
 //!

@@ -7,6 +7,13 @@ use std::io::Read;
 pub const OID_PAGED: &str = "1.2.840.113556.1.4.319";
 /// The server-side sort request control (RFC 2891).
 pub const OID_SORT: &str = "1.2.840.113556.1.4.473";
+/// The server-side sort response control (RFC 2891).
+pub const OID_SORT_RESPONSE: &str = "1.2.840.113556.1.4.474";
+
+/// The protocolOp tags of the replies the tests read.
+pub const BIND_RESPONSE: u8 = 0x61;
+pub const SEARCH_RESULT_ENTRY: u8 = 0x64;
+pub const SEARCH_RESULT_DONE: u8 = 0x65;
 
 pub fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
     let mut out = vec![tag];
@@ -83,6 +90,11 @@ pub fn message(id: u32, op: &[u8], controls: &[Vec<u8>]) -> Vec<u8> {
 
 /// A subtree SearchRequest for `(objectClass=*)` below `base`, all user attributes.
 pub fn search(base: &str) -> Vec<u8> {
+    search_for(base, &tlv(0x87, b"objectClass"))
+}
+
+/// A subtree SearchRequest for `filter` (BER) below `base`, all user attributes.
+pub fn search_for(base: &str, filter: &[u8]) -> Vec<u8> {
     let body = [
         tlv(0x04, base.as_bytes()),
         tlv(0x0a, &[2]),
@@ -90,11 +102,24 @@ pub fn search(base: &str) -> Vec<u8> {
         tlv(0x02, &[0]),
         tlv(0x02, &[0]),
         tlv(0x01, &[0]),
-        tlv(0x87, b"objectClass"),
+        filter.to_vec(),
         tlv(0x30, &[]),
     ]
     .concat();
     tlv(0x63, &body)
+}
+
+/// `(attr=value)`
+pub fn equality(attr: &str, value: &[u8]) -> Vec<u8> {
+    tlv(
+        0xa3,
+        &[tlv(0x04, attr.as_bytes()), tlv(0x04, value)].concat(),
+    )
+}
+
+/// `filter` inside `depth` NOTs: `(!(!(…)))`.
+pub fn nested(depth: usize, filter: Vec<u8>) -> Vec<u8> {
+    (0..depth).fold(filter, |inner, _| tlv(0xa2, &inner))
 }
 
 /// A simple BindRequest, LDAPv3.

@@ -24,7 +24,7 @@
 //! * filters and (`a0`), or (`a1`), not (`a2`, exactly one inner filter), equalityMatch
 //!   (`a3`), substrings (`a4`: `80` initial only first, `81` any, `82` final only last),
 //!   greaterOrEqual (`a5`), lessOrEqual (`a6`), present (`87`), approxMatch (`a8`); the
-//!   assertions exactly `04 attr, 04 value`; nested at most [`MAX_FILTER_DEPTH`] deep
+//!   assertions exactly `04 attr, 04 value`; nested at most [`limits::DECODED_FILTER_DEPTH`] deep
 //!   (ldap3_proto's own limits, 127 filter levels and 127 BER levels, are further out).
 //!
 //! Everything else — other operations, controls, extensible matches, anything ldap3_proto
@@ -38,6 +38,7 @@ use ldap3_proto::proto::{
 
 use crate::ber::{self, Lengths, BOOLEAN, ENUMERATED, INTEGER, OCTET_STRING, SEQUENCE};
 use crate::filter::choice;
+use crate::limits;
 
 /// `[APPLICATION 3]`, constructed.
 const SEARCH_REQUEST: u8 = ber::APPLICATION | ber::CONSTRUCTED | 3;
@@ -59,10 +60,6 @@ const FILTER_APPROX: u8 = filter_tag(choice::APPROX);
 const SUBSTRING_INITIAL: u8 = ber::CONTEXT | choice::INITIAL;
 const SUBSTRING_ANY: u8 = ber::CONTEXT | choice::ANY;
 const SUBSTRING_FINAL: u8 = ber::CONTEXT | choice::FINAL;
-
-/// The deepest filter nesting decoded here (the top-level filter is depth 1). Deeper
-/// filters go to ldap3_proto, which refuses them from depth 128 on.
-pub const MAX_FILTER_DEPTH: usize = 64;
 
 /// Decodes `msg`, which must be exactly one whole LDAPMessage (header included), if it is
 /// a SearchRequest in the plain shape described in the module documentation; `None` for
@@ -129,7 +126,7 @@ pub fn search_request(msg: &[u8]) -> Option<LdapMsg> {
 
 /// One filter element from `r`, at nesting `depth`.
 fn filter(r: &mut Reader<'_>, depth: usize) -> Option<LdapFilter> {
-    if depth > MAX_FILTER_DEPTH {
+    if depth > limits::DECODED_FILTER_DEPTH {
         return None;
     }
     let (tag, content) = r.any()?;

@@ -2,7 +2,7 @@
 //! pre-encoded values to BER (no `LdapMsg` per entry, no copy of a value), and
 //! [`encode_result`] writes the result that ends a search. The session decides what to send;
 //! this module only writes it, byte for byte what ldap3_proto's codec writes for the same
-//! messages (the session tests compare the two).
+//! messages (`encode/tests.rs` compares the two).
 
 use tokio_util::bytes::{BufMut, BytesMut};
 

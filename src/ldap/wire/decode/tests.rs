@@ -251,10 +251,10 @@ fn filters_nest_up_to_the_limit() {
         }
         f
     };
-    let bytes = encode(search(7, nest(MAX_FILTER_DEPTH)));
+    let bytes = encode(search(7, nest(limits::DECODED_FILTER_DEPTH)));
     assert!(agrees(&bytes));
     // Deeper goes to ldap3_proto, whatever it makes of it.
-    for depth in [MAX_FILTER_DEPTH + 1, 127, 128, 200] {
+    for depth in [limits::DECODED_FILTER_DEPTH + 1, 127, 128, 200] {
         let bytes = encode(search(7, nest(depth)));
         assert_eq!(search_request(&bytes), None, "depth {depth}");
     }
