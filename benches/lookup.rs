@@ -29,7 +29,8 @@ use ldap3_proto::proto::{
     LdapDerefAliases, LdapMsg, LdapOp, LdapResultCode, LdapSearchRequest, LdapSearchScope,
 };
 use ldap3_proto::LdapCodec;
-use phonebook_proxy::config::{Accents, Config};
+use phonebook_proxy::config::Config;
+use phonebook_proxy::directory::fold::Accents;
 use phonebook_proxy::directory::matcher::Tri;
 use phonebook_proxy::directory::{Directory, Settings, Snapshot};
 use phonebook_proxy::filter;

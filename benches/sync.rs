@@ -17,7 +17,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
-use phonebook_proxy::config::{Config, ConnectorConfig};
+use phonebook_proxy::config::Config;
+use phonebook_proxy::sync::connector::ConnectorConfig;
 use phonebook_proxy::model::Entry;
 use phonebook_proxy::store::Store;
 use phonebook_proxy::sync::raw::RawEntry;

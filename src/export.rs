@@ -162,12 +162,6 @@ impl<'a> FeedNumber<'a> {
     }
 }
 
-/// Sorts entries the way every output lists them (the directory's display order), so the
-/// export, the HTTP feed and LDAP answers agree.
-pub fn sort_entries(entries: &mut [Entry], order: crate::config::Order) {
-    crate::directory::display_order(entries, order);
-}
-
 /// The feed's JSON document of `entries`, numbers written under `plan`, and a newline.
 pub fn json(
     out: &mut dyn Write,

@@ -12,7 +12,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 
-use phonebook_proxy::config::{Config, ConnectorConfig, DEFAULT_PATH};
+use phonebook_proxy::config::{Config, DEFAULT_PATH};
+use phonebook_proxy::sync::connector::ConnectorConfig;
 use phonebook_proxy::export;
 use phonebook_proxy::report::ReportJson;
 use phonebook_proxy::serve::{self, ServeError};
@@ -207,7 +208,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             for e in &mut entries {
                 config.numbers.renumber(e);
             }
-            export::sort_entries(&mut entries, config.order);
+            phonebook_proxy::directory::display_order(&mut entries, config.order);
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
             let written = match format {

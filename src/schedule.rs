@@ -11,7 +11,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::watch;
 
-use crate::config::{Config, ConnectorConfig, Schedule};
+use crate::config::Config;
+use crate::sync::connector::{ConnectorConfig, Schedule};
 use crate::directory::{Directory, Settings, Snapshot};
 use crate::metrics::Metrics;
 use crate::runs::Outcome;
@@ -397,7 +398,7 @@ pub async fn repeat<F, Fut>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Cron;
+    use crate::sync::connector::Cron;
     use chrono::TimeZone;
     use std::sync::Mutex as StdMutex;
 

@@ -12,7 +12,8 @@ use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
 use tokio_util::codec::Decoder;
 
-use phonebook_proxy::config::{Accents, Secret};
+use phonebook_proxy::directory::fold::Accents;
+use phonebook_proxy::secret::Secret;
 use phonebook_proxy::directory::{Directory, Settings, Snapshot};
 use phonebook_proxy::ldap::wire::codec::Codec;
 use phonebook_proxy::ldap::response::Action;

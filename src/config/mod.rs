@@ -17,10 +17,10 @@ use crate::numbers::{ExtensionBlock, NumberFormat, NumberPlan};
 use crate::sync::mapping::{is_attribute_name, FieldMap, FieldTemplate, PHONE_FIELDS};
 use crate::sync::prefilter::{Prefilter, Rule};
 
-pub use crate::directory::fold::Accents;
-pub use crate::directory::Order;
-pub use crate::secret::Secret;
-pub use crate::sync::connector::{
+use crate::directory::fold::Accents;
+use crate::directory::Order;
+use crate::secret::Secret;
+use crate::sync::connector::{
     ConnectorConfig, Credentials, Cron, ImportLimits, MaxRemovals, Mode, Schedule, SourceUri,
     MAX_CONNECTOR_TIMEOUT, MIN_SCHEDULE,
 };

@@ -67,7 +67,7 @@ fn creating_appends_a_valid_connector_and_keeps_comments() {
     assert_eq!(hr.base_dn, "ou=staff,dc=example,dc=com");
     assert!(matches!(
         hr.schedule,
-        Some(crate::config::Schedule::Cron(_))
+        Some(crate::sync::connector::Schedule::Cron(_))
     ));
     assert_eq!(hr.prefilter.rules.len(), 2);
     assert_eq!(

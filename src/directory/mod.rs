@@ -17,8 +17,7 @@ use arc_swap::ArcSwap;
 
 use crate::model::{normalise_dn, Entry, PhoneKind};
 use crate::numbers::{NumberFormat, NumberPlan};
-use fold::fold;
-pub use fold::Accents;
+use fold::{fold, Accents};
 use index::{Ids, Indexes};
 use matcher::{Node, Phones, Subject, Tri};
 pub use packed::Packed;

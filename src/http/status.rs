@@ -9,7 +9,7 @@ use axum::Json;
 use serde::Serialize;
 
 use super::{flag, params, ApiError, Params, Shared};
-use crate::config::{Mode, Schedule};
+use crate::sync::connector::{Mode, Schedule};
 use crate::report::ReportJson;
 use crate::runs::{Counts, RunRecord};
 use crate::schedule::{Runner, TriggerError};

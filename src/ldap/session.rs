@@ -17,7 +17,8 @@ use ldap3_proto::proto::{
     LdapSearchScope,
 };
 
-use crate::config::{LdapConfig, Secret};
+use crate::config::LdapConfig;
+use crate::secret::Secret;
 use crate::directory::matcher::Tri;
 use crate::directory::schema::{resolve, Resolved};
 use crate::directory::{BaseRef, Directory, Scope};

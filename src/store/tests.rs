@@ -61,7 +61,7 @@ fn apply_writes_entries_and_bumps_the_generation_once_per_change() {
     );
     let stored = store.entries_of("corp").unwrap();
     let bert = stored["2"].clone();
-    let remove = crate::sync::plan::plan(stored, vec![bert], crate::config::Mode::Mirror);
+    let remove = crate::sync::plan::plan(stored, vec![bert], crate::sync::connector::Mode::Mirror);
     assert_eq!(remove.remove, [anna]);
     assert_eq!(
         store
@@ -106,7 +106,7 @@ fn large_books_span_pieces_and_shrinking_drops_stale_ones() {
     let sizes = pieces(&store);
     assert!(sizes.len() > 10, "{sizes:?}");
     assert!(sizes.iter().all(|&n| n <= PIECE), "every value stays small");
-    let smaller = crate::sync::plan::plan(stored, people(30), crate::config::Mode::Mirror);
+    let smaller = crate::sync::plan::plan(stored, people(30), crate::sync::connector::Mode::Mirror);
     store
         .apply("corp", smaller.book(), &run(Outcome::Applied))
         .unwrap();

@@ -1,5 +1,6 @@
 use super::*;
-use crate::config::{Accents, XML_BOOKS};
+use crate::config::XML_BOOKS;
+use crate::directory::fold::Accents;
 use crate::directory::Settings;
 use crate::numbers::ExtensionBlock;
 

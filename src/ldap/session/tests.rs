@@ -1,5 +1,5 @@
 use super::*;
-use crate::config::Accents;
+use crate::directory::fold::Accents;
 use crate::directory::Settings;
 use crate::directory::Snapshot;
 use crate::model::Entry;
