@@ -18,9 +18,9 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use phonebook_proxy::config::Config;
-use phonebook_proxy::sync::connector::ConnectorConfig;
 use phonebook_proxy::model::Entry;
 use phonebook_proxy::store::Store;
+use phonebook_proxy::sync::connector::ConnectorConfig;
 use phonebook_proxy::sync::raw::RawEntry;
 use phonebook_proxy::sync::{self, plan, SyncOptions};
 use support::gen::{self, GenOptions};

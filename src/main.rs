@@ -13,11 +13,11 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 
 use phonebook_proxy::config::{Config, DEFAULT_PATH};
-use phonebook_proxy::sync::connector::ConnectorConfig;
 use phonebook_proxy::export;
 use phonebook_proxy::report::ReportJson;
 use phonebook_proxy::serve::{self, ServeError};
 use phonebook_proxy::store::Store;
+use phonebook_proxy::sync::connector::ConnectorConfig;
 use phonebook_proxy::sync::{self, SyncOptions, SyncReport};
 
 #[derive(Parser)]

@@ -12,11 +12,11 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::watch;
 
 use crate::config::Config;
-use crate::sync::connector::{ConnectorConfig, Schedule};
 use crate::directory::{Directory, Settings, Snapshot};
 use crate::metrics::Metrics;
 use crate::runs::Outcome;
 use crate::store::{Store, StoreError};
+use crate::sync::connector::{ConnectorConfig, Schedule};
 use crate::sync::{self, SyncError, SyncOptions, SyncReport};
 
 /// Builds the snapshot of what the store holds for the configured `connectors`. A connector

@@ -156,6 +156,30 @@ fn the_ldap_session_holds_semantics_and_writes_no_bytes() {
 }
 
 #[test]
+fn no_file_in_src_is_over_800_lines() {
+    // Small files with one job each: past 800 lines a file holds more than one.
+    fn walk(dir: &Path, out: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).expect("read src/") {
+            let path = entry.expect("dir entry").path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else {
+                let lines = std::fs::read_to_string(&path).map_or(0, |t| t.lines().count());
+                if lines > 800 {
+                    out.push(format!("{}: {lines} lines", path.display()));
+                }
+            }
+        }
+    }
+    let mut long = Vec::new();
+    walk(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+        &mut long,
+    );
+    assert!(long.is_empty(), "split these:\n{}", long.join("\n"));
+}
+
+#[test]
 fn only_http_uses_axum() {
     let found = users_outside("axum::", &["http/"]);
     assert!(

@@ -484,6 +484,7 @@ fn the_admin_page_asks_for_the_token() {
     for (path, content_type) in [
         ("/", "text/html; charset=utf-8"),
         ("/admin/admin.js", "text/javascript; charset=utf-8"),
+        ("/admin/editor.js", "text/javascript; charset=utf-8"),
         ("/admin/admin.css", "text/css; charset=utf-8"),
     ] {
         let page = Command::new("curl")

@@ -1,5 +1,6 @@
-//! Raw bytes from a client → the server's codec → `Session::handle`, exactly the path a
-//! phone's bytes take through the LDAP server (minus the socket). Nothing here may panic.
+//! Raw bytes from a client → the server's codec → `Session::respond_with` (with the
+//! criticality the codec read) → the response encoders, exactly the path a phone's bytes take
+//! through the LDAP server (minus the socket). Nothing here may panic.
 //!
 //! Every message the codec yields is also checked against ldap3_proto's own codec on the
 //! same bytes: the codec's fast path for search requests (`ldap::wire::decode`) must decode
@@ -15,8 +16,9 @@ use tokio_util::codec::Decoder;
 use phonebook_proxy::directory::fold::Accents;
 use phonebook_proxy::secret::Secret;
 use phonebook_proxy::directory::{Directory, Settings, Snapshot};
-use phonebook_proxy::ldap::wire::codec::Codec;
-use phonebook_proxy::ldap::response::Action;
+use phonebook_proxy::ldap::wire::codec::{encode_into, Codec};
+use phonebook_proxy::ldap::wire::encode::encode_result;
+use phonebook_proxy::ldap::response::{Action, Part};
 use phonebook_proxy::ldap::session::{Policy, Session};
 use phonebook_proxy::model::Entry;
 use phonebook_proxy::numbers::NumberPlan;
@@ -92,8 +94,21 @@ fuzz_target!(|data: &[u8]| {
             buf, reference_buf,
             "the codec consumed a different number of bytes"
         );
-        let reply = session.handle(msg);
-        if reply.action == Action::Close {
+        let response = session.respond_with(msg, codec.critical());
+        // Encoded as the server writes it: search results from the snapshot, a plain
+        // SearchResultDone directly, everything else through ldap3_proto's codec.
+        let mut out = BytesMut::new();
+        for part in response.parts {
+            match part {
+                Part::Entries(entries) => entries.encode(&mut out),
+                Part::Msg(msg) => {
+                    if !encode_result(&msg, &mut out) {
+                        encode_into(msg, &mut out).expect("ldap3_proto encodes every answer");
+                    }
+                }
+            }
+        }
+        if response.action == Action::Close {
             break;
         }
     }

@@ -241,7 +241,7 @@ const WITHHELD: [&str; 7] = [
 
 /// A caller number longer than this is not a phone number (E.164 has at most 15 digits;
 /// the rest leaves room for separators and prefixes).
-const MAX_NUMBER_CHARS: usize = 64;
+const MAX_CALLER_CHARS: usize = 64;
 
 /// Whether `number` (as sent) says the caller withheld the number.
 pub fn is_withheld(number: &str) -> bool {
@@ -353,9 +353,9 @@ fn find_caller(state: &Shared, query: Params) -> Result<Caller, ApiError> {
     if is_withheld(raw) {
         return Ok(Caller::Withheld(raw.clone()));
     }
-    if raw.chars().count() > MAX_NUMBER_CHARS {
+    if raw.chars().count() > MAX_CALLER_CHARS {
         return Err(ApiError::bad_request(format!(
-            "a phone number has at most {MAX_NUMBER_CHARS} characters"
+            "a phone number has at most {MAX_CALLER_CHARS} characters"
         )));
     }
     // An unencoded `+` in a query string arrives as a space: `?number=+4989…`.

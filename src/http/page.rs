@@ -1,4 +1,5 @@
-//! The admin page: one HTML file, its script and its style sheet, embedded in the binary.
+//! The admin page: one HTML file, its two scripts (the page, and the connector editor) and
+//! its style sheet, embedded in the binary.
 //!
 //! The page holds no data and no secret, so it is served without the token; everything it
 //! shows comes from the JSON API, which asks for the token (the page prompts for it on a 401
@@ -13,6 +14,7 @@ use super::ApiError;
 
 const INDEX: &str = include_str!("admin/index.html");
 const SCRIPT: &str = include_str!("admin/admin.js");
+const EDITOR: &str = include_str!("admin/editor.js");
 const STYLE: &str = include_str!("admin/admin.css");
 
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; \
@@ -44,10 +46,11 @@ pub async fn index() -> Response {
     asset("text/html; charset=utf-8", INDEX)
 }
 
-/// `GET /admin/{file}` — the page's script and style sheet.
+/// `GET /admin/{file}` — the page's scripts and style sheet.
 pub async fn file(Path(file): Path<String>) -> Response {
     match file.as_str() {
         "admin.js" => asset("text/javascript; charset=utf-8", SCRIPT),
+        "editor.js" => asset("text/javascript; charset=utf-8", EDITOR),
         "admin.css" => asset("text/css; charset=utf-8", STYLE),
         _ => ApiError::new(StatusCode::NOT_FOUND, "no such file").into_response(),
     }

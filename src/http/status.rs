@@ -9,10 +9,10 @@ use axum::Json;
 use serde::Serialize;
 
 use super::{flag, params, ApiError, Params, Shared};
-use crate::sync::connector::{Mode, Schedule};
 use crate::report::ReportJson;
 use crate::runs::{Counts, RunRecord};
 use crate::schedule::{Runner, TriggerError};
+use crate::sync::connector::{Mode, Schedule};
 use crate::sync::SyncOptions;
 
 #[derive(Serialize)]

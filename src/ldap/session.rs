@@ -18,12 +18,12 @@ use ldap3_proto::proto::{
 };
 
 use crate::config::LdapConfig;
-use crate::secret::Secret;
 use crate::directory::matcher::Tri;
 use crate::directory::schema::{resolve, Resolved};
 use crate::directory::{BaseRef, Directory, Scope};
 use crate::filter::LdapFilter;
 use crate::model::normalise_dn;
+use crate::secret::Secret;
 
 use super::controls::{
     critical_unsupported, Critical, OID_PAGED_RESULTS, OID_SERVER_SORT, OID_STARTTLS, OID_WHOAMI,

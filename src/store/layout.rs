@@ -15,7 +15,7 @@ pub(super) const PIECE: usize = 3 * 1024;
 /// `r\0<connector>`: the last run, as stores before the run history kept it (read only).
 pub(super) const RUN: &[u8] = b"r\0";
 /// `h\0<connector>\0<seq, u64 BE>`: the run history, the last [`runs::HISTORY`] runs.
-pub(super) const HISTORY: &[u8] = b"h\0";
+pub(super) const HISTORY_PREFIX: &[u8] = b"h\0";
 /// `s\0<connector>`: the connector's [`Health`] after its last run.
 pub(super) const HEALTH: &[u8] = b"s\0";
 pub(super) const GENERATION: &[u8] = b"generation";
@@ -25,7 +25,13 @@ pub(super) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
 }
 
 pub(super) fn history_key(connector: &str, seq: u64) -> Vec<u8> {
-    [HISTORY, connector.as_bytes(), b"\0", &seq.to_be_bytes()].concat()
+    [
+        HISTORY_PREFIX,
+        connector.as_bytes(),
+        b"\0",
+        &seq.to_be_bytes(),
+    ]
+    .concat()
 }
 
 pub(super) fn read_generation(db: &sled::Db, shown: &str) -> Result<u64, StoreError> {
@@ -54,9 +60,9 @@ pub(super) fn read_book(
 pub(super) fn read_logs(db: &sled::Db, shown: &str) -> Result<HashMap<String, RunLog>, StoreError> {
     let corrupt = |e: serde_json::Error| StoreError::Corrupt(e.to_string());
     let mut runs: HashMap<String, Vec<(u64, RunRecord)>> = HashMap::new();
-    for kv in db.scan_prefix(HISTORY) {
+    for kv in db.scan_prefix(HISTORY_PREFIX) {
         let (k, v) = kv.map_err(|e| sled_error(shown, e))?;
-        let rest = &k[HISTORY.len()..];
+        let rest = &k[HISTORY_PREFIX.len()..];
         let Some(split) = rest.len().checked_sub(9).filter(|at| rest[*at] == 0) else {
             return Err(StoreError::Corrupt(
                 "a run history key without its number".into(),

@@ -214,7 +214,7 @@ fn the_run_history_keeps_the_last_runs_and_the_health_across_reopening() {
     );
     // The removed entries are gone from disk, not only from memory.
     let on_disk = store
-        .call(|db| Ok(db.scan_prefix(HISTORY).count()))
+        .call(|db| Ok(db.scan_prefix(HISTORY_PREFIX).count()))
         .unwrap();
     assert_eq!(on_disk, crate::runs::HISTORY + 1);
 }
