@@ -23,6 +23,12 @@ pub const FILTER_PARTS: usize = 512;
 /// The deepest nesting of pre-filter `any` groups (a rule inside `any` inside `any` …).
 pub const PREFILTER_DEPTH: usize = 4;
 
+/// How long a store call may take when the configuration does not say
+/// (`store.write_timeout`): a full or frozen disk fails the call after this, never the
+/// endpoints. Here rather than in `store.rs`, so the configuration parser needs nothing of
+/// the module that owns sled.
+pub const STORE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// The largest `ca_file` read: a bundle of every public root is about 200 KiB, and the file
 /// is read whole on every connect, so a path to something huge must not fill the memory.
 pub const CA_FILE_BYTES: u64 = 1024 * 1024;

@@ -37,6 +37,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::limits;
 use crate::model::Entry;
 use crate::runs::{Health, RunLog, RunRecord};
 
@@ -44,9 +45,6 @@ use crate::runs::{Health, RunLog, RunRecord};
 /// cache only grows the resident set (sled's default is 1 GiB); the served data lives in the
 /// directory snapshot anyway.
 const CACHE_BYTES: u64 = 32 * 1024 * 1024;
-
-/// How long a store call may take when the configuration does not say (`store.write_timeout`).
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
@@ -154,9 +152,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Store {
-    /// Opens (or creates) the store at `path`, each call bounded by [`DEFAULT_TIMEOUT`].
+    /// Opens (or creates) the store at `path`, each call bounded by [`limits::STORE_TIMEOUT`].
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        Store::open_with_timeout(path, DEFAULT_TIMEOUT)
+        Store::open_with_timeout(path, limits::STORE_TIMEOUT)
     }
 
     /// Opens (or creates) the store at `path`; every later call fails after `timeout`

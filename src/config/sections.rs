@@ -9,7 +9,7 @@ pub(super) fn parse_store(mut s: Section, errs: &mut Errors) -> Option<StoreConf
         .unwrap_or_else(|| "data/phonebook.db".into());
     let write_timeout = s
         .duration("write_timeout", errs)
-        .unwrap_or(crate::store::DEFAULT_TIMEOUT);
+        .unwrap_or(crate::limits::STORE_TIMEOUT);
     if write_timeout < Duration::from_secs(1) || write_timeout > Duration::from_secs(3600) {
         errs.push(s.key("write_timeout"), "must be between 1s and 1h");
     }
