@@ -5,6 +5,7 @@
 //! and benchmarked on its own, and so a dry run is the same run minus the final write.
 
 pub mod connector;
+pub mod content_sync;
 pub mod ldif;
 pub mod mapping;
 pub mod plan;

@@ -19,6 +19,8 @@
 //!   searches are unlimited in total;
 //! * anonymous: read access to everything but userPassword, size limit 500 (also for paged
 //!   searches) unless changed with [`SlapdBuilder::anon_sizelimit`];
+//! * syncprov overlay (off unless [`SlapdBuilder::syncprov`]): RFC 4533 content sync, with a
+//!   session log, so a refresh from a cookie reports deletions as a set of entry UUIDs.
 //! * memberof overlay (default on): `memberOf` is operational, so request it by name or `+`.
 //!   An offline load ([`SlapdBuilder::ldif`]) bypasses overlays: the LDIF must carry memberOf
 //!   itself (`GenOptions::with_memberof`). Online changes (`ldapadd`, …) are maintained by it.
@@ -116,6 +118,8 @@ pub struct SlapdBuilder {
     threads: Option<u32>,
     /// Global `loglevel` directive (syslog; `-d` still decides what goes to the log file).
     loglevel: Option<String>,
+    /// The syncprov overlay (RFC 4533 content synchronization), off by default.
+    syncprov: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -138,6 +142,7 @@ impl Default for SlapdBuilder {
             substr_lengths: None,
             threads: None,
             loglevel: None,
+            syncprov: false,
         }
     }
 }
@@ -148,6 +153,13 @@ impl SlapdBuilder {
     /// `127.0.0.1` and `localhost`.
     pub fn tls(mut self, on: bool) -> Self {
         self.tls = on;
+        self
+    }
+
+    /// The syncprov overlay (default off): the database answers RFC 4533 content-sync
+    /// searches (refreshOnly and refreshAndPersist) with entryUUID-keyed states and cookies.
+    pub fn syncprov(mut self, on: bool) -> Self {
+        self.syncprov = on;
         self
     }
 
@@ -937,6 +949,9 @@ fn slapd_conf(dir: &Path, opts: &SlapdBuilder) -> String {
     if opts.memberof {
         let _ = writeln!(c, "moduleload memberof");
     }
+    if opts.syncprov {
+        let _ = writeln!(c, "moduleload syncprov");
+    }
     if opts.tls {
         // slapd is built with GnuTLS on Debian; these are the slapd.conf names it understands
         let _ = writeln!(c, "TLSCACertificateFile \"{d}/ca.pem\"");
@@ -995,6 +1010,9 @@ fn slapd_conf(dir: &Path, opts: &SlapdBuilder) -> String {
     if opts.memberof {
         c.push_str("index memberOf eq\n");
     }
+    if opts.syncprov {
+        c.push_str("index entryCSN eq\n");
+    }
     let _ = writeln!(
         c,
         "limits dn.exact=\"{ROOT_DN}\" size=unlimited time=unlimited"
@@ -1021,6 +1039,10 @@ fn slapd_conf(dir: &Path, opts: &SlapdBuilder) -> String {
              memberof-dangling ignore\n\
              memberof-refint TRUE\n",
         );
+    }
+    if opts.syncprov {
+        // After memberof, so the changes it makes are sent too.
+        c.push_str("overlay syncprov\nsyncprov-checkpoint 100 10\nsyncprov-sessionlog 1000\n");
     }
     c
 }
