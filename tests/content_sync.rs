@@ -10,9 +10,12 @@ use std::collections::BTreeMap;
 use ldap3::asn1::PL;
 use ldap3::controls::RawControl;
 use ldap3::{Ldap, LdapConnAsync, Scope, SearchEntry};
+use phonebook_proxy::config::Config;
 use phonebook_proxy::sync::content_sync::{
     self, Mode, State, SyncInfo, SYNC_DONE_OID, SYNC_REQUEST_OID, SYNC_STATE_OID,
 };
+use phonebook_proxy::sync::source::{self, SourceError};
+use support::cli::ldap_config;
 use support::gen::{people_ldif, GenOptions};
 use support::slapd::{Slapd, PEOPLE_DN};
 
@@ -181,4 +184,100 @@ fn a_refresh_reads_every_entry_with_its_uuid_and_the_next_one_only_what_changed(
         assert!(third.cookie.is_some(), "a cookie after the third refresh");
         let _ = ldap.unbind().await;
     });
+}
+
+/// `sync::source::pull_changes`, the pull delta sync is built on, against the same slapd: a
+/// first refresh brings everyone, the next only a change and a deletion; a cookie slapd does
+/// not know asks for a full run; an upstream without syncprov says it has no content sync.
+#[test]
+fn pull_changes_reads_a_refresh_a_change_and_a_deletion() {
+    let (ldif, _) = people_ldif(&GenOptions {
+        n: 30,
+        seed: 8,
+        with_memberof: true,
+    });
+    let slapd = Slapd::builder()
+        .syncprov(true)
+        .ldif(ldif.clone())
+        .start()
+        .expect("slapd with syncprov");
+    let config = Config::parse(&ldap_config("corp", &slapd.url(), "")).expect("config");
+    let connector = &config.connectors[0];
+    let attrs = vec!["cn".to_owned(), "entryUUID".to_owned()];
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let first = source::pull_changes(connector, &attrs, None)
+            .await
+            .expect("first refresh");
+        assert!(first.changed.len() >= 25, "{first:?}");
+        assert!(
+            first.deleted.is_empty() && !first.present_phase,
+            "{first:?}"
+        );
+        for (uuid, raw) in &first.changed {
+            assert_eq!(
+                raw.values("entryuuid"),
+                Some(&[phonebook_proxy::sync::content_sync::uuid_text(uuid)][..]),
+                "{}",
+                raw.dn
+            );
+        }
+        let cookie = first.cookie.clone().expect("a cookie");
+
+        let (changed_uuid, changed) = &first.changed[0];
+        let (deleted_uuid, deleted) = &first.changed[1];
+        slapd
+            .ldapmodify(&format!(
+                "dn: {}\nchangetype: modify\nreplace: cn\ncn: Renamed Person\n",
+                changed.dn
+            ))
+            .expect("ldapmodify");
+        slapd.delete(&deleted.dn).expect("ldapdelete");
+        let second = source::pull_changes(connector, &attrs, Some(&cookie))
+            .await
+            .expect("second refresh");
+        let changed_now: Vec<_> = second.changed.iter().map(|(u, _)| *u).collect();
+        assert_eq!(changed_now, [*changed_uuid], "{second:?}");
+        assert_eq!(
+            second.changed[0].1.values("cn"),
+            Some(&["Renamed Person".to_owned()][..])
+        );
+        let gone = second.deleted.contains(deleted_uuid)
+            || (second.present_phase && !second.present.contains(deleted_uuid));
+        assert!(gone, "the deletion was not reported: {second:?}");
+        assert_ne!(second.cookie, Some(cookie), "a new cookie");
+
+        // A cookie of another replica: slapd asks for a full refresh (or answers one).
+        match source::pull_changes(
+            connector,
+            &attrs,
+            Some(b"rid=000,csn=19700101000000.000000Z#000000#000#000000"),
+        )
+        .await
+        {
+            Err(SourceError::CookieRejected { .. }) => {}
+            Ok(delta) => assert!(
+                delta.changed.len() >= 25 || delta.present_phase,
+                "{delta:?}"
+            ),
+            Err(e) => panic!("an old cookie: {e}"),
+        }
+    });
+
+    // Without syncprov the critical control is refused: the error says what to do.
+    let plain = Slapd::builder()
+        .ldif(ldif)
+        .start()
+        .expect("slapd without syncprov");
+    let config = Config::parse(&ldap_config("corp", &plain.url(), "")).expect("config");
+    let err = runtime
+        .block_on(source::pull_changes(&config.connectors[0], &attrs, None))
+        .expect_err("no content sync");
+    assert!(
+        err.to_string().contains("does not offer content sync"),
+        "{err}"
+    );
 }

@@ -9,9 +9,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ldap3::adapters::{EntriesOnly, PagedResults};
+use ldap3::asn1::PL;
+use ldap3::controls::RawControl;
 use ldap3::{LdapConnAsync, LdapConnSettings, LdapError, Scope, SearchEntry};
 
 use super::connector::{ConnectorConfig, SourceUri};
+use super::content_sync;
 use super::raw::{is_object_guid, object_guid, RawEntry};
 
 /// Why a pull failed. Messages name the cause and, where there is one, the remedy; they never
@@ -38,6 +41,10 @@ pub enum SourceError {
     },
     #[error("cannot read {path} ({cause})")]
     File { path: String, cause: String },
+    /// The upstream no longer knows the content-sync cookie (e-syncRefreshRequired): only a
+    /// full run can bring the book up to date.
+    #[error("{uri} asks for a full refresh: the content-sync cookie is too old or unknown")]
+    CookieRejected { uri: String },
     #[error("{path} line {line}: {message}")]
     Ldif {
         path: String,
@@ -97,30 +104,36 @@ async fn read_bounded(path: &std::path::Path, limit: u64) -> Result<String, Stri
     String::from_utf8(bytes).map_err(|_| "the file is not UTF-8 text".to_owned())
 }
 
-async fn pull_ldap(
+/// How an ldap3 error reads as a [`SourceError`] for the step it happened in.
+fn classify(
     connector: &ConnectorConfig,
-    url: &str,
-    attributes: &[String],
-    sink: &mut (dyn FnMut(RawEntry) + Send),
-) -> Result<usize, SourceError> {
-    let timeout = connector.timeout;
-    let uri = url.to_owned();
-    let classify = |step: &'static str, e: LdapError| match e {
+    uri: &str,
+    step: &'static str,
+    e: LdapError,
+) -> SourceError {
+    match e {
         LdapError::Timeout { .. } => SourceError::Timeout {
-            uri: uri.clone(),
+            uri: uri.to_owned(),
             step,
-            timeout,
+            timeout: connector.timeout,
         },
         LdapError::Io { source } => SourceError::Unreachable {
-            uri: uri.clone(),
-            cause: with_hint(io_cause(&source), &uri),
+            uri: uri.to_owned(),
+            cause: with_hint(io_cause(&source), uri),
         },
         other => SourceError::Ldap {
-            uri: uri.clone(),
+            uri: uri.to_owned(),
             step,
-            cause: with_hint(one_line(&other.to_string()), &uri),
+            cause: with_hint(one_line(&other.to_string()), uri),
         },
-    };
+    }
+}
+
+/// A connection to the upstream at `url`, bound as the connector says; every step bounded
+/// by the connector's timeout.
+async fn connect(connector: &ConnectorConfig, url: &str) -> Result<ldap3::Ldap, SourceError> {
+    let timeout = connector.timeout;
+    let uri = url.to_owned();
     let settings = settings(connector).map_err(|cause| SourceError::Ldap {
         uri: uri.clone(),
         step: "setting up TLS",
@@ -136,7 +149,7 @@ async fn pull_ldap(
                 step: "connecting",
                 timeout,
             })?
-            .map_err(|e| classify("connecting", e))?;
+            .map_err(|e| classify(connector, &uri, "connecting", e))?;
     ldap3::drive!(conn);
 
     if let Some(bind) = &connector.bind {
@@ -144,7 +157,7 @@ async fn pull_ldap(
             .with_timeout(timeout)
             .simple_bind(&bind.dn, bind.password.expose())
             .await
-            .map_err(|e| classify("binding", e))?;
+            .map_err(|e| classify(connector, &uri, "binding", e))?;
         match result.rc {
             0 => {}
             49 => {
@@ -162,11 +175,30 @@ async fn pull_ldap(
             }
         }
     }
+    Ok(ldap)
+}
 
+/// The attributes to request: `1.1` (none) when nothing is read.
+fn requested(attributes: &[String]) -> Vec<&str> {
     let mut requested: Vec<&str> = attributes.iter().map(String::as_str).collect();
     if requested.is_empty() {
         requested.push("1.1");
     }
+    requested
+}
+
+async fn pull_ldap(
+    connector: &ConnectorConfig,
+    url: &str,
+    attributes: &[String],
+    sink: &mut (dyn FnMut(RawEntry) + Send),
+) -> Result<usize, SourceError> {
+    let timeout = connector.timeout;
+    let uri = url.to_owned();
+    let classify = |step: &'static str, e: LdapError| classify(connector, &uri, step, e);
+    let mut ldap = connect(connector, url).await?;
+
+    let requested = requested(attributes);
     let mut adapters: Vec<Box<dyn ldap3::adapters::Adapter<_, _>>> =
         vec![Box::new(EntriesOnly::new())];
     if connector.page_size > 0 {
@@ -210,6 +242,192 @@ async fn pull_ldap(
     }
     let _ = ldap.unbind().await;
     Ok(count)
+}
+
+/// What a content-sync refresh (RFC 4533 refreshOnly) reported since a cookie.
+#[derive(Debug, Default)]
+pub struct Delta {
+    /// Entries added or changed upstream: their UUID, and the entry as a full pull gives it.
+    pub changed: Vec<(content_sync::Uuid, RawEntry)>,
+    /// Entries gone upstream.
+    pub deleted: Vec<content_sync::Uuid>,
+    /// Entries reported unchanged ("present"). When the refresh ended with a present phase
+    /// (`present_phase`), every stored entry neither here nor in `changed` is gone.
+    pub present: Vec<content_sync::Uuid>,
+    pub present_phase: bool,
+    /// The cookie to start the next refresh from.
+    pub cookie: Option<Vec<u8>>,
+}
+
+/// The changes since `cookie` (everything, as adds, without one) of an upstream that offers
+/// RFC 4533 content synchronization (OpenLDAP's syncprov, 389-ds): one refreshOnly search,
+/// requesting `attributes`. At most `import.max_entries` states and UUIDs are accepted; a
+/// malformed control or message fails the pull, as does a search that does not end cleanly.
+pub async fn pull_changes(
+    connector: &ConnectorConfig,
+    attributes: &[String],
+    cookie: Option<&[u8]>,
+) -> Result<Delta, SourceError> {
+    let SourceUri::Ldap(url) = &connector.source else {
+        return Err(SourceError::Ldap {
+            uri: connector.source.to_string(),
+            step: "content sync",
+            cause: "an LDIF file has no content sync; use a full run".to_owned(),
+        });
+    };
+    let uri = url.clone();
+    let limit = connector.import.max_entries;
+    let mut ldap = connect(connector, url).await?;
+    let control = RawControl {
+        ctype: content_sync::SYNC_REQUEST_OID.to_owned(),
+        crit: true,
+        val: Some(content_sync::request(
+            content_sync::Mode::RefreshOnly,
+            cookie,
+            false,
+        )),
+    };
+    let malformed = |e: content_sync::Malformed| SourceError::Ldap {
+        uri: uri.clone(),
+        step: "reading the content sync",
+        cause: e.to_string(),
+    };
+    let too_many = || SourceError::Ldap {
+        uri: uri.clone(),
+        step: "reading the content sync",
+        cause: format!("more than import.max_entries = {limit} changes"),
+    };
+    let mut stream = ldap
+        .with_timeout(connector.timeout)
+        .with_controls(vec![control])
+        .streaming_search_with(
+            Vec::<Box<dyn ldap3::adapters::Adapter<_, _>>>::new(),
+            &connector.base_dn,
+            Scope::Subtree,
+            &connector.filter,
+            requested(attributes),
+        )
+        .await
+        .map_err(|e| classify(connector, &uri, "searching", e))?;
+    let mut delta = Delta::default();
+    let mut seen = 0usize;
+    loop {
+        let entry = match stream.next().await {
+            Ok(Some(entry)) => entry,
+            Ok(None) => break,
+            Err(e) => return Err(classify(connector, &uri, "reading the content sync", e)),
+        };
+        if entry.is_intermediate() {
+            let Some(value) = intermediate_value(&entry) else {
+                continue; // not ours to read (another intermediate response)
+            };
+            match content_sync::sync_info(&value, limit.saturating_sub(seen)).map_err(malformed)? {
+                content_sync::SyncInfo::NewCookie(c) => delta.cookie = Some(c),
+                content_sync::SyncInfo::RefreshDelete { cookie, .. } => {
+                    delta.cookie = cookie.or(delta.cookie.take());
+                }
+                content_sync::SyncInfo::RefreshPresent { cookie, .. } => {
+                    delta.present_phase = true;
+                    delta.cookie = cookie.or(delta.cookie.take());
+                }
+                content_sync::SyncInfo::SyncIdSet {
+                    cookie,
+                    refresh_deletes,
+                    uuids,
+                } => {
+                    seen += uuids.len();
+                    delta.cookie = cookie.or(delta.cookie.take());
+                    if refresh_deletes {
+                        delta.deleted.extend(uuids);
+                    } else {
+                        delta.present.extend(uuids);
+                    }
+                }
+            }
+            continue;
+        }
+        if entry.is_ref() {
+            continue;
+        }
+        seen += 1;
+        if seen > limit {
+            return Err(too_many());
+        }
+        let state = entry
+            .1
+            .iter()
+            .find(|c| c.1.ctype == content_sync::SYNC_STATE_OID)
+            .and_then(|c| c.1.val.as_deref())
+            .ok_or_else(|| SourceError::Ldap {
+                uri: uri.clone(),
+                step: "reading the content sync",
+                cause: "an entry without a Sync State control".to_owned(),
+            })
+            .and_then(|v| content_sync::sync_state(v).map_err(malformed))?;
+        if let Some(c) = state.cookie {
+            delta.cookie = Some(c);
+        }
+        match state.state {
+            content_sync::State::Add | content_sync::State::Modify => {
+                let raw = raw_from_search(SearchEntry::construct(entry));
+                delta.changed.push((state.entry_uuid, raw));
+            }
+            content_sync::State::Delete => delta.deleted.push(state.entry_uuid),
+            content_sync::State::Present => delta.present.push(state.entry_uuid),
+        }
+    }
+    let result = stream.finish().await;
+    match result.rc {
+        0 => {}
+        4096 => return Err(SourceError::CookieRejected { uri }),
+        12 => {
+            return Err(SourceError::Ldap {
+                uri,
+                step: "content sync",
+                cause: "the upstream does not offer content sync (RFC 4533); use a full run"
+                    .to_owned(),
+            })
+        }
+        rc => {
+            return Err(SourceError::Ldap {
+                uri,
+                step: "content sync",
+                cause: format!("result code {rc} {}", one_line(&result.text)),
+            })
+        }
+    }
+    if let Some(done) = result
+        .ctrls
+        .iter()
+        .find(|c| c.1.ctype == content_sync::SYNC_DONE_OID)
+        .and_then(|c| c.1.val.as_deref())
+    {
+        let done = content_sync::sync_done(done).map_err(malformed)?;
+        delta.cookie = done.cookie.or(delta.cookie.take());
+        // Without refreshDeletes the refresh ended in a present phase: what was not sent is gone.
+        delta.present_phase |= !done.refresh_deletes && !delta.present.is_empty();
+    }
+    let _ = ldap.unbind().await;
+    Ok(delta)
+}
+
+/// The responseValue of an IntermediateResponse (`[APPLICATION 25] SEQUENCE { [0] name
+/// OPTIONAL, [1] value OPTIONAL }`), if it is a Sync Info message.
+fn intermediate_value(entry: &ldap3::ResultEntry) -> Option<Vec<u8>> {
+    let PL::C(parts) = &entry.0.payload else {
+        return None;
+    };
+    let named_sync_info = parts.iter().any(|p| {
+        p.id == 0 && matches!(&p.payload, PL::P(name) if name.as_slice() == content_sync::SYNC_INFO_OID.as_bytes())
+    });
+    let value = parts.iter().find_map(|p| match (&p.id, &p.payload) {
+        (1, PL::P(value)) => Some(value.clone()),
+        _ => None,
+    });
+    // slapd names its Sync Info messages; a nameless one is read as Sync Info too (RFC 4533
+    // lets the name be left out), anything named otherwise is not.
+    let nameless = !parts.iter().any(|p| p.id == 0);
+    (named_sync_info || nameless).then_some(value).flatten()
 }
 
 fn settings(connector: &ConnectorConfig) -> Result<LdapConnSettings, String> {
