@@ -483,9 +483,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             "d" => Duration::from_secs(86_400),
             _ => return Err(bad()),
         };
-        total += per
+        let part = per
             .checked_mul(u32::try_from(n).map_err(|_| bad())?)
             .ok_or_else(bad)?;
+        // Thousands of `4294967295d` parts overflow a Duration: an error, not a panic.
+        total = total.checked_add(part).ok_or_else(bad)?;
         rest = rest[unit..].trim_start();
     }
     Ok(total)

@@ -242,8 +242,7 @@ pub(super) fn parse_ldap(
         },
         errs,
     );
-    let limits = parse_ldap_limits(&mut s, errs);
-    let max_page_size = count(&mut s, "max_page_size", 1..=1_000_000, 1000, errs);
+    let (limits, max_page_size) = parse_ldap_limits(&mut s, errs);
     let users = s
         .tables("users", errs)
         .into_iter()
@@ -358,40 +357,44 @@ pub(super) fn parse_http(
     })
 }
 
-/// `ldap.max_connections`, `idle_timeout`, `max_pdu_size` and the other per-client limits;
-/// a bad value is reported and its default used, so the other keys are still checked.
-fn parse_ldap_limits(s: &mut Section, errs: &mut Errors) -> LdapLimits {
+/// `ldap.max_connections`, `idle_timeout`, `max_pdu_size` and the other per-client limits,
+/// and `max_page_size`, read in the order check-config has always reported them in; a bad
+/// value is reported and its default used, so the other keys are still checked.
+fn parse_ldap_limits(s: &mut Section, errs: &mut Errors) -> (LdapLimits, usize) {
     let d = LdapLimits::default();
     let (max_connections, max_connections_per_client) =
         connection_caps(s, d.max_connections, d.max_connections_per_client, errs);
-    LdapLimits {
+    let idle_timeout = positive_duration(s, "idle_timeout", d.idle_timeout, false, errs);
+    let max_pdu_size = count(s, "max_pdu_size", 1024..=64 << 20, d.max_pdu_size, errs);
+    let write_timeout = positive_duration(s, "write_timeout", d.write_timeout, false, errs);
+    let max_queued_bytes = count(
+        s,
+        "max_queued_bytes",
+        4096..=64 << 20,
+        d.max_queued_bytes,
+        errs,
+    );
+    let max_page_size = count(s, "max_page_size", 1..=1_000_000, 1000, errs);
+    let max_failed_binds = count(
+        s,
+        "max_failed_binds",
+        1..=1_000_000,
+        d.max_failed_binds,
+        errs,
+    );
+    let failed_bind_window =
+        positive_duration(s, "failed_bind_window", d.failed_bind_window, false, errs);
+    let limits = LdapLimits {
         max_connections,
         max_connections_per_client,
-        idle_timeout: positive_duration(s, "idle_timeout", d.idle_timeout, false, errs),
-        max_pdu_size: count(s, "max_pdu_size", 1024..=64 << 20, d.max_pdu_size, errs),
-        write_timeout: positive_duration(s, "write_timeout", d.write_timeout, false, errs),
-        max_queued_bytes: count(
-            s,
-            "max_queued_bytes",
-            4096..=64 << 20,
-            d.max_queued_bytes,
-            errs,
-        ),
-        max_failed_binds: count(
-            s,
-            "max_failed_binds",
-            1..=1_000_000,
-            d.max_failed_binds,
-            errs,
-        ),
-        failed_bind_window: positive_duration(
-            s,
-            "failed_bind_window",
-            d.failed_bind_window,
-            false,
-            errs,
-        ),
-    }
+        idle_timeout,
+        max_pdu_size,
+        write_timeout,
+        max_queued_bytes,
+        max_failed_binds,
+        failed_bind_window,
+    };
+    (limits, max_page_size)
 }
 
 /// `http.max_connections`, `header_timeout`, `idle_timeout` and `xml_max_rows`; a bad value

@@ -341,6 +341,40 @@ fn durations_parse_in_the_usual_units() {
     assert!(parse_duration("15").is_err());
     assert!(parse_duration("m").is_err());
     assert!(parse_duration("").is_err());
+    // Found by the attack review: parts that add up past Duration's range are an error,
+    // where the sum used to panic.
+    assert!(parse_duration(&"4294967295d".repeat(50_000)).is_err());
+    let config = format!(
+        "{MINIMAL}[ldap]\nidle_timeout = \"{}\"\n",
+        "4294967295d".repeat(50_000)
+    );
+    assert!(
+        errors(&config).iter().any(|e| e.starts_with("ldap.idle_timeout")),
+        "the key is named"
+    );
+}
+
+/// check-config lists the [ldap] limit errors in the order it always has.
+#[test]
+fn ldap_limit_errors_keep_their_order() {
+    let text = format!(
+        "{MINIMAL}[ldap]\nmax_page_size = 0\nmax_failed_binds = 0\nwrite_timeout = \"0s\"\n"
+    );
+    let errors: Vec<String> = Config::parse(&text)
+        .unwrap_err()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let at = |key: &str| {
+        errors
+            .iter()
+            .position(|e| e.contains(key))
+            .unwrap_or(usize::MAX)
+    };
+    assert!(
+        at("write_timeout") < at("max_page_size") && at("max_page_size") < at("max_failed_binds"),
+        "{errors:?}"
+    );
 }
 
 #[test]
