@@ -349,7 +349,9 @@ fn durations_parse_in_the_usual_units() {
         "4294967295d".repeat(50_000)
     );
     assert!(
-        errors(&config).iter().any(|e| e.starts_with("ldap.idle_timeout")),
+        errors(&config)
+            .iter()
+            .any(|e| e.starts_with("ldap.idle_timeout")),
         "the key is named"
     );
 }
