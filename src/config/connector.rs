@@ -80,6 +80,10 @@ pub(super) fn parse_connector(
     if every.is_some_and(|d| d < MIN_SCHEDULE) {
         errs.push(s.key("schedule"), "must be at least 10s");
     }
+    // The next run's time is the clock plus the interval: it must stay far from overflowing.
+    if every.is_some_and(|d| d > MAX_SCHEDULE) {
+        errs.push(s.key("schedule"), "must be at most 366d");
+    }
     let cron = s.string("cron", errs).and_then(|c| {
         Cron::parse(&c)
             .map_err(|e| errs.push(s.key("cron"), e))

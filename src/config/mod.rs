@@ -22,7 +22,7 @@ use crate::directory::Order;
 use crate::secret::Secret;
 use crate::sync::connector::{
     ConnectorConfig, Credentials, Cron, ImportLimits, MaxRemovals, Mode, Schedule, SourceUri,
-    MAX_CONNECTOR_TIMEOUT, MIN_SCHEDULE,
+    MAX_CONNECTOR_TIMEOUT, MAX_SCHEDULE, MIN_SCHEDULE,
 };
 
 mod connector;

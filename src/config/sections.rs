@@ -364,9 +364,11 @@ fn parse_ldap_limits(s: &mut Section, errs: &mut Errors) -> (LdapLimits, usize) 
     let d = LdapLimits::default();
     let (max_connections, max_connections_per_client) =
         connection_caps(s, d.max_connections, d.max_connections_per_client, errs);
-    let idle_timeout = positive_duration(s, "idle_timeout", d.idle_timeout, false, errs);
+    // Timers add these to the clock, so they must stay far from overflowing it (a duration
+    // of thousands of years panicked the connection's task).
+    let idle_timeout = positive_duration(s, "idle_timeout", d.idle_timeout, true, errs);
     let max_pdu_size = count(s, "max_pdu_size", 1024..=64 << 20, d.max_pdu_size, errs);
-    let write_timeout = positive_duration(s, "write_timeout", d.write_timeout, false, errs);
+    let write_timeout = positive_duration(s, "write_timeout", d.write_timeout, true, errs);
     let max_queued_bytes = count(
         s,
         "max_queued_bytes",
@@ -383,7 +385,7 @@ fn parse_ldap_limits(s: &mut Section, errs: &mut Errors) -> (LdapLimits, usize) 
         errs,
     );
     let failed_bind_window =
-        positive_duration(s, "failed_bind_window", d.failed_bind_window, false, errs);
+        positive_duration(s, "failed_bind_window", d.failed_bind_window, true, errs);
     let limits = LdapLimits {
         max_connections,
         max_connections_per_client,

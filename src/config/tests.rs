@@ -356,6 +356,34 @@ fn durations_parse_in_the_usual_units() {
     );
 }
 
+/// Timers add these to the clock: a duration of thousands of years would overflow it.
+#[test]
+fn durations_that_timers_add_to_the_clock_are_bounded() {
+    for (section, key, value) in [
+        ("[ldap]", "idle_timeout", "25h"),
+        ("[ldap]", "write_timeout", "100000h"),
+        ("[ldap]", "failed_bind_window", "367d"),
+        ("[http]", "idle_timeout", "25h"),
+    ] {
+        let text = format!("{MINIMAL}{section}\n{key} = \"{value}\"\n");
+        let found = errors(&text);
+        assert!(
+            found
+                .iter()
+                .any(|e| e.contains(key) && e.contains("at most 24h")),
+            "{key} = {value}: {found:?}"
+        );
+    }
+    let far = errors(&format!("{MINIMAL}schedule = \"367d\"\n"));
+    assert!(
+        far.iter()
+            .any(|e| e.contains("schedule") && e.contains("366d")),
+        "{far:?}"
+    );
+    assert!(errors(&format!("{MINIMAL}schedule = \"7d\"\n")).is_empty());
+    assert!(errors(&format!("{MINIMAL}[ldap]\nidle_timeout = \"24h\"\n")).is_empty());
+}
+
 /// check-config lists the [ldap] limit errors in the order it always has.
 #[test]
 fn ldap_limit_errors_keep_their_order() {

@@ -160,6 +160,8 @@ impl Eq for Cron {}
 
 /// The shortest time between two scheduled syncs of one connector, interval or cron.
 pub const MIN_SCHEDULE: Duration = Duration::from_secs(10);
+/// The longest interval between scheduled runs: the next run's time is the clock plus it.
+pub const MAX_SCHEDULE: Duration = Duration::from_secs(366 * 86_400);
 
 /// The longest a connector waits for its upstream's answer: past this it is a hang.
 pub const MAX_CONNECTOR_TIMEOUT: Duration = Duration::from_secs(3600);
