@@ -132,10 +132,7 @@ fn rejected(e: axum::extract::rejection::JsonRejection) -> Response {
 }
 
 /// `POST /api/v1/connectors` — a new profile.
-pub async fn create(
-    State(state): State<Shared>,
-    body: Result<Json<Profile>, axum::extract::rejection::JsonRejection>,
-) -> Response {
+pub async fn create(State(state): State<Shared>, body: ProfileBody) -> Response {
     let body = match body {
         Ok(Json(b)) => b,
         Err(e) => return rejected(e),
@@ -158,7 +155,7 @@ pub async fn update(
     State(state): State<Shared>,
     Path(name): Path<String>,
     query: super::Params,
-    body: Result<Json<Profile>, axum::extract::rejection::JsonRejection>,
+    body: ProfileBody,
 ) -> Response {
     let force = match force(query) {
         Ok(force) => force,
@@ -250,13 +247,22 @@ fn guard(state: &Shared, name: &str, force: bool, doing: &str) -> Option<Respons
     )
 }
 
+/// A profile sent to the API: refused with its JSON error when it does not parse.
+type ProfileBody = Result<Json<Profile>, axum::extract::rejection::JsonRejection>;
+
+/// A probe or preview whose upstream failed: 502 with what the connection said.
+fn upstream_failed(name: &str, e: impl std::fmt::Display) -> Response {
+    ApiError::new(
+        StatusCode::BAD_GATEWAY,
+        format!("connector \"{name}\": {e}"),
+    )
+    .into_response()
+}
+
 /// The configuration with the profile as entered put in (saved or not) and validated as
 /// `check-config` would, and the profile's position among its connectors; or the answer
 /// that says why not.
-fn with_profile(
-    state: &Shared,
-    body: Result<Json<Profile>, axum::extract::rejection::JsonRejection>,
-) -> Result<(Config, usize), Box<Response>> {
+fn with_profile(state: &Shared, body: ProfileBody) -> Result<(Config, usize), Box<Response>> {
     let body = body.map_err(|e| Box::new(rejected(e)))?.0;
     let original = body.name.trim().to_owned();
     let p = body;
@@ -303,10 +309,7 @@ fn with_profile(
 /// `POST /api/v1/probe` — "test connection" for a profile as entered, saved or not: connect,
 /// bind, search the base DN with the filter, and count what the pre-filter keeps, as
 /// `check-config --connect` does; nothing is compared with the store or written.
-pub async fn probe(
-    State(state): State<Shared>,
-    body: Result<Json<Profile>, axum::extract::rejection::JsonRejection>,
-) -> Response {
+pub async fn probe(State(state): State<Shared>, body: ProfileBody) -> Response {
     let (config, at) = match with_profile(&state, body) {
         Ok(found) => found,
         Err(answer) => return *answer,
@@ -322,19 +325,12 @@ pub async fn probe(
             "entries": p.fetched - p.filtered_out - p.invalid,
         }))
         .into_response(),
-        Err(e) => ApiError::new(
-            StatusCode::BAD_GATEWAY,
-            format!("connector \"{name}\": {e}"),
-        )
-        .into_response(),
+        Err(e) => upstream_failed(name, e),
     }
 }
 
 /// `POST /api/v1/preview` — a dry run of a profile as entered, saved or not.
-pub async fn preview(
-    State(state): State<Shared>,
-    body: Result<Json<Profile>, axum::extract::rejection::JsonRejection>,
-) -> Response {
+pub async fn preview(State(state): State<Shared>, body: ProfileBody) -> Response {
     let (config, at) = match with_profile(&state, body) {
         Ok(found) => found,
         Err(answer) => return *answer,
@@ -347,10 +343,6 @@ pub async fn preview(
             ReportJson::new(&report, &config.numbers).to_json(),
         )
             .into_response(),
-        Err(e) => ApiError::new(
-            StatusCode::BAD_GATEWAY,
-            format!("connector \"{name}\": {e}"),
-        )
-        .into_response(),
+        Err(e) => upstream_failed(name, e),
     }
 }
