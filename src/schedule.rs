@@ -256,7 +256,8 @@ impl Runner {
     /// shape it (base DN, folding, number plan) may have changed.
     pub async fn republish(&self) -> Result<(), StoreError> {
         let built = self.build().await?;
-        self.directory.publish(built);
+        // A new connector's first sync may have published while the store was read.
+        self.directory.publish_unless_older(built);
         Ok(())
     }
 

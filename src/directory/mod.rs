@@ -556,6 +556,20 @@ impl Directory {
         self.current.store(Arc::new(snapshot));
     }
 
+    /// Publishes `snapshot`, rebuilt from the store for new settings (a reload), unless the
+    /// one served is newer: a sync that finished while the store was read has published a
+    /// later book (built with the new settings already), which must not be put back.
+    pub fn publish_unless_older(&self, snapshot: Snapshot) {
+        let snapshot = Arc::new(snapshot);
+        self.current.rcu(|current| {
+            if snapshot.generation >= current.generation {
+                snapshot.clone()
+            } else {
+                current.clone()
+            }
+        });
+    }
+
     /// Publishes `snapshot` unless the one served is already as new: two connectors finishing
     /// together must not put an older book back.
     pub fn publish_if_newer(&self, snapshot: Snapshot) {

@@ -287,3 +287,30 @@ fn scopes_and_bases() {
     let (hits, more) = s.search(BaseRef::Container, Scope::One, &all, 2);
     assert_eq!((hits.len(), more), (2, true));
 }
+
+/// A reload's rebuild (same generation, new settings) replaces what is served; one that read
+/// the store before a sync published must not put the older book back (found as a flaky
+/// reload test: the new connector's entries vanished until its next sync).
+#[test]
+fn a_rebuild_never_puts_an_older_book_back() {
+    let directory = Directory::new(Snapshot::build(Vec::new(), 3, settings()));
+    let served = |d: &Directory| (d.load().generation(), d.load().len());
+    directory.publish_if_newer(book()); // generation 7, four people
+    assert_eq!(served(&directory), (7, 4));
+    directory.publish_unless_older(Snapshot::build(Vec::new(), 5, settings()));
+    assert_eq!(served(&directory), (7, 4), "an older rebuild is refused");
+    let mut other = settings();
+    other.base_dn = "ou=other,dc=example,dc=com".into();
+    directory.publish_unless_older(Snapshot::build(Vec::new(), 7, other));
+    assert_eq!(
+        served(&directory),
+        (7, 0),
+        "the same generation with new settings wins"
+    );
+    directory.publish_if_newer(book());
+    assert_eq!(
+        served(&directory),
+        (7, 0),
+        "a sync's publish still needs a newer book"
+    );
+}
