@@ -560,22 +560,21 @@ impl Directory {
     /// one served is newer: a sync that finished while the store was read has published a
     /// later book (built with the new settings already), which must not be put back.
     pub fn publish_unless_older(&self, snapshot: Snapshot) {
-        let snapshot = Arc::new(snapshot);
-        self.current.rcu(|current| {
-            if snapshot.generation >= current.generation {
-                snapshot.clone()
-            } else {
-                current.clone()
-            }
-        });
+        self.publish_when(snapshot, |new, current| new >= current);
     }
 
     /// Publishes `snapshot` unless the one served is already as new: two connectors finishing
     /// together must not put an older book back.
     pub fn publish_if_newer(&self, snapshot: Snapshot) {
+        self.publish_when(snapshot, |new, current| new > current);
+    }
+
+    /// Swaps `snapshot` in when `keep(its generation, the served one's)` holds, atomically
+    /// against other publishers.
+    fn publish_when(&self, snapshot: Snapshot, keep: impl Fn(u64, u64) -> bool) {
         let snapshot = Arc::new(snapshot);
         self.current.rcu(|current| {
-            if snapshot.generation > current.generation {
+            if keep(snapshot.generation, current.generation) {
                 snapshot.clone()
             } else {
                 current.clone()

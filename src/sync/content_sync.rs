@@ -375,7 +375,7 @@ mod tests {
 
     #[test]
     fn the_request_is_what_openldap_reads() {
-        // ldapsearch -E sync=ro/cookie writes the same bytes.
+        // RFC 4533's encoding; tests/content_sync.rs sends it to a real slapd, which accepts it.
         assert_eq!(
             request(Mode::RefreshOnly, Some(b"rid=000"), false),
             tlv(
